@@ -1,0 +1,470 @@
+/* mf-backing: reads, writes and resizes of one backing file, all data moving
+ * through the window cache. See mf-backing.h for the locking rules.
+ */
+#include "mf-backing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mf-guard.h"
+
+struct MfBacking {
+	gint refs;
+	MfWindowCache *cache;
+	int fd;
+	bool writable;
+	/* Shared by reads and writes, exclusive for truncate and fallocate.
+	 * Reader-preferring (glibc's default), so nested read locks of one
+	 * file (copy_file_range within a file) cannot deadlock. */
+	pthread_rwlock_t resize_lock;
+	GMutex extend_lock;
+	uint64_t known_size;    /* protected by extend_lock */
+	int64_t stamped_ns;     /* coarse time of the last mtime stamp; atomic */
+};
+
+static MfIoStats io_stats;  /* updated atomically */
+
+/* A read-only mapping of zeros that hole reads reply from. */
+static const char *zeros(void)
+{
+	static gsize once;
+	static void *page;
+
+	if (g_once_init_enter(&once)) {
+		page = mmap(NULL, MF_READ_MAX, PROT_READ,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		g_assert(page != MAP_FAILED);
+		g_once_init_leave(&once, 1);
+	}
+	return page;
+}
+
+int mf_backing_new(MfWindowCache *cache, int fd, bool writable,
+		   MfBacking **ret)
+{
+	struct stat st;
+	MfBacking *b;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	b = g_new0(MfBacking, 1);
+	b->refs = 1;
+	b->cache = cache;
+	b->fd = fd;
+	b->writable = writable;
+	b->known_size = (uint64_t)st.st_size;
+	pthread_rwlock_init(&b->resize_lock, NULL);
+	g_mutex_init(&b->extend_lock);
+	*ret = b;
+	return 0;
+}
+
+MfBacking *mf_backing_ref(MfBacking *b)
+{
+	g_atomic_int_inc(&b->refs);
+	return b;
+}
+
+void mf_backing_unref(MfBacking *b)
+{
+	if (!b || !g_atomic_int_dec_and_test(&b->refs))
+		return;
+	mf_window_cache_forget_fd(b->cache, b->fd);
+	close(b->fd);
+	pthread_rwlock_destroy(&b->resize_lock);
+	g_mutex_clear(&b->extend_lock);
+	g_free(b);
+}
+
+int mf_backing_fd(const MfBacking *b)
+{
+	return b->fd;
+}
+
+bool mf_backing_writable(const MfBacking *b)
+{
+	return b->writable;
+}
+
+int mf_backing_size(MfBacking *b, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Limit [off, off+*len) to the file as it is now. Returns 0 or -errno. */
+static int clamp_to_size(MfBacking *b, uint64_t off, size_t *len)
+{
+	uint64_t size;
+	int r = mf_backing_size(b, &size);
+
+	if (r < 0)
+		return r;
+	if (off >= size)
+		*len = 0;
+	else if (*len > size - off)
+		*len = (size_t)(size - off);
+	return 0;
+}
+
+static void vec_push(MfReadVec *v, const void *base, size_t len)
+{
+	v->iov[v->niov].iov_base = (void *)base;
+	v->iov[v->niov].iov_len = len;
+	v->niov++;
+	v->bytes += len;
+}
+
+ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
+			MfReadVec *out)
+{
+	size_t wsize = mf_window_cache_window_size(b->cache);
+	uint64_t pos, end;
+	off_t data;
+	int r;
+
+	out->niov = out->npins = 0;
+	out->bytes = 0;
+	out->owner = NULL;
+	if (len > MF_READ_MAX)
+		len = MF_READ_MAX;
+	pthread_rwlock_rdlock(&b->resize_lock);
+	r = clamp_to_size(b, off, &len);
+	if (r < 0 || len == 0)
+		goto fail;
+	pos = off;
+	end = off + len;
+	/* A leading hole is answered from the zero page: touching it through
+	 * a shared window would allocate pages on tmpfs, and a sparse
+	 * terabyte would fill memory. */
+	data = lseek(b->fd, (off_t)off, SEEK_DATA);
+	if (data < 0 && errno == ENXIO)
+		data = (off_t)end;
+	if (data > (off_t)pos) {
+		uint64_t hole = (uint64_t)data < end ? (uint64_t)data : end;
+
+		vec_push(out, zeros(), hole - pos);
+		pos = hole;
+	}
+	while (pos < end) {
+		MfWindow *w;
+		uint64_t wend;
+
+		r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
+		if (r < 0)
+			goto fail;
+		out->pins[out->npins++] = w;
+		wend = mf_window_offset(w) + wsize;
+		if (wend > end)
+			wend = end;
+		vec_push(out, mf_window_addr(w) + (pos - mf_window_offset(w)),
+			 wend - pos);
+		pos = wend;
+	}
+	__atomic_add_fetch(&io_stats.bytes_read, len, __ATOMIC_RELAXED);
+	/* resize_lock stays held until mf_read_vec_release(): the reply is
+	 * built from window memory that our own truncate must not cut. */
+	out->owner = b;
+	return (ssize_t)out->bytes;
+fail:
+	pthread_rwlock_unlock(&b->resize_lock);
+	for (int i = 0; i < out->npins; i++)
+		mf_window_unpin(out->pins[i]);
+	out->niov = out->npins = 0;
+	return r;
+}
+
+void mf_read_vec_release(MfReadVec *v)
+{
+	for (int i = 0; i < v->npins; i++)
+		mf_window_unpin(v->pins[i]);
+	if (v->owner)
+		pthread_rwlock_unlock(&v->owner->resize_lock);
+	v->owner = NULL;
+	v->niov = v->npins = 0;
+}
+
+ssize_t mf_backing_read_copy(MfBacking *b, uint64_t off, void *buf,
+			     size_t len)
+{
+	size_t done = 0;
+	ssize_t r;
+
+	while (done < len) {
+		MfReadVec v;
+		size_t got = 0;
+
+		r = mf_backing_read(b, off + done, len - done, &v);
+		if (r <= 0) {
+			if (r < 0 && done == 0)
+				return r;
+			break;
+		}
+		for (int i = 0; i < v.niov; i++) {
+			size_t n = mf_guard_copy((char *)buf + done + got,
+						 v.iov[i].iov_base,
+						 v.iov[i].iov_len);
+
+			got += n;
+			if (n < v.iov[i].iov_len)
+				break;
+		}
+		mf_read_vec_release(&v);
+		done += got;
+		if (got < (size_t)r) {
+			/* The file shrank behind our back. */
+			__atomic_add_fetch(&io_stats.sigbus, 1,
+					   __ATOMIC_RELAXED);
+			return done ? (ssize_t)done : -EIO;
+		}
+	}
+	return (ssize_t)done;
+}
+
+/* Make the file at least end bytes long: a writable window must never be
+ * stored to past EOF. *grown_from is set to the old size when we grew it.
+ * Called under resize_lock (shared). Returns 0 or -errno. */
+static int ensure_size(MfBacking *b, uint64_t end, bool refresh,
+		       int64_t *grown_from)
+{
+	int r = 0;
+
+	g_mutex_lock(&b->extend_lock);
+	if (refresh || end > b->known_size) {
+		/* known_size may be stale if someone bypassed the mount. */
+		r = mf_backing_size(b, &b->known_size);
+		if (r == 0 && end > b->known_size) {
+			if (ftruncate(b->fd, (off_t)end) < 0) {
+				r = -errno;
+			} else {
+				*grown_from = (int64_t)b->known_size;
+				b->known_size = end;
+			}
+		}
+	}
+	g_mutex_unlock(&b->extend_lock);
+	return r;
+}
+
+/* Give back what a failed write grew, keeping the bytes it did store. */
+static void undo_growth(MfBacking *b, int64_t grown_from, uint64_t end,
+			uint64_t kept_end)
+{
+	uint64_t size = (uint64_t)grown_from > kept_end ? (uint64_t)grown_from
+							: kept_end;
+
+	g_mutex_lock(&b->extend_lock);
+	/* Only if nobody grew it further meanwhile. */
+	if (b->known_size == end && ftruncate(b->fd, (off_t)size) == 0)
+		b->known_size = size;
+	g_mutex_unlock(&b->extend_lock);
+}
+
+/* Set mtime and ctime to now, as a kernel filesystem does on write. Stores
+ * through a mapping only stamp on the first fault of a clean page, so we
+ * stamp ourselves, at most once per tick of the coarse clock — the
+ * granularity the kernel itself keeps. */
+static void stamp_mtime(MfBacking *b)
+{
+	static const struct timespec now[2] = { { 0, UTIME_OMIT },
+						{ 0, UTIME_NOW } };
+	struct timespec ts;
+	int64_t ns;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (__atomic_exchange_n(&b->stamped_ns, ns, __ATOMIC_RELAXED) == ns)
+		return;
+	futimens(b->fd, now);
+}
+
+void mf_backing_times_changed(MfBacking *b)
+{
+	__atomic_store_n(&b->stamped_ns, 0, __ATOMIC_RELAXED);
+}
+
+/* Store [off, off+len) into windows. Returns bytes stored before a fault
+ * (len when none), or -errno when a window cannot be mapped. */
+static ssize_t store(MfBacking *b, uint64_t off, const char *buf, size_t len)
+{
+	size_t wsize = mf_window_cache_window_size(b->cache);
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t chunk, n;
+		MfWindow *w;
+		int r = mf_window_pin(b->cache, b->fd, true, pos, &w);
+
+		if (r < 0)
+			return done ? (ssize_t)done : r;
+		chunk = wsize - (size_t)(pos - mf_window_offset(w));
+		if (chunk > len - done)
+			chunk = len - done;
+		n = mf_guard_copy(mf_window_addr(w) + (pos - mf_window_offset(w)),
+				  buf + done, chunk);
+		mf_window_unpin(w);
+		done += n;
+		if (n < chunk)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
+			 size_t len)
+{
+	uint64_t end = off + len;
+	int64_t grown_from = -1;
+	size_t done = 0;
+	ssize_t r = 0;
+
+	if (!b->writable)
+		return -EBADF;
+	if (len == 0)
+		return 0;
+	if (end < off || end > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	pthread_rwlock_rdlock(&b->resize_lock);
+	r = ensure_size(b, end, false, &grown_from);
+	for (int attempt = 0; r == 0 && done < len; attempt++) {
+		uint64_t size;
+
+		r = store(b, off + done, (const char *)buf + done, len - done);
+		if (r < 0)
+			break;
+		done += (size_t)r;
+		r = 0;
+		if (done == len)
+			break;
+		/* A SIGBUS: the file shrank behind our back, or the
+		 * filesystem had no page to give. Find out which, once. */
+		__atomic_add_fetch(&io_stats.sigbus, 1, __ATOMIC_RELAXED);
+		if (attempt > 0) {
+			r = -EIO;
+		} else if ((r = mf_backing_size(b, &size)) == 0) {
+			if (size < end)
+				r = ensure_size(b, end, true, &grown_from);
+			else if (fallocate(b->fd, 0, (off_t)(off + done),
+					   (off_t)(len - done)) < 0)
+				r = errno == EOPNOTSUPP ? -EIO : -errno;
+		}
+	}
+	if (done < len && grown_from >= 0)
+		undo_growth(b, grown_from, end, off + done);
+	if (done > 0) {
+		stamp_mtime(b);
+		__atomic_add_fetch(&io_stats.bytes_written, done,
+				   __ATOMIC_RELAXED);
+	}
+	pthread_rwlock_unlock(&b->resize_lock);
+	return done ? (ssize_t)done : r;
+}
+
+int mf_backing_truncate(MfBacking *b, uint64_t size)
+{
+	int r = 0;
+
+	if (!b->writable)
+		return -EBADF;
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	pthread_rwlock_wrlock(&b->resize_lock);
+	g_mutex_lock(&b->extend_lock);
+	if (ftruncate(b->fd, (off_t)size) < 0)
+		r = -errno;
+	else
+		b->known_size = size;
+	g_mutex_unlock(&b->extend_lock);
+	pthread_rwlock_unlock(&b->resize_lock);
+	mf_backing_times_changed(b);
+	return r;
+}
+
+int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
+{
+	int r = 0;
+
+	if (!b->writable)
+		return -EBADF;
+	pthread_rwlock_wrlock(&b->resize_lock);
+	g_mutex_lock(&b->extend_lock);
+	if (fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
+		r = -errno;
+	mf_backing_size(b, &b->known_size);
+	g_mutex_unlock(&b->extend_lock);
+	pthread_rwlock_unlock(&b->resize_lock);
+	return r;
+}
+
+int mf_backing_flush(MfBacking *b, uint64_t off, uint64_t len, bool datasync)
+{
+	int r = mf_window_cache_sync(b->cache, b->fd, off, len);
+
+	if (len == 0 && (datasync ? fdatasync(b->fd) : fsync(b->fd)) < 0 &&
+	    r == 0)
+		r = -errno;
+	return r;
+}
+
+off_t mf_backing_seek(MfBacking *b, off_t off, int whence)
+{
+	off_t r = lseek(b->fd, off, whence);
+
+	return r < 0 ? -errno : r;
+}
+
+ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
+			uint64_t doff, size_t len)
+{
+	size_t done = 0;
+	ssize_t r = 0;
+
+	while (done < len) {
+		MfReadVec v;
+		size_t got = 0;
+
+		r = mf_backing_read(src, soff + done, len - done, &v);
+		if (r <= 0)
+			break;
+		for (int i = 0; i < v.niov; i++) {
+			r = mf_backing_write(dst, doff + done + got,
+					     v.iov[i].iov_base,
+					     v.iov[i].iov_len);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			if ((size_t)r < v.iov[i].iov_len) {
+				r = 0;
+				break;
+			}
+		}
+		mf_read_vec_release(&v);
+		done += got;
+		if (r <= 0)
+			break;
+	}
+	return done ? (ssize_t)done : r;
+}
+
+void mf_backing_io_stats(MfIoStats *out)
+{
+	out->bytes_read = __atomic_load_n(&io_stats.bytes_read, __ATOMIC_RELAXED);
+	out->bytes_written =
+		__atomic_load_n(&io_stats.bytes_written, __ATOMIC_RELAXED);
+	out->sigbus = __atomic_load_n(&io_stats.sigbus, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,97 @@
+/* mf-backing: one backing file as the daemon serves it.
+ *
+ * All file data moves through the window cache; this module never preads or
+ * pwrites data. It keeps the file's size in step with writes (a writable
+ * mapping must never be touched past EOF, so a write that extends the file
+ * ftruncates first), stamps mtime/ctime the way a kernel filesystem would,
+ * and turns SIGBUS (file truncated behind our back, no space for a page)
+ * into -EIO or -ENOSPC.
+ *
+ * Locking: resize_lock (rwlock) is held shared by every read and write and
+ * exclusively by truncation, so our own truncation never races a copy.
+ * extend_lock (mutex) serialises growth of the file by writes. Order:
+ * resize_lock before extend_lock.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "mf-window.h"
+
+typedef struct MfBacking MfBacking;
+
+/* A read's reply: iovecs pointing into pinned windows (or a shared zero
+ * page for holes). Release with mf_read_vec_release() once replied. */
+#define MF_READ_VEC_MAX 40
+typedef struct MfReadVec {
+	struct iovec iov[MF_READ_VEC_MAX];
+	MfWindow *pins[MF_READ_VEC_MAX];
+	int niov;
+	int npins;
+	size_t bytes;
+	MfBacking *owner;       /* its resize_lock is held until release */
+} MfReadVec;
+
+/* Largest read mf_backing_read() serves in one call. */
+#define MF_READ_MAX (1u << 20)
+
+/* Takes ownership of fd (opened O_RDWR when writable, else O_RDONLY).
+ * Returns 0 or -errno. */
+int mf_backing_new(MfWindowCache *cache, int fd, bool writable,
+		   MfBacking **ret);
+MfBacking *mf_backing_ref(MfBacking *b);
+void mf_backing_unref(MfBacking *b);
+
+int mf_backing_fd(const MfBacking *b);
+bool mf_backing_writable(const MfBacking *b);
+
+/* Current size from the file itself. Returns 0 or -errno. */
+int mf_backing_size(MfBacking *b, uint64_t *size);
+
+/* Map up to len bytes at off (capped at MF_READ_MAX and at EOF) into out.
+ * Returns bytes (0 at EOF) or -errno. On success the caller must call
+ * mf_read_vec_release(). */
+ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
+			MfReadVec *out);
+void mf_read_vec_release(MfReadVec *v);
+
+/* Copy len bytes at off out of the file into buf. Returns bytes (short at
+ * EOF) or -errno. */
+ssize_t mf_backing_read_copy(MfBacking *b, uint64_t off, void *buf,
+			     size_t len);
+
+/* Write len bytes at off, extending the file if needed. Returns len, a
+ * shorter count when space ran out part way, or -errno (-ENOSPC, -EIO if the
+ * file shrank behind our back, -EBADF on a read-only backing, -EFBIG). */
+ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
+			 size_t len);
+
+/* Someone set the file's times explicitly: the next write stamps mtime
+ * again even within the same clock tick. */
+void mf_backing_times_changed(MfBacking *b);
+
+/* Returns 0 or -errno. */
+int mf_backing_truncate(MfBacking *b, uint64_t size);
+/* fallocate(2) with its mode bits. Returns 0 or -errno. */
+int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len);
+/* Flush [off, off+len) (len 0: the whole file): msync(MS_SYNC) of its
+ * mapped windows, then fsync or fdatasync of the whole file when len is 0.
+ * Returns 0 or -errno. */
+int mf_backing_flush(MfBacking *b, uint64_t off, uint64_t len, bool datasync);
+/* lseek(2) SEEK_DATA / SEEK_HOLE. Returns the offset or -errno. */
+off_t mf_backing_seek(MfBacking *b, off_t off, int whence);
+/* Copy len bytes from src at soff to dst at doff through windows.
+ * Returns bytes copied or -errno. */
+ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
+			uint64_t doff, size_t len);
+
+/* Counters summed over every backing. */
+typedef struct MfIoStats {
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t sigbus;
+} MfIoStats;
+void mf_backing_io_stats(MfIoStats *out);

@@ -1,0 +1,278 @@
+/* mf-window: aligned MAP_SHARED windows of backing files, pinned while in
+ * use and evicted least-recently-used beyond a budget.
+ *
+ * Invariants, all under cache->lock:
+ *  - every mapped window is in cache->windows, keyed by (fd, index);
+ *  - a window is in cache->lru exactly when its pin count is zero;
+ *  - mapped_now == g_hash_table_size(windows).
+ * munmap runs outside the lock: it costs a TLB shootdown on every core and
+ * must not stall other threads' lookups.
+ */
+#include "mf-window.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct WindowKey {
+	int fd;
+	uint64_t index;
+} WindowKey;
+
+struct MfWindow {
+	WindowKey key;          /* first: the hash table's key points here */
+	MfWindowCache *cache;
+	char *addr;
+	unsigned pins;          /* protected by cache->lock */
+	GList lru_link;         /* in cache->lru while pins == 0 */
+};
+
+struct MfWindowCache {
+	GMutex lock;
+	size_t window_size;
+	unsigned window_shift;
+	unsigned max_windows;
+	GHashTable *windows;    /* WindowKey* -> MfWindow*; protected by lock */
+	GQueue lru;             /* unpinned windows, oldest at head; lock */
+	MfWindowStats stats;    /* lock */
+};
+
+static guint window_key_hash(gconstpointer p)
+{
+	const WindowKey *k = p;
+
+	return (guint)(k->index * 0x9E3779B97F4A7C15ull >> 32) ^ (guint)k->fd;
+}
+
+static gboolean window_key_equal(gconstpointer a, gconstpointer b)
+{
+	const WindowKey *x = a, *y = b;
+
+	return x->fd == y->fd && x->index == y->index;
+}
+
+MfWindowCache *mf_window_cache_new(size_t window_size, unsigned max_windows)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	MfWindowCache *cache;
+
+	if (window_size < page || (window_size & (window_size - 1)) ||
+	    max_windows == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	cache = g_new0(MfWindowCache, 1);
+	g_mutex_init(&cache->lock);
+	cache->window_size = window_size;
+	cache->window_shift = (unsigned)__builtin_ctzll(window_size);
+	cache->max_windows = max_windows;
+	cache->windows = g_hash_table_new(window_key_hash, window_key_equal);
+	g_queue_init(&cache->lru);
+	return cache;
+}
+
+static void window_unmap(MfWindow *w)
+{
+	munmap(w->addr, w->cache->window_size);
+	g_free(w);
+}
+
+/* Unlink w from the cache; the caller unmaps it after dropping the lock. */
+static void window_detach_locked(MfWindowCache *cache, MfWindow *w)
+{
+	g_hash_table_remove(cache->windows, &w->key);
+	if (w->pins == 0)
+		g_queue_unlink(&cache->lru, &w->lru_link);
+	cache->stats.mapped_now--;
+	cache->stats.unmaps++;
+}
+
+/* Detach least-recently-used windows until at most keep are mapped.
+ * Returns the detached ones for unmapping outside the lock. */
+static GSList *evict_locked(MfWindowCache *cache, unsigned keep)
+{
+	GSList *victims = NULL;
+
+	while (cache->stats.mapped_now > keep && cache->lru.head) {
+		MfWindow *w = cache->lru.head->data;
+
+		window_detach_locked(cache, w);
+		victims = g_slist_prepend(victims, w);
+	}
+	return victims;
+}
+
+static void unmap_all(GSList *victims)
+{
+	g_slist_free_full(victims, (GDestroyNotify)window_unmap);
+}
+
+void mf_window_cache_free(MfWindowCache *cache)
+{
+	GSList *victims;
+
+	if (!cache)
+		return;
+	g_mutex_lock(&cache->lock);
+	g_assert(cache->lru.length == g_hash_table_size(cache->windows));
+	victims = evict_locked(cache, 0);
+	g_mutex_unlock(&cache->lock);
+	unmap_all(victims);
+	g_hash_table_destroy(cache->windows);
+	g_mutex_clear(&cache->lock);
+	g_free(cache);
+}
+
+size_t mf_window_cache_window_size(const MfWindowCache *cache)
+{
+	return cache->window_size;
+}
+
+void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out)
+{
+	g_mutex_lock(&cache->lock);
+	*out = cache->stats;
+	g_mutex_unlock(&cache->lock);
+}
+
+int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
+		  MfWindow **ret)
+{
+	WindowKey key = { fd, off >> cache->window_shift };
+	GSList *victims = NULL;
+	MfWindow *w;
+	void *addr;
+	int err = 0;
+
+	g_mutex_lock(&cache->lock);
+	w = g_hash_table_lookup(cache->windows, &key);
+	if (w) {
+		cache->stats.hits++;
+		if (w->pins++ == 0)
+			g_queue_unlink(&cache->lru, &w->lru_link);
+		goto out;
+	}
+	cache->stats.misses++;
+	/* Make room first, so the budget holds once this window is in. */
+	victims = evict_locked(cache, cache->max_windows - 1);
+	addr = mmap(NULL, cache->window_size,
+		    PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
+		    (off_t)(key.index << cache->window_shift));
+	if (addr == MAP_FAILED) {
+		err = -errno;
+		cache->stats.map_failures++;
+		goto out;
+	}
+	w = g_new0(MfWindow, 1);
+	w->key = key;
+	w->cache = cache;
+	w->addr = addr;
+	w->pins = 1;
+	w->lru_link.data = w;
+	g_hash_table_add(cache->windows, w);
+	cache->stats.mapped_now++;
+	cache->stats.maps++;
+out:
+	g_mutex_unlock(&cache->lock);
+	unmap_all(victims);
+	*ret = err ? NULL : w;
+	return err;
+}
+
+void mf_window_unpin(MfWindow *w)
+{
+	MfWindowCache *cache = w->cache;
+	GSList *victims = NULL;
+
+	g_mutex_lock(&cache->lock);
+	g_assert(w->pins > 0);
+	if (--w->pins == 0) {
+		g_queue_push_tail_link(&cache->lru, &w->lru_link);
+		victims = evict_locked(cache, cache->max_windows);
+	}
+	g_mutex_unlock(&cache->lock);
+	unmap_all(victims);
+}
+
+uint64_t mf_window_offset(const MfWindow *w)
+{
+	return w->key.index << w->cache->window_shift;
+}
+
+char *mf_window_addr(const MfWindow *w)
+{
+	return w->addr;
+}
+
+/* Pin every mapped window of fd whose index lies in [first, last]. */
+static GPtrArray *pin_matching(MfWindowCache *cache, int fd, uint64_t first,
+			       uint64_t last)
+{
+	GPtrArray *pinned = g_ptr_array_new();
+	GHashTableIter it;
+	MfWindow *w;
+
+	g_mutex_lock(&cache->lock);
+	g_hash_table_iter_init(&it, cache->windows);
+	while (g_hash_table_iter_next(&it, (gpointer *)&w, NULL)) {
+		if (w->key.fd != fd || w->key.index < first ||
+		    w->key.index > last)
+			continue;
+		if (w->pins++ == 0)
+			g_queue_unlink(&cache->lru, &w->lru_link);
+		g_ptr_array_add(pinned, w);
+	}
+	g_mutex_unlock(&cache->lock);
+	return pinned;
+}
+
+int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
+			 uint64_t len)
+{
+	uint64_t end = len && off + len > off ? off + len : UINT64_MAX;
+	GPtrArray *pinned = pin_matching(cache, fd, off >> cache->window_shift,
+					 (end - 1) >> cache->window_shift);
+	int err = 0;
+
+	for (guint i = 0; i < pinned->len; i++) {
+		MfWindow *w = pinned->pdata[i];
+		uint64_t wstart = mf_window_offset(w);
+		uint64_t from = off > wstart ? off : wstart;
+		uint64_t to = end - wstart < cache->window_size ?
+				      end : wstart + cache->window_size;
+		/* msync wants a page-aligned start. */
+		uint64_t pstart = from & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
+
+		if (msync(w->addr + (pstart - wstart), to - pstart, MS_SYNC) <
+			    0 &&
+		    !err)
+			err = -errno;
+		mf_window_unpin(w);
+	}
+	g_ptr_array_free(pinned, TRUE);
+	return err;
+}
+
+void mf_window_cache_forget_fd(MfWindowCache *cache, int fd)
+{
+	GPtrArray *mine = g_ptr_array_new();
+	GSList *victims = NULL;
+	GHashTableIter it;
+	MfWindow *w;
+
+	g_mutex_lock(&cache->lock);
+	g_hash_table_iter_init(&it, cache->windows);
+	while (g_hash_table_iter_next(&it, (gpointer *)&w, NULL))
+		if (w->key.fd == fd)
+			g_ptr_array_add(mine, w);
+	for (guint i = 0; i < mine->len; i++) {
+		w = mine->pdata[i];
+		g_assert(w->pins == 0);
+		window_detach_locked(cache, w);
+		victims = g_slist_prepend(victims, w);
+	}
+	g_mutex_unlock(&cache->lock);
+	g_ptr_array_free(mine, TRUE);
+	unmap_all(victims);
+}

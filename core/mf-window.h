@@ -1,0 +1,56 @@
+/* mf-window: the window cache.
+ *
+ * A window is an aligned, fixed-size MAP_SHARED mapping of one backing file.
+ * Windows are pinned by a count while a request uses their memory and evicted
+ * least-recently-used once more than max_windows are mapped. Pinned windows
+ * are never unmapped, so the budget may be exceeded briefly while every
+ * mapped window is in use; it is restored as soon as pins drop.
+ *
+ * Windows are keyed by the backing file descriptor: whoever closes that fd
+ * calls mf_window_cache_forget_fd() first.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct MfWindowCache MfWindowCache;
+typedef struct MfWindow MfWindow;
+
+typedef struct MfWindowStats {
+	uint64_t mapped_now;   /* windows mapped at this moment */
+	uint64_t maps;         /* mmap calls made */
+	uint64_t unmaps;       /* munmap calls made */
+	uint64_t hits;         /* pins served by a mapped window */
+	uint64_t misses;       /* pins that had to map */
+	uint64_t map_failures; /* mmap calls that failed */
+} MfWindowStats;
+
+/* window_size: a power of two, at least the page size. max_windows >= 1.
+ * Returns NULL with errno EINVAL for bad sizes. */
+MfWindowCache *mf_window_cache_new(size_t window_size, unsigned max_windows);
+/* Every window must be unpinned. */
+void mf_window_cache_free(MfWindowCache *cache);
+
+size_t mf_window_cache_window_size(const MfWindowCache *cache);
+void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out);
+
+/* Pin the window of fd that holds byte offset off. writable selects
+ * PROT_WRITE. Returns 0, or -errno from mmap (ENOMEM, EACCES, ENODEV...).
+ * A read-only window of an fd is replaced by a writable one on demand. */
+int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
+		  MfWindow **ret);
+void mf_window_unpin(MfWindow *w);
+
+/* First file offset the window maps, and its memory. */
+uint64_t mf_window_offset(const MfWindow *w);
+char *mf_window_addr(const MfWindow *w);
+
+/* msync(MS_SYNC) the mapped windows of fd that overlap [off, off+len).
+ * Returns 0 or the first -errno. */
+int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
+			 uint64_t len);
+
+/* Unmap every window of fd. None may be pinned. */
+void mf_window_cache_forget_fd(MfWindowCache *cache, int fd);

@@ -1,0 +1,28 @@
+/* fs.h: what every part of the FUSE face shares: the mount's context. */
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mf-window.h"
+
+typedef struct FsInodeTable FsInodeTable;
+
+typedef struct FsContext {
+	char *backing;          /* BACKING as given, made absolute */
+	int root_fd;            /* O_PATH of BACKING, opened before mounting */
+	MfWindowCache *cache;
+	FsInodeTable *inodes;
+	double timeout;         /* entry and attribute timeout, seconds */
+	/* The state directory, hidden from the mount when it lies inside. */
+	dev_t state_dev;
+	ino_t state_ino;
+	char *state_name;       /* its name in its parent; NULL if outside */
+	int open_files;         /* atomic */
+	bool debug;
+} FsContext;
+
+extern const struct fuse_lowlevel_ops fs_ops;

@@ -1,0 +1,69 @@
+/* log: logging and the error reply every handler ends with. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool log_syslog;
+static bool log_debug;
+
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt,
+			     va_list ap)
+{
+	if ((int)level == LOG_DEBUG && !log_debug)
+		return;
+	if (log_syslog) {
+		vsyslog((int)level, fmt, ap);
+	} else {
+		vfprintf(stderr, fmt, ap);
+	}
+}
+
+void fs_log_init(bool to_syslog, bool debug)
+{
+	log_syslog = to_syslog;
+	log_debug = debug;
+	if (to_syslog)
+		openlog("mapfs", LOG_PID, LOG_DAEMON);
+	fuse_set_log_func(fuse_log_to_ours);
+}
+
+void fs_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (priority == LOG_DEBUG && !log_debug)
+		return;
+	va_start(ap, fmt);
+	if (log_syslog) {
+		vsyslog(priority, fmt, ap);
+	} else {
+		fputs("mapfs: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* Errors that are a normal answer, not a problem worth a log line. */
+static bool is_expected(int err)
+{
+	switch (err) {
+	case ENOENT: case EEXIST: case ENODATA: case ENOTEMPTY:
+	case ERANGE: case EAGAIN: case EINTR: case ENOSYS:
+	case EOPNOTSUPP: case ENXIO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what)
+{
+	if (err != 0)
+		fs_log(is_expected(err) ? LOG_DEBUG : LOG_NOTICE, "%s %s: %s",
+		       op, what ? what : "", strerror(err));
+	fuse_reply_err(req, err);
+}

@@ -1,0 +1,312 @@
+/* main: options, the backing tree and its state directory, the session.
+ *
+ * Start-up order matters: BACKING is opened before mounting, so that
+ * `mapfs DIR DIR` serves the directory the mount then covers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "log.h"
+#include "mf-guard.h"
+#include "mf-number.h"
+
+#define DEFAULT_WINDOW_SIZE (1u << 20)
+#define DEFAULT_MAX_WINDOWS 256
+#define MIN_WINDOW_SIZE (64u << 10)
+
+typedef struct Options {
+	char *backing;
+	char *window_size;
+	unsigned max_windows;
+	char *statedir;
+	double timeout;
+	int help;
+	int version;
+} Options;
+
+static Options arg_opts = { .max_windows = DEFAULT_MAX_WINDOWS,
+			    .timeout = 1.0 };
+
+enum { KEY_HELP, KEY_VERSION };
+
+#define OPT(t, f) { t, offsetof(Options, f), 1 }
+static const struct fuse_opt option_spec[] = {
+	OPT("window_size=%s", window_size),
+	OPT("max_windows=%u", max_windows),
+	OPT("statedir=%s", statedir),
+	OPT("timeout=%lf", timeout),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static int take_arg(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	Options *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		o->help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->backing) {  /* the first one; the mountpoint follows */
+			o->backing = strdup(arg);
+			return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] BACKING MOUNTPOINT\n\n"
+	       "Serve the directory BACKING at MOUNTPOINT, moving all file data\n"
+	       "through mmap windows of the backing files.\n\n"
+	       "mapfs options:\n"
+	       "    -o window_size=SIZE    size of one mmap window, a power of two\n"
+	       "                           >= 64K (K/M/G suffixes; default 1M)\n"
+	       "    -o max_windows=N       windows kept mapped when idle (default %u)\n"
+	       "    -o statedir=DIR        state directory (default BACKING/.mapfs)\n"
+	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          version\n\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
+	       "Figures: getfattr -n user.mapfs.stats MOUNTPOINT\n\n",
+	       prog, DEFAULT_MAX_WINDOWS);
+	printf("FUSE options:\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "mapfs: ");
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* "fsname=PATH" with libfuse's option separators escaped. */
+static char *fsname_option(const char *path)
+{
+	GString *s = g_string_new("-ofsname=");
+
+	for (const char *p = path; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			g_string_append_c(s, '\\');
+		g_string_append_c(s, *p);
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* Open (creating if needed) and lock the state directory. Fills the
+ * context's fields that hide it. Returns the locked fd, or -1 after
+ * printing why. */
+static int lock_state_dir(FsContext *ctx, const char *statedir)
+{
+	g_autofree char *dir = statedir ? g_strdup(statedir)
+				       : g_build_filename(ctx->backing, ".mapfs",
+							  NULL);
+	struct stat st;
+	int dfd, lfd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fail("cannot create state directory %s: %s", dir,
+			    strerror(errno)), -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return fail("cannot open state directory %s: %s", dir,
+			    strerror(errno)), -1;
+	lfd = openat(dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || fstat(dfd, &st) < 0) {
+		fail("cannot open %s/lock: %s", dir, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		char other[32] = "";
+		ssize_t n = pread(lfd, other, sizeof(other) - 1, 0);
+
+		other[n > 0 ? n : 0] = '\0';
+		g_strchomp(other);
+		fprintf(stderr,
+			"mapfs: %s is already served by another mapfs (pid %s): "
+			"its state directory %s is locked\n",
+			ctx->backing, *other ? other : "?", dir);
+		close(lfd);
+		close(dfd);
+		return -1;
+	}
+	close(dfd);
+	/* Hidden by identity wherever it is; outside the tree it never
+	 * matches anything. */
+	ctx->state_dev = st.st_dev;
+	ctx->state_ino = st.st_ino;
+	ctx->state_name = g_path_get_basename(dir);
+	return lfd;
+}
+
+/* Record who holds the lock, after daemonizing changed our pid. */
+static void record_pid(int lock_fd)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(lock_fd, 0) < 0 ||
+	    pwrite(lock_fd, pid, strlen(pid), 0) < 0)
+		fs_log(LOG_WARNING, "cannot record our pid in the lock file: %s",
+		       strerror(errno));
+}
+
+static int parse_window_size(size_t *out)
+{
+	uint64_t v = DEFAULT_WINDOW_SIZE;
+
+	if (arg_opts.window_size && mf_parse_size(arg_opts.window_size, &v) < 0)
+		return fail("window_size=%s: not a size%s", arg_opts.window_size,
+			    ""), -1;
+	if (v < MIN_WINDOW_SIZE || (v & (v - 1)) || v > (1ull << 30))
+		return fail("window_size=%s: must be a power of two from 64K "
+			    "to 1G%s", arg_opts.window_size, ""), -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* File descriptors: two for every file in use (its O_PATH and its
+ * backing), so take all the kernel allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int serve(FsContext *ctx, struct fuse_args *args,
+		 struct fuse_cmdline_opts *cmd, int lock_fd)
+{
+	struct fuse_session *se;
+	int r = 1;
+
+	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), ctx);
+	if (!se)
+		return fail("bad options (see --help)%s%s", "", "");
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, cmd->mountpoint) != 0) {
+		fail("cannot mount on %s%s", cmd->mountpoint, "");
+		goto out_signals;
+	}
+	fs_log_init(!cmd->foreground, cmd->debug);
+	if (fuse_daemonize(cmd->foreground) != 0)
+		goto out_unmount;
+	record_pid(lock_fd);
+	fs_log(LOG_INFO, "serving %s at %s", ctx->backing, cmd->mountpoint);
+	if (cmd->singlethread) {
+		r = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+		r = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	r = r != 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return r;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	FsContext ctx = { 0 };
+	g_autofree char *fsname = NULL;
+	size_t window_size;
+	int lock_fd, r;
+
+	if (fuse_opt_parse(&args, &arg_opts, option_spec, take_arg) != 0)
+		return fail("bad options (see --help)%s%s", "", "");
+	if (arg_opts.help) {
+		usage(argv[0]);
+		return 0;
+	}
+	if (arg_opts.version) {
+		printf("mapfs %s (libfuse %s)\n", MAPFS_VERSION,
+		       fuse_pkgversion());
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		return fail("bad options (see --help)%s%s", "", "");
+	if (!arg_opts.backing || !cmd.mountpoint)
+		return fail("usage: %s [options] BACKING MOUNTPOINT%s", argv[0],
+			    "");
+	if (parse_window_size(&window_size) < 0)
+		return 1;
+	if (arg_opts.max_windows == 0)
+		return fail("max_windows must be at least 1%s%s", "", "");
+	if (!(arg_opts.timeout >= 0))
+		return fail("timeout must be >= 0%s%s", "", "");
+
+	ctx.backing = realpath(arg_opts.backing, NULL);
+	if (!ctx.backing)
+		return fail("%s: %s", arg_opts.backing, strerror(errno));
+	ctx.root_fd = open(ctx.backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ctx.root_fd < 0)
+		return fail("%s: %s", ctx.backing, strerror(errno));
+	lock_fd = lock_state_dir(&ctx, arg_opts.statedir);
+	if (lock_fd < 0)
+		return 1;
+	ctx.timeout = arg_opts.timeout;
+	ctx.debug = cmd.debug;
+	ctx.cache = mf_window_cache_new(window_size, arg_opts.max_windows);
+	ctx.inodes = fs_inode_table_new(ctx.root_fd);
+	r = mf_guard_install();
+	if (r < 0)
+		return fail("cannot install the SIGBUS guard: %s%s",
+			    strerror(-r), "");
+	umask(0);       /* the kernel applied the caller's umask already */
+	raise_fd_limit();
+
+	fsname = fsname_option(ctx.backing);
+	fuse_opt_add_arg(&args, fsname);
+	fuse_opt_add_arg(&args, "-osubtype=mapfs,default_permissions");
+	r = serve(&ctx, &args, &cmd, lock_fd);
+
+	fs_inode_table_free(ctx.inodes);
+	mf_window_cache_free(ctx.cache);
+	close(lock_fd);
+	free(cmd.mountpoint);
+	free(ctx.backing);
+	g_free(ctx.state_name);
+	fuse_opt_free_args(&args);
+	return r;
+}
