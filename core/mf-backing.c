@@ -411,12 +411,42 @@ int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
 	return r;
 }
 
+/* msync(MS_SYNC) every page of [off, off+len), mapping windows as needed:
+ * on Linux that writes back and waits on exactly that range, as
+ * FlushViewOfFile does. */
+static int flush_range(MfBacking *b, uint64_t off, uint64_t len)
+{
+	size_t wsize = mf_window_cache_window_size(b->cache);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t pos = off & ~(page - 1), end = off + len;
+	int err = 0;
+
+	while (pos < end) {
+		MfWindow *w;
+		uint64_t wstart, stop;
+		int r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
+
+		if (r < 0)
+			return r;
+		wstart = mf_window_offset(w);
+		stop = MIN(end, wstart + wsize);
+		if (msync(mf_window_addr(w) + (pos - wstart), stop - pos,
+			  MS_SYNC) < 0 && !err)
+			err = -errno;
+		mf_window_unpin(w);
+		pos = stop;
+	}
+	return err;
+}
+
 int mf_backing_flush(MfBacking *b, uint64_t off, uint64_t len, bool datasync)
 {
-	int r = mf_window_cache_sync(b->cache, b->fd, off, len);
+	int r;
 
-	if (len == 0 && (datasync ? fdatasync(b->fd) : fsync(b->fd)) < 0 &&
-	    r == 0)
+	if (len)
+		return flush_range(b, off, len);
+	r = mf_window_cache_sync(b->cache, b->fd, 0, 0);
+	if ((datasync ? fdatasync(b->fd) : fsync(b->fd)) < 0 && r == 0)
 		r = -errno;
 	return r;
 }

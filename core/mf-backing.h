@@ -77,9 +77,10 @@ void mf_backing_times_changed(MfBacking *b);
 int mf_backing_truncate(MfBacking *b, uint64_t size);
 /* fallocate(2) with its mode bits. Returns 0 or -errno. */
 int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len);
-/* Flush [off, off+len) (len 0: the whole file): msync(MS_SYNC) of its
- * mapped windows, then fsync or fdatasync of the whole file when len is 0.
- * Returns 0 or -errno. */
+/* Flush the whole file (len 0): msync of its mapped windows, then fsync
+ * or fdatasync. Or flush only [off, off+len): msync(MS_SYNC) of those
+ * pages, mapping windows as needed (Linux writes back and waits on just
+ * that range). Returns 0 or -errno. */
 int mf_backing_flush(MfBacking *b, uint64_t off, uint64_t len, bool datasync);
 /* lseek(2) SEEK_DATA / SEEK_HOLE. Returns the offset or -errno. */
 off_t mf_backing_seek(MfBacking *b, off_t off, int whence);

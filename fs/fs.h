@@ -13,6 +13,8 @@ typedef struct FsInodeTable FsInodeTable;
 
 typedef struct FsContext {
 	char *backing;          /* BACKING as given, made absolute */
+	char *mountpoint;       /* MOUNTPOINT, absolute */
+	bool views_visible;     /* -o views=visible: readdir lists F@@ */
 	int root_fd;            /* O_PATH of BACKING, opened before mounting */
 	MfWindowCache *cache;
 	FsInodeTable *inodes;
@@ -23,6 +25,7 @@ typedef struct FsContext {
 	char *state_name;       /* its name in its parent; NULL if outside */
 	int open_files;         /* atomic */
 	bool debug;
+	struct fuse_session *se;
 } FsContext;
 
 extern const struct fuse_lowlevel_ops fs_ops;

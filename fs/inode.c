@@ -9,8 +9,13 @@
 struct FsInodeTable {
 	GMutex lock;
 	GHashTable *by_key;     /* FsInode* (dev, ino) -> itself; lock */
+	GHashTable *views;      /* view_key -> virtual FsInode*; lock */
+	uint64_t next_vino;     /* lock */
 	FsInode root;
 };
+
+/* st_ino of virtual inodes: the top bit keeps them clear of real ones. */
+#define VINO_BASE (UINT64_C(1) << 63)
 
 static guint inode_hash(gconstpointer p)
 {
@@ -33,6 +38,7 @@ FsInodeTable *fs_inode_table_new(int root_fd)
 
 	g_mutex_init(&t->lock);
 	t->by_key = g_hash_table_new(inode_hash, inode_equal);
+	t->views = g_hash_table_new(g_str_hash, g_str_equal);
 	if (fstat(root_fd, &st) == 0) {
 		t->root.dev = st.st_dev;
 		t->root.ino = st.st_ino;
@@ -47,9 +53,33 @@ FsInodeTable *fs_inode_table_new(int root_fd)
 static void inode_free(FsInode *in)
 {
 	mf_backing_unref(in->backing);
-	close(in->fd);
+	if (in->fd >= 0)
+		close(in->fd);
+	g_free(in->view_key);
 	g_mutex_clear(&in->lock);
 	g_free(in);
+}
+
+/* Unlink in from the table if nothing holds it any more; a virtual inode
+ * then lets go of its base, which may go too. Returns the inodes to free
+ * once the lock is dropped. */
+static GSList *drop_if_unused_locked(FsInodeTable *t, FsInode *in)
+{
+	GSList *dead = NULL;
+
+	while (in && in != &t->root && in->nlookup == 0 && in->refs == 0) {
+		FsInode *base = in->base;
+
+		if (in->kind == FS_REAL)
+			g_hash_table_remove(t->by_key, in);
+		else
+			g_hash_table_remove(t->views, in->view_key);
+		dead = g_slist_prepend(dead, in);
+		if (base)
+			base->refs--;
+		in = base;
+	}
+	return dead;
 }
 
 void fs_inode_table_free(FsInodeTable *t)
@@ -60,7 +90,11 @@ void fs_inode_table_free(FsInodeTable *t)
 	g_hash_table_iter_init(&it, t->by_key);
 	while (g_hash_table_iter_next(&it, (gpointer *)&in, NULL))
 		inode_free(in);
+	g_hash_table_iter_init(&it, t->views);
+	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&in))
+		inode_free(in);
 	g_hash_table_destroy(t->by_key);
+	g_hash_table_destroy(t->views);
 	g_mutex_clear(&t->root.lock);
 	g_mutex_clear(&t->lock);
 	g_free(t);
@@ -86,8 +120,10 @@ FsInode *fs_inode_get(FsInodeTable *t, fuse_ino_t ino)
 	return ino == FUSE_ROOT_ID ? &t->root : (FsInode *)(uintptr_t)ino;
 }
 
-int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
-		    struct stat *st, FsInode **ret)
+/* Find or add the inode of name in parent; count it as a lookup of the
+ * kernel's or as one of our references. */
+static int find(FsInodeTable *t, FsInode *parent, const char *name,
+		struct stat *st, bool as_lookup, FsInode **ret)
 {
 	FsInode key, *in;
 	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -105,19 +141,21 @@ int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 	g_mutex_lock(&t->lock);
 	if (key.dev == t->root.dev && key.ino == t->root.ino) {
 		in = &t->root;  /* ".." of a top-level directory */
-	} else if ((in = g_hash_table_lookup(t->by_key, &key))) {
-		in->nlookup++;
-	} else {
+	} else if (!(in = g_hash_table_lookup(t->by_key, &key))) {
 		in = g_new0(FsInode, 1);
+		in->kind = FS_REAL;
 		in->fd = fd;
 		fd = -1;
 		in->dev = key.dev;
 		in->ino = key.ino;
 		in->type = st->st_mode & S_IFMT;
-		in->nlookup = 1;
 		g_mutex_init(&in->lock);
 		g_hash_table_add(t->by_key, in);
 	}
+	if (as_lookup)
+		in->nlookup++;
+	else
+		in->refs++;
 	g_mutex_unlock(&t->lock);
 	if (fd >= 0)
 		close(fd);
@@ -125,22 +163,72 @@ int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 	return 0;
 }
 
-void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n)
+int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
+		    struct stat *st, FsInode **ret)
 {
-	bool drop = false;
+	return find(t, parent, name, st, true, ret);
+}
+
+int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
+		  struct stat *st, FsInode **ret)
+{
+	return find(t, parent, name, st, false, ret);
+}
+
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base,
+		       const MfViewSpec *spec)
+{
+	g_autofree char *name = spec ? mf_view_spec_name(spec) : NULL;
+	char *key = g_strdup_printf("%p/%s", (void *)base, name ? name : "");
+	FsInode *in;
+
+	g_mutex_lock(&t->lock);
+	in = g_hash_table_lookup(t->views, key);
+	if (in) {
+		g_free(key);
+	} else {
+		in = g_new0(FsInode, 1);
+		in->kind = spec ? FS_VIEW : FS_VIEWDIR;
+		in->fd = -1;
+		in->type = spec ? S_IFREG : S_IFDIR;
+		in->base = base;
+		base->refs++;
+		if (spec)
+			in->spec = *spec;
+		in->vino = VINO_BASE | ++t->next_vino;
+		in->view_key = key;
+		g_mutex_init(&in->lock);
+		g_hash_table_insert(t->views, key, in);
+	}
+	in->nlookup++;
+	g_mutex_unlock(&t->lock);
+	return in;
+}
+
+static void release(FsInodeTable *t, FsInode *in, uint64_t lookups,
+		    unsigned refs)
+{
+	GSList *dead;
 
 	if (in == &t->root)
 		return;
 	g_mutex_lock(&t->lock);
-	g_assert(in->nlookup >= n);
-	in->nlookup -= n;
-	if (in->nlookup == 0 && in->refs == 0) {
-		g_hash_table_remove(t->by_key, in);
-		drop = true;
-	}
+	g_assert(in->nlookup >= lookups && in->refs >= refs);
+	in->nlookup -= lookups;
+	in->refs -= refs;
+	dead = drop_if_unused_locked(t, in);
 	g_mutex_unlock(&t->lock);
-	if (drop)
-		inode_free(in);
+	g_slist_free_full(dead, (GDestroyNotify)inode_free);
+}
+
+void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n)
+{
+	release(t, in, n, 0);
+}
+
+void fs_inode_unref(FsInodeTable *t, FsInode *in)
+{
+	release(t, in, 0, 1);
 }
 
 static int open_backing_locked(FsInode *in, MfWindowCache *cache)
@@ -211,6 +299,33 @@ void fs_inode_adopt_fd(FsInode *in, MfWindowCache *cache, int fd)
 	if (in->backing || mf_backing_new(cache, fd, true, &in->backing) < 0)
 		close(fd);
 	g_mutex_unlock(&in->lock);
+}
+
+static struct timespec time_arg(int valid, int set_bit, int now_bit,
+				struct timespec t)
+{
+	if (valid & now_bit)
+		return (struct timespec){ 0, UTIME_NOW };
+	if (valid & set_bit)
+		return t;
+	return (struct timespec){ 0, UTIME_OMIT };
+}
+
+int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid)
+{
+	struct timespec ts[2] = {
+		time_arg(valid, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW,
+			 attr->st_atim),
+		time_arg(valid, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW,
+			 attr->st_mtim),
+	};
+	char path[FS_PROC_PATH_MAX];
+
+	if (in->type == S_IFLNK)
+		return utimensat(in->fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno
+								     : 0;
+	fs_inode_proc_path(in, path);
+	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
 }
 
 void fs_inode_proc_path(const FsInode *in, char buf[FS_PROC_PATH_MAX])

@@ -15,9 +15,21 @@
 
 #include "fs.h"
 #include "mf-backing.h"
+#include "mf-view.h"
 
-typedef struct FsInode {
-	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object */
+/* What an inode stands for. Views and view directories are virtual: they
+ * have no fd of their own and reach the bytes through their base. */
+typedef enum FsKind {
+	FS_REAL,        /* an object of the backing tree */
+	FS_VIEWDIR,     /* F@@ */
+	FS_VIEW,        /* F@@/rw, F@@/ro:4K+512, ... */
+} FsKind;
+
+typedef struct FsInode FsInode;
+struct FsInode {
+	FsKind kind;            /* constant */
+	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object;
+				 * -1 for virtual inodes */
 	dev_t dev;              /* key, with ino; constant */
 	ino_t ino;
 	mode_t type;            /* S_IFMT bits; constant */
@@ -28,7 +40,12 @@ typedef struct FsInode {
 	int backing_rw_err;     /* why it is read-only (positive errno), or 0 */
 	struct timespec seen_mtime; /* mtime and size at our last release: */
 	off_t seen_size;        /* the kernel may keep its cache if unchanged */
-} FsInode;
+	/* Virtual inodes only, all constant: */
+	FsInode *base;          /* the file; we hold one of its refs */
+	MfViewSpec spec;        /* FS_VIEW: mode and window */
+	uint64_t vino;          /* st_ino shown for it */
+	char *view_key;         /* its key in the table's view index */
+};
 
 FsInodeTable *fs_inode_table_new(int root_fd);
 void fs_inode_table_free(FsInodeTable *t);
@@ -42,8 +59,18 @@ FsInode *fs_inode_get(FsInodeTable *t, fuse_ino_t ino);
  * Returns 0 or -errno. */
 int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 		    struct stat *st, FsInode **ret);
+/* Find name in parent for our own use: one reference (fs_inode_unref)
+ * instead of a lookup. Returns 0 or -errno. */
+int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
+		  struct stat *st, FsInode **ret);
+/* The view directory of base (spec NULL) or one of its views, with one
+ * lookup added. Virtual inodes are shared while in use, so every path to
+ * the same view (ro:4K and ro:0x1000) is one inode. */
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base,
+		       const MfViewSpec *spec);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
+void fs_inode_unref(FsInodeTable *t, FsInode *in);
 
 /* The inode's backing file, opened read-write if possible, else read-only.
  * Returns a new reference in *ret, or -errno. */
@@ -54,6 +81,10 @@ int fs_inode_backing_rw(FsInode *in, MfWindowCache *cache, MfBacking **ret);
 /* Hand a freshly created read-write fd to the inode (closed if it already
  * has a backing). */
 void fs_inode_adopt_fd(FsInode *in, MfWindowCache *cache, int fd);
+
+/* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
+ * in valid, the times in attr). Returns 0 or -errno. */
+int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid);
 
 /* "/proc/self/fd/N" for the inode's O_PATH fd. */
 #define FS_PROC_PATH_MAX 32

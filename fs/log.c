@@ -1,7 +1,9 @@
-/* log: logging and the error reply every handler ends with. */
+/* log: logging, to stderr or syslog. */
 #include "log.h"
 
-#include <errno.h>
+#define FUSE_USE_VERSION 314
+#include <fuse_log.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,25 +47,4 @@ void fs_log(int priority, const char *fmt, ...)
 		fputc('\n', stderr);
 	}
 	va_end(ap);
-}
-
-/* Errors that are a normal answer, not a problem worth a log line. */
-static bool is_expected(int err)
-{
-	switch (err) {
-	case ENOENT: case EEXIST: case ENODATA: case ENOTEMPTY:
-	case ERANGE: case EAGAIN: case EINTR: case ENOSYS:
-	case EOPNOTSUPP: case ENXIO:
-		return true;
-	default:
-		return false;
-	}
-}
-
-void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what)
-{
-	if (err != 0)
-		fs_log(is_expected(err) ? LOG_DEBUG : LOG_NOTICE, "%s %s: %s",
-		       op, what ? what : "", strerror(err));
-	fuse_reply_err(req, err);
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mf-guard.h"
 #include "mf-number.h"
+#include "notify.h"
 
 #define DEFAULT_WINDOW_SIZE (1u << 20)
 #define DEFAULT_MAX_WINDOWS 256
@@ -30,6 +31,7 @@ typedef struct Options {
 	char *window_size;
 	unsigned max_windows;
 	char *statedir;
+	char *views;
 	double timeout;
 	int help;
 	int version;
@@ -46,6 +48,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("max_windows=%u", max_windows),
 	OPT("statedir=%s", statedir),
 	OPT("timeout=%lf", timeout),
+	OPT("views=%s", views),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -88,6 +91,8 @@ static void usage(const char *prog)
 	       "    -o max_windows=N       windows kept mapped when idle (default %u)\n"
 	       "    -o statedir=DIR        state directory (default BACKING/.mapfs)\n"
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
+	       "    -o views=hidden|visible  list F@@ view directories in readdir\n"
+	       "                           (default hidden: reachable by name only)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          version\n\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
@@ -223,6 +228,8 @@ static int serve(FsContext *ctx, struct fuse_args *args,
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
 	record_pid(lock_fd);
+	ctx->se = se;
+	fs_notify_start(se);
 	fs_log(LOG_INFO, "serving %s at %s", ctx->backing, cmd->mountpoint);
 	if (cmd->singlethread) {
 		r = fuse_session_loop(se);
@@ -234,6 +241,7 @@ static int serve(FsContext *ctx, struct fuse_args *args,
 		r = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	fs_notify_stop();
 	r = r != 0;
 out_unmount:
 	fuse_session_unmount(se);
@@ -275,10 +283,18 @@ int main(int argc, char *argv[])
 		return fail("max_windows must be at least 1%s%s", "", "");
 	if (!(arg_opts.timeout >= 0))
 		return fail("timeout must be >= 0%s%s", "", "");
+	if (arg_opts.views && strcmp(arg_opts.views, "visible") != 0 &&
+	    strcmp(arg_opts.views, "hidden") != 0)
+		return fail("views=%s: must be hidden or visible%s",
+			    arg_opts.views, "");
+	ctx.views_visible = arg_opts.views && !strcmp(arg_opts.views, "visible");
 
 	ctx.backing = realpath(arg_opts.backing, NULL);
 	if (!ctx.backing)
 		return fail("%s: %s", arg_opts.backing, strerror(errno));
+	ctx.mountpoint = realpath(cmd.mountpoint, NULL);
+	if (!ctx.mountpoint)
+		return fail("%s: %s", cmd.mountpoint, strerror(errno));
 	ctx.root_fd = open(ctx.backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (ctx.root_fd < 0)
 		return fail("%s: %s", ctx.backing, strerror(errno));
@@ -306,6 +322,7 @@ int main(int argc, char *argv[])
 	close(lock_fd);
 	free(cmd.mountpoint);
 	free(ctx.backing);
+	free(ctx.mountpoint);
 	g_free(ctx.state_name);
 	fuse_opt_free_args(&args);
 	return r;

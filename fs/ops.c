@@ -19,8 +19,10 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "reply.h"
 #include "mf-backing.h"
 #include "names.h"
+#include "views.h"
 
 #define STATS_XATTR "user.mapfs.stats"
 
@@ -34,6 +36,11 @@ static FsInode *inode_of(fuse_req_t req, fuse_ino_t ino)
 	return fs_inode_get(ctx_of(req)->inodes, ino);
 }
 
+static bool is_virtual(const FsInode *in)
+{
+	return in->kind != FS_REAL;
+}
+
 static int stat_inode(FsInode *in, struct stat *st)
 {
 	return fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0
@@ -43,20 +50,6 @@ static int stat_inode(FsInode *in, struct stat *st)
 
 /* ------------------------------------------------------------------ */
 /* Lookup and attributes                                               */
-
-static void reply_entry(fuse_req_t req, FsInode *in, const struct stat *st)
-{
-	FsContext *ctx = ctx_of(req);
-	struct fuse_entry_param e;
-
-	memset(&e, 0, sizeof(e));
-	e.ino = (uintptr_t)in;
-	e.attr = *st;
-	e.attr_timeout = ctx->timeout;
-	e.entry_timeout = ctx->timeout;
-	if (fuse_reply_entry(req, &e) == -ENOENT)
-		fs_inode_forget(ctx->inodes, in, 1);  /* interrupted */
-}
 
 /* Look name up and reply with its entry. */
 static void lookup_and_reply(fuse_req_t req, FsInode *parent,
@@ -73,12 +66,30 @@ static void lookup_and_reply(fuse_req_t req, FsInode *parent,
 		fs_inode_forget(ctx->inodes, in, 1);
 		return fs_reply_err(req, ENOENT, op, name);
 	}
-	reply_entry(req, in, &st);
+	fs_reply_entry(req, in, &st, ctx->timeout);
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	lookup_and_reply(req, inode_of(req, parent), name, "lookup");
+	FsContext *ctx = ctx_of(req);
+	FsInode *dir = inode_of(req, parent), *in;
+	struct stat st;
+	int r;
+
+	if (dir->kind == FS_VIEWDIR)
+		return fs_views_lookup(req, dir, name);
+	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
+	if (r == -ENOENT && fs_views_is_dir_name(name))
+		return fs_views_lookup_dir(req, dir, name);
+	if (r < 0)
+		return fs_reply_err(req, -r, "lookup", name);
+	if (fs_names_is_state(ctx, &st)) {
+		fs_inode_forget(ctx->inodes, in, 1);
+		return fs_reply_err(req, ENOENT, "lookup", name);
+	}
+	if (fs_views_is_dir_name(name))
+		fs_views_note_shadowed(name);
+	fs_reply_entry(req, in, &st, ctx->timeout);
 }
 
 static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -111,35 +122,12 @@ static void reply_attr(fuse_req_t req, FsInode *in, const char *op)
 static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
+
 	(void)fi;
-	reply_attr(req, inode_of(req, ino), "getattr");
-}
-
-static struct timespec time_arg(int valid, int set_bit, int now_bit,
-				struct timespec t)
-{
-	if (valid & now_bit)
-		return (struct timespec){ 0, UTIME_NOW };
-	if (valid & set_bit)
-		return t;
-	return (struct timespec){ 0, UTIME_OMIT };
-}
-
-static int set_times(FsInode *in, const struct stat *attr, int valid)
-{
-	struct timespec ts[2] = {
-		time_arg(valid, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW,
-			 attr->st_atim),
-		time_arg(valid, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW,
-			 attr->st_mtim),
-	};
-	char path[FS_PROC_PATH_MAX];
-
-	if (in->type == S_IFLNK)
-		return utimensat(in->fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno
-								     : 0;
-	fs_inode_proc_path(in, path);
-	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
+	if (is_virtual(in))
+		return fs_views_getattr(req, in);
+	reply_attr(req, in, "getattr");
 }
 
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -151,6 +139,8 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int r = 0;
 
 	(void)fi;
+	if (is_virtual(in))
+		return fs_views_setattr(req, in, attr, valid);
 	if (valid & FUSE_SET_ATTR_MODE) {
 		fs_inode_proc_path(in, path);
 		if (in->type == S_IFLNK)
@@ -182,7 +172,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			return fs_reply_err(req, -r, "truncate", NULL);
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		r = set_times(in, attr, valid);
+		r = fs_inode_set_times(in, attr, valid);
 		if (r < 0)
 			return fs_reply_err(req, -r, "utimens", NULL);
 		g_mutex_lock(&in->lock);
@@ -218,10 +208,15 @@ static int chown_new(fuse_req_t req, FsInode *parent, const char *name,
 		       : 0;
 }
 
-/* Refuse names that would touch the state directory. */
+/* Refuse names inside view directories, and names that would touch the
+ * state directory. */
 static bool refuse_state(fuse_req_t req, FsInode *parent, const char *name,
 			 const char *op)
 {
+	if (is_virtual(parent)) {
+		fs_views_refuse(req, parent, op);
+		return true;
+	}
 	if (!fs_names_hits_state(ctx_of(req), parent, name))
 		return false;
 	fs_log(LOG_NOTICE, "%s %s: the state directory is not part of the mount",
@@ -277,6 +272,8 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	char path[FS_PROC_PATH_MAX];
 	int r;
 
+	if (is_virtual(in))
+		return fs_views_refuse(req, in, "link");
 	if (refuse_state(req, dir, newname, "link"))
 		return;
 	r = linkat(in->fd, "", dir->fd, newname, AT_EMPTY_PATH);
@@ -389,6 +386,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	MfBacking *b;
 	int r;
 
+	if (is_virtual(in))
+		return fs_views_open(req, in, fi);
 	r = rw ? fs_inode_backing_rw(in, ctx->cache, &b)
 	       : fs_inode_backing(in, ctx->cache, &b);
 	if (r < 0)
@@ -453,11 +452,14 @@ static int backing_of(fuse_req_t req, fuse_ino_t ino, MfBacking **ret)
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
+	MfBacking *b = NULL;
 	MfReadVec v;
-	MfBacking *b;
 	ssize_t r;
 
 	(void)fi;
+	if (is_virtual(in))
+		return fs_views_read(req, in, size, off);
 	r = backing_of(req, ino, &b);
 	if (r == 0)
 		r = mf_backing_read(b, (uint64_t)off, size, &v);
@@ -480,10 +482,13 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
 	MfBacking *b;
 	ssize_t r;
 
 	(void)fi;
+	if (is_virtual(in))
+		return fs_views_write(req, in, buf, size, off);
 	r = backing_of(req, ino, &b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
@@ -505,8 +510,11 @@ static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
+
 	(void)fi;
-	remember_state(inode_of(req, ino));
+	if (!is_virtual(in))
+		remember_state(in);
 	g_atomic_int_add(&ctx_of(req)->open_files, -1);
 	fuse_reply_err(req, 0);
 }
@@ -514,10 +522,13 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
 	MfBacking *b;
 	int r;
 
 	(void)fi;
+	if (is_virtual(in))
+		return fs_views_fsync(req, in, datasync);
 	r = backing_of(req, ino, &b);
 	if (r == 0) {
 		r = mf_backing_flush(b, 0, 0, datasync);
@@ -531,11 +542,14 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			    off_t off, off_t len, struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
 	MfBacking *b;
 	int r;
 
 	(void)fi;
-	r = fs_inode_backing_rw(inode_of(req, ino), ctx_of(req)->cache, &b);
+	if (is_virtual(in))
+		return fs_reply_err(req, EOPNOTSUPP, "fallocate on a view", NULL);
+	r = fs_inode_backing_rw(in, ctx_of(req)->cache, &b);
 	if (r == 0) {
 		r = mf_backing_fallocate(b, mode, (uint64_t)off, (uint64_t)len);
 		mf_backing_unref(b);
@@ -548,10 +562,13 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
 	MfBacking *b;
 	off_t r;
 
 	(void)fi;
+	if (is_virtual(in))
+		return fs_views_lseek(req, in, off, whence);
 	r = backing_of(req, ino, &b);
 	if (r == 0) {
 		r = mf_backing_seek(b, off, whence);
@@ -575,6 +592,10 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	(void)fi_out;
 	if (flags)
 		return fs_reply_err(req, EINVAL, "copy_file_range", NULL);
+	/* Callers fall back to read and write, which views serve. */
+	if (is_virtual(inode_of(req, ino_in)) ||
+	    is_virtual(inode_of(req, ino_out)))
+		return fs_reply_err(req, EOPNOTSUPP, "copy_file_range", "view");
 	r = backing_of(req, ino_in, &src);
 	if (r == 0)
 		r = fs_inode_backing_rw(inode_of(req, ino_out),
@@ -596,15 +617,23 @@ typedef struct FsDir {
 	DIR *dp;
 	off_t pos;              /* where dp stands, as telldir() says */
 	struct dirent *entry;   /* read but not yet replied */
+	char *view_dir;         /* "F@@" still to list after F (views=visible);
+				 * it shares F's offset */
 } FsDir;
 
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
 	FsDir *d;
-	int fd = openat(inode_of(req, ino)->fd, ".",
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd;
 
+	if (is_virtual(in)) {   /* a view directory: nothing to hold */
+		fi->fh = 0;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return fs_reply_err(req, errno, "opendir", NULL);
 	d = g_new0(FsDir, 1);
@@ -641,6 +670,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (off != d->pos) {
 		seekdir(d->dp, off);
 		d->entry = NULL;
+		g_clear_pointer(&d->view_dir, g_free);
 		d->pos = off;
 	}
 	for (;;) {
@@ -648,6 +678,22 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		FsInode *in = NULL;
 		size_t n;
 
+		if (d->view_dir) {
+			/* No node: the kernel looks it up when used. */
+			struct fuse_entry_param e = { .ino = 0 };
+
+			e.attr.st_mode = S_IFDIR;
+			n = plus ? fuse_add_direntry_plus(req, p, left,
+							  d->view_dir, &e,
+							  d->pos)
+				 : fuse_add_direntry(req, p, left, d->view_dir,
+						     &e.attr, d->pos);
+			if (n > left)
+				break;
+			p += n;
+			left -= n;
+			g_clear_pointer(&d->view_dir, g_free);
+		}
 		if (!d->entry) {
 			errno = 0;
 			d->entry = readdir(d->dp);
@@ -703,6 +749,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		p += n;
 		left -= n;
 		d->pos = d->entry->d_off;
+		if (ctx->views_visible && d->entry->d_type == DT_REG)
+			d->view_dir = g_strconcat(d->entry->d_name, "@@", NULL);
 		d->entry = NULL;
 	}
 	/* An error after some entries is reported on the next call. */
@@ -717,12 +765,20 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
+
+	if (is_virtual(in))
+		return fs_views_readdir(req, in, size, off, false);
 	readdir_common(req, ino, size, off, fi, false);
 }
 
 static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			      off_t off, struct fuse_file_info *fi)
 {
+	FsInode *in = inode_of(req, ino);
+
+	if (is_virtual(in))
+		return fs_views_readdir(req, in, size, off, true);
 	readdir_common(req, ino, size, off, fi, true);
 }
 
@@ -732,27 +788,33 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	FsDir *d = (FsDir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	closedir(d->dp);
-	g_free(d);
+	if (d) {
+		closedir(d->dp);
+		g_free(d->view_dir);
+		g_free(d);
+	}
 	fuse_reply_err(req, 0);
 }
 
 static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			   struct fuse_file_info *fi)
 {
-	int fd = dirfd(((FsDir *)(uintptr_t)fi->fh)->dp);
+	FsDir *d = (FsDir *)(uintptr_t)fi->fh;
+	int fd;
 
 	(void)ino;
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	fd = d ? dirfd(d->dp) : -1;
+	if (fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		return fs_reply_err(req, errno, "fsyncdir", NULL);
 	fuse_reply_err(req, 0);
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	FsInode *in = inode_of(req, ino);
 	struct statvfs sv;
 
-	if (fstatvfs(inode_of(req, ino)->fd, &sv) < 0)
+	if (fstatvfs(is_virtual(in) ? in->base->fd : in->fd, &sv) < 0)
 		return fs_reply_err(req, errno, "statfs", NULL);
 	fuse_reply_statfs(req, &sv);
 }
@@ -778,30 +840,20 @@ static char *stats_text(FsContext *ctx)
 		fs_inode_table_size(ctx->inodes));
 }
 
-/* Reply to a getxattr or listxattr of size: the length alone when size is
- * 0, ERANGE when it does not fit. */
-static void reply_xattr_value(fuse_req_t req, const char *value, size_t len,
-			      size_t size)
-{
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, value, len);
-}
-
 static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   size_t size)
 {
+	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
 	char *value = NULL;
 	ssize_t n;
 
+	if (is_virtual(in))
+		return fs_views_getxattr(req, in, name, size);
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
 		char *text = stats_text(ctx_of(req));
 
-		reply_xattr_value(req, text, strlen(text), size);
+		fs_reply_xattr(req, text, strlen(text), size);
 		g_free(text);
 		return;
 	}
@@ -812,35 +864,41 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (n < 0)
 		fs_reply_err(req, errno, "getxattr", name);
 	else
-		reply_xattr_value(req, value, (size_t)n, size);
+		fs_reply_xattr(req, value, (size_t)n, size);
 	g_free(value);
 }
 
 static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
 	char *list = NULL;
 	ssize_t n;
 
-	fs_inode_proc_path(inode_of(req, ino), path);
+	if (is_virtual(in))
+		return fs_views_listxattr(req, in, size);
+	fs_inode_proc_path(in, path);
 	if (size)
 		list = g_malloc(size);
 	n = listxattr(path, list, size);
 	if (n < 0)
 		fs_reply_err(req, errno, "listxattr", NULL);
 	else
-		reply_xattr_value(req, list, (size_t)n, size);
+		fs_reply_xattr(req, list, (size_t)n, size);
 	g_free(list);
 }
 
 static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
+	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
 
+	if (is_virtual(in))
+		return fs_views_refuse(req, in, "setxattr");
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0)
 		return fs_reply_err(req, EPERM, "setxattr", name);
-	fs_inode_proc_path(inode_of(req, ino), path);
+	fs_inode_proc_path(in, path);
 	if (setxattr(path, name, value, size, flags) < 0)
 		return fs_reply_err(req, errno, "setxattr", name);
 	fuse_reply_err(req, 0);
@@ -849,9 +907,12 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 			      const char *name)
 {
+	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
 
-	fs_inode_proc_path(inode_of(req, ino), path);
+	if (is_virtual(in))
+		return fs_views_refuse(req, in, "removexattr");
+	fs_inode_proc_path(in, path);
 	if (removexattr(path, name) < 0)
 		return fs_reply_err(req, errno, "removexattr", name);
 	fuse_reply_err(req, 0);
