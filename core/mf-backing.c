@@ -146,6 +146,10 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 	r = clamp_to_size(b, off, &len);
 	if (r < 0 || len == 0)
 		goto fail;
+	/* With small windows, a long read would need more iovecs than out
+	 * has: one is kept for a leading hole. Callers loop on short reads. */
+	len = (size_t)MIN((uint64_t)len, (uint64_t)(MF_READ_VEC_MAX - 1) * wsize -
+					      (off & (wsize - 1)));
 	pos = off;
 	end = off + len;
 	/* A leading hole is answered from the zero page: touching it through
@@ -297,9 +301,11 @@ void mf_backing_times_changed(MfBacking *b)
 	__atomic_store_n(&b->stamped_ns, 0, __ATOMIC_RELAXED);
 }
 
-/* Store [off, off+len) into windows. Returns bytes stored before a fault
- * (len when none), or -errno when a window cannot be mapped. */
-static ssize_t store(MfBacking *b, uint64_t off, const char *buf, size_t len)
+/* Store [off, off+len) into windows, adding the bytes stored to *done.
+ * Returns 0 when all are stored, 1 when a SIGBUS stopped the copy, or
+ * -errno when a window cannot be mapped. */
+static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
+		 size_t *stored)
 {
 	size_t wsize = mf_window_cache_window_size(b->cache);
 	size_t done = 0;
@@ -310,8 +316,10 @@ static ssize_t store(MfBacking *b, uint64_t off, const char *buf, size_t len)
 		MfWindow *w;
 		int r = mf_window_pin(b->cache, b->fd, true, pos, &w);
 
-		if (r < 0)
-			return done ? (ssize_t)done : r;
+		if (r < 0) {
+			*stored += done;
+			return r;
+		}
 		chunk = wsize - (size_t)(pos - mf_window_offset(w));
 		if (chunk > len - done)
 			chunk = len - done;
@@ -319,10 +327,13 @@ static ssize_t store(MfBacking *b, uint64_t off, const char *buf, size_t len)
 				  buf + done, chunk);
 		mf_window_unpin(w);
 		done += n;
-		if (n < chunk)
-			break;
+		if (n < chunk) {
+			*stored += done;
+			return 1;
+		}
 	}
-	return (ssize_t)done;
+	*stored += done;
+	return 0;
 }
 
 ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
@@ -344,12 +355,9 @@ ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
 	for (int attempt = 0; r == 0 && done < len; attempt++) {
 		uint64_t size;
 
-		r = store(b, off + done, (const char *)buf + done, len - done);
-		if (r < 0)
-			break;
-		done += (size_t)r;
-		r = 0;
-		if (done == len)
+		r = store(b, off + done, (const char *)buf + done, len - done,
+			  &done);
+		if (r <= 0)
 			break;
 		/* A SIGBUS: the file shrank behind our back, or the
 		 * filesystem had no page to give. Find out which, once. */
@@ -357,15 +365,19 @@ ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
 		if (attempt > 0) {
 			r = -EIO;
 		} else if ((r = mf_backing_size(b, &size)) == 0) {
-			if (size < end)
+			if (size < end) {
+				/* Growing again zeroes what we stored past
+				 * the new EOF: store all of it again. */
 				r = ensure_size(b, end, true, &grown_from);
-			else if (fallocate(b->fd, 0, (off_t)(off + done),
-					   (off_t)(len - done)) < 0)
+				done = 0;
+			} else if (fallocate(b->fd, 0, (off_t)(off + done),
+					     (off_t)(len - done)) < 0) {
 				r = errno == EOPNOTSUPP ? -EIO : -errno;
+			}
 		}
 	}
 	if (done < len && grown_from >= 0)
-		undo_growth(b, grown_from, end, off + done);
+		undo_growth(b, grown_from, end, done ? off + done : 0);
 	if (done > 0) {
 		stamp_mtime(b);
 		__atomic_add_fetch(&io_stats.bytes_written, done,

@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
-static __thread sigjmp_buf *guard_jump;
+/* volatile, and fenced below: the compiler knows memcpy cannot read it and
+ * would otherwise sink the store past the copy it guards. */
+static __thread sigjmp_buf *volatile guard_jump;
 
 static void on_sigbus(int sig, siginfo_t *info, void *ctx)
 {
@@ -52,16 +55,21 @@ size_t mf_guard_copy(void *dst, const void *src, size_t n)
 		return done;
 	}
 	guard_jump = &jump;
+	atomic_signal_fence(memory_order_seq_cst);
 	while (done < n) {
-		/* Chunks end on dst page boundaries, so a fault costs at most
-		 * the page it hit and everything counted is really copied. */
-		size_t chunk = page - (((uintptr_t)dst + done) & (page - 1));
+		/* Chunks end on page boundaries of both sides, so a fault
+		 * costs only the page it hit, and everything counted is
+		 * really copied. */
+		size_t to_dst = page - (((uintptr_t)dst + done) & (page - 1));
+		size_t to_src = page - (((uintptr_t)src + done) & (page - 1));
+		size_t chunk = to_dst < to_src ? to_dst : to_src;
 
 		if (chunk > n - done)
 			chunk = n - done;
 		memcpy((char *)dst + done, (const char *)src + done, chunk);
 		done += chunk;
 	}
+	atomic_signal_fence(memory_order_seq_cst);
 	guard_jump = NULL;
 	return done;
 }

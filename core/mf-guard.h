@@ -14,7 +14,7 @@
  * touches a window. Returns 0 or -errno. */
 int mf_guard_install(void);
 
-/* Copy n bytes from src to dst, page by page of dst. Returns the number of
+/* Copy n bytes from src to dst, page by page. Returns the number of
  * bytes copied before a SIGBUS hit either side (n when none did). The bytes
  * counted are complete; a partly copied page is not counted. */
 size_t mf_guard_copy(void *dst, const void *src, size_t n);

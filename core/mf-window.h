@@ -37,8 +37,9 @@ size_t mf_window_cache_window_size(const MfWindowCache *cache);
 void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out);
 
 /* Pin the window of fd that holds byte offset off. writable selects
- * PROT_WRITE. Returns 0, or -errno from mmap (ENOMEM, EACCES, ENODEV...).
- * A read-only window of an fd is replaced by a writable one on demand. */
+ * PROT_WRITE when the window is mapped: every pin of one fd must ask for
+ * the same (a backing decides once, by how its fd was opened). Returns 0,
+ * or -errno from mmap (ENOMEM, EACCES, ENODEV...). */
 int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		  MfWindow **ret);
 void mf_window_unpin(MfWindow *w);

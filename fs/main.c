@@ -25,11 +25,12 @@
 #define DEFAULT_WINDOW_SIZE (1u << 20)
 #define DEFAULT_MAX_WINDOWS 256
 #define MIN_WINDOW_SIZE (64u << 10)
+#define MAX_MAX_WINDOWS 1048576
 
 typedef struct Options {
 	char *backing;
 	char *window_size;
-	unsigned max_windows;
+	char *max_windows;
 	char *statedir;
 	char *views;
 	double timeout;
@@ -37,15 +38,14 @@ typedef struct Options {
 	int version;
 } Options;
 
-static Options arg_opts = { .max_windows = DEFAULT_MAX_WINDOWS,
-			    .timeout = 1.0 };
+static Options arg_opts = { .timeout = 1.0 };
 
 enum { KEY_HELP, KEY_VERSION };
 
 #define OPT(t, f) { t, offsetof(Options, f), 1 }
 static const struct fuse_opt option_spec[] = {
 	OPT("window_size=%s", window_size),
-	OPT("max_windows=%u", max_windows),
+	OPT("max_windows=%s", max_windows),
 	OPT("statedir=%s", statedir),
 	OPT("timeout=%lf", timeout),
 	OPT("views=%s", views),
@@ -258,6 +258,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = { 0 };
 	FsContext ctx = { 0 };
 	g_autofree char *fsname = NULL;
+	uint64_t max_windows = DEFAULT_MAX_WINDOWS;
 	size_t window_size;
 	int lock_fd, r;
 
@@ -279,8 +280,11 @@ int main(int argc, char *argv[])
 			    "");
 	if (parse_window_size(&window_size) < 0)
 		return 1;
-	if (arg_opts.max_windows == 0)
-		return fail("max_windows must be at least 1%s%s", "", "");
+	if (arg_opts.max_windows &&
+	    (mf_parse_size(arg_opts.max_windows, &max_windows) < 0 ||
+	     max_windows == 0 || max_windows > MAX_MAX_WINDOWS))
+		return fail("max_windows=%s: must be a number from 1 to %s",
+			    arg_opts.max_windows, G_STRINGIFY(MAX_MAX_WINDOWS));
 	if (!(arg_opts.timeout >= 0))
 		return fail("timeout must be >= 0%s%s", "", "");
 	if (arg_opts.views && strcmp(arg_opts.views, "visible") != 0 &&
@@ -303,7 +307,7 @@ int main(int argc, char *argv[])
 		return 1;
 	ctx.timeout = arg_opts.timeout;
 	ctx.debug = cmd.debug;
-	ctx.cache = mf_window_cache_new(window_size, arg_opts.max_windows);
+	ctx.cache = mf_window_cache_new(window_size, (unsigned)max_windows);
 	ctx.inodes = fs_inode_table_new(ctx.root_fd);
 	r = mf_guard_install();
 	if (r < 0)

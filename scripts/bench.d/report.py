@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Helpers of scripts/bench.
+
+  report.py fio JSON METRIC      print one figure of a fio JSON result:
+                                 METRIC is read-bw, write-bw (MiB/s) or
+                                 read-iops, write-iops (thousands of IOPS)
+  report.py table RESULTS CSV [PNG]
+                                 print the table of RESULTS (lines written
+                                 by scripts/bench), write it as CSV and,
+                                 with PNG, the data and script for a
+                                 gnuplot bar chart of the ratios (PNG.gp)
+
+RESULTS lines, whitespace-separated:
+  sample KEY SIDE VALUE          one measurement; SIDE is native or mapfs
+  cpu KEY SECONDS BYTES MAPS     daemon CPU, bytes it moved and windows it
+                                 mapped in one mapfs run
+  info KEY VALUE...              a figure or a fact printed as is
+"""
+import csv
+import json
+import math
+import statistics
+import sys
+
+# key, label, unit, kind, target (mapfs speed / native speed, issue 5)
+# kind "rate": bigger is better, ratio = mapfs / native
+# kind "time": smaller is better, ratio = native / mapfs (a speed ratio)
+ROWS = [
+    ("seqread-cold", "seq read 1M, cold, 1 job", "MiB/s", "rate", 0.32),
+    ("seqread-warm", "seq re-read 1M, warm, 1 job", "MiB/s", "rate", 0.95),
+    ("seqwrite", "seq write 1M, 1 job", "MiB/s", "rate", 0.22),
+    ("randread-1", "rand read 4K O_DIRECT, 1 job", "kIOPS", "rate", 0.053),
+    ("randread-2", "rand read 4K O_DIRECT, 2 jobs", "kIOPS", "rate", 0.15),
+    ("randwrite-1", "rand write 4K, 1 job", "kIOPS", "rate", 0.23),
+    ("randwrite-2", "rand write 4K, 2 jobs", "kIOPS", "rate", None),
+    ("mmap-randread", "mmap rand read 4K, 1 job", "kIOPS", "rate", 0.09),
+    ("create", "create {files} 4K files", "ms", "time", 0.065),
+    ("ls", "ls -l of {files} files, warm", "ms", "time", 0.9),
+    ("stat", "stat of {files} files, cold", "ms", "time", 0.12),
+    ("rm", "rm -rf of {files} files", "ms", "time", 0.085),
+]
+
+
+def fio_value(path, metric):
+    with open(path) as f:
+        text = f.read()
+    data = json.loads(text[text.index("{"):])
+    job = data["jobs"][0]  # group_reporting: one entry for all jobs
+    if job.get("error"):
+        raise SystemExit(f"fio job error {job['error']}")
+    side, what = metric.split("-")
+    if what == "bw":
+        return job[side]["bw"] / 1024.0  # KiB/s -> MiB/s
+    return job[side]["iops"] / 1000.0
+
+
+def num(s):
+    try:
+        v = float(s)
+    except ValueError:
+        return math.nan
+    return v
+
+
+def median(values):
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else math.nan
+
+
+def fmt(v, unit=""):
+    if math.isnan(v):
+        return "FAIL"
+    if unit == "ratio":
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(results, csv_path, png_path=None):
+    samples, cpu, info = {}, {}, []
+    with open(results) as f:
+        for line in f:
+            w = line.split()
+            if not w:
+                continue
+            if w[0] == "sample":
+                samples.setdefault((w[1], w[2]), []).append(num(w[3]))
+            elif w[0] == "cpu":
+                c = cpu.setdefault(w[1], [0.0, 0.0, 0.0])
+                c[0] += num(w[2])
+                c[1] += num(w[3])
+                c[2] += num(w[4]) if len(w) > 4 else 0
+            elif w[0] == "info":
+                info.append((w[1], " ".join(w[2:])))
+    meta = dict(info)
+    files = f"{int(meta.get('files', '10000')):,}"
+
+    rows = []
+    for key, label, unit, kind, target in ROWS:
+        nat = samples.get((key, "native"), [])
+        mfs = samples.get((key, "mapfs"), [])
+        if not nat and not mfs:
+            continue
+        pairs = []
+        for n, m in zip(nat, mfs):
+            if math.isnan(n) or math.isnan(m) or n <= 0 or m <= 0:
+                continue
+            pairs.append(m / n if kind == "rate" else n / m)
+        ratio = statistics.median(pairs) if pairs else math.nan
+        us_per_mib = math.nan
+        if key in cpu and cpu[key][1] >= (64 << 20):
+            us_per_mib = cpu[key][0] * 1e6 / (cpu[key][1] / (1 << 20))
+        maps = cpu[key][2] / len(mfs) if key in cpu and mfs else math.nan
+        meets = ""
+        if target is not None and not math.isnan(ratio):
+            meets = "yes" if ratio >= target else "no"
+        rows.append(dict(key=key, label=label.format(files=files), unit=unit,
+                         native=median(nat), mapfs=median(mfs), ratio=ratio,
+                         target=target, meets=meets, nat=nat, mfs=mfs,
+                         us_per_mib=us_per_mib, maps=maps))
+
+    print()
+    print("ratio = mapfs speed / native speed (for times: native / mapfs); "
+          "median of back-to-back pairs")
+    hdr = (f"{'workload':<32} {'unit':>6} {'native':>9} {'mapfs':>9} "
+           f"{'ratio':>7} {'target':>7} {'met':>4} {'CPU us/MiB':>10} "
+           f"{'maps/run':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        tgt = f">={r['target']:g}" if r["target"] is not None else "-"
+        cpu_s = "" if math.isnan(r["us_per_mib"]) else f"{r['us_per_mib']:.0f}"
+        maps_s = "" if math.isnan(r["maps"]) else f"{r['maps']:.0f}"
+        print(f"{r['label']:<32} {r['unit']:>6} {fmt(r['native']):>9} "
+              f"{fmt(r['mapfs']):>9} {fmt(r['ratio'], 'ratio'):>7} "
+              f"{tgt:>7} {r['meets'] or '-':>4} {cpu_s:>10} "
+              f"{maps_s:>8}")
+    print("(CPU us/MiB: the daemon's utime+stime per MiB it read or wrote "
+          "during the mapfs runs of a row;\n maps/run: windows it mapped "
+          "(each later unmapped) per mapfs run)")
+    if info:
+        print()
+        for k, v in info:
+            if k not in ("title", "files", "daemon-stats"):
+                print(f"  {k:<34} {v}")
+
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "workload", "unit", "native", "mapfs", "ratio",
+                    "target", "meets_target", "daemon_cpu_us_per_mib",
+                    "daemon_maps_per_run",
+                    "native_samples", "mapfs_samples"])
+        for r in rows:
+            w.writerow([r["key"], r["label"], r["unit"],
+                        f"{r['native']:.6g}", f"{r['mapfs']:.6g}",
+                        f"{r['ratio']:.6g}",
+                        "" if r["target"] is None else r["target"], r["meets"],
+                        "" if math.isnan(r["us_per_mib"])
+                        else f"{r['us_per_mib']:.1f}",
+                        "" if math.isnan(r["maps"]) else f"{r['maps']:.0f}",
+                        " ".join(f"{v:.6g}" for v in r["nat"]),
+                        " ".join(f"{v:.6g}" for v in r["mfs"])])
+        for k, v in info:
+            w.writerow([k, "", "", "", v, "", "", "", "", "", "", ""])
+
+    if png_path:
+        dat = png_path + ".dat"
+        with open(dat, "w") as f:
+            for i, r in enumerate(rows):
+                failed = math.isnan(r["ratio"])
+                ratio = 0.001 if failed else r["ratio"]
+                tgt = r["target"] if r["target"] is not None else "NaN"
+                f.write(f"{i} \"{r['label']}\" {ratio:.6g} {tgt} "
+                        f"\"{fmt(r['ratio'], 'ratio')}\" "
+                        f"{0.012 if failed else ratio:.6g}\n")
+        title = meta.get("title", "mapfs / native")
+        with open(png_path + ".gp", "w") as f:
+            f.write(f"""set terminal pngcairo size 1400,800 font ",11" noenhanced
+set output "{png_path}"
+set title "{title}"
+set logscale y
+set yrange [0.01:4]
+set ytics (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4)
+set grid ytics
+set ylabel "mapfs speed / native speed (log scale; 1 = native)"
+set xtics rotate by -35 left nomirror
+set xrange [-0.6:{len(rows) - 0.4}]
+set bmargin 12
+set rmargin 8
+set style fill solid 0.6 border -1
+set boxwidth 0.6
+set key top left
+plot "{dat}" using 1:3:xtic(2) with boxes lc rgb "#4a7fb5" title "mapfs / native", \\
+     "{dat}" using 1:4 with points pt 9 ps 2 lc rgb "#c0392b" title "target (issue 5)", \\
+     "{dat}" using 1:6:5 with labels offset 0,0.8 notitle, \\
+     1 with lines dt 2 lc rgb "black" notitle
+""")
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "fio":
+        print(f"{fio_value(sys.argv[2], sys.argv[3]):.6g}")
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "table":
+        table(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1678 @@
+/*
+ * difftest — a randomized differential tester for mapfs.
+ *
+ *   difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]
+ *            [--shrink] [--replay FILE] [--step-timeout S] MOUNTDIR PLAINDIR
+ *
+ * It applies one pseudo-random sequence of file operations to the files
+ * f0..f(N-1) under MOUNTDIR (a mapfs mount, tree 0) and under PLAINDIR (a
+ * plain directory, tree 1), and after every step compares the result and errno
+ * of the operation, and the size and bytes of every file in both trees (by
+ * name, and through the open descriptors of files that no name reaches any
+ * more). The first difference ends the run: the seed, the step and the whole
+ * operation log go to stderr, and the exit status is 1.
+ *
+ * Determinism: the generator is splitmix64 seeded with --seed, and every
+ * operation is a self-contained record (kind, arguments, a seed for its data),
+ * printed one per line in the form --replay reads back. Execution never
+ * depends on the generator, only on the record and the trees, so a log can be
+ * replayed and shrunk (--shrink: delta debugging in fresh subdirectories of
+ * both trees) without the run that produced it.
+ *
+ * Invariants the tester keeps for itself:
+ *  - a mapped byte is touched only below the size both trees report at that
+ *    moment, so a correct filesystem never raises SIGBUS in the tester; a
+ *    SIGBUS that still happens on the mount is caught and reported as a
+ *    finding;
+ *  - the two trees receive the same calls in the same order; whatever then
+ *    differs between them is a finding.
+ *
+ * Extending: every operation is a row of op_table (generator, executor and the
+ * fields it logs). Reads and writes find their descriptor and offset through
+ * io_target(), the one place where an alias path (a view such as F@@/rw:OFF+LEN
+ * on the mount against F at OFF on the plain tree) can be slotted in.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+
+#define MAX_FILES 16
+#define MAX_IO (256 * KiB)	/* longest read, write, mmap access or copy */
+#define BIG_FILE (16 * MiB)	/* beyond this a file is pushed to shrink */
+#define BIG_BUDGET (24 * MiB)	/* total bytes allowing a 64 MiB offset */
+#define CHUNK (1 * MiB)		/* unit of the content comparison */
+
+enum { T_MNT, T_PLAIN, NTREES };
+static const char *const tree_label[NTREES] = { "mount", "plain" };
+
+/* ---------------------------------------------------------------- random */
+
+/* splitmix64: tiny, fast, and good enough to drive a tester. */
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* ---------------------------------------------------------------- operations */
+
+enum op_kind {
+	OP_WRITE,
+	OP_READ,
+	OP_TRUNCATE,
+	OP_PTRUNCATE,
+	OP_FALLOCATE,
+	OP_PUNCH,
+	OP_MMAP_READ,
+	OP_MMAP_WRITE,
+	OP_MSYNC,
+	OP_RENAME,
+	OP_UNLINK,
+	OP_FSYNC,
+	OP_FDATASYNC,
+	OP_COPY,
+	OP_REOPEN,
+	OP__COUNT
+};
+
+/* op flags; their names are in flag_names[] */
+#define OF_POS (1u << 0)	/* read/write: lseek + read/write, not pread/pwrite */
+#define OF_ZERO (1u << 1)	/* write data: zero bytes */
+#define OF_KEEP (1u << 2)	/* fallocate: FALLOC_FL_KEEP_SIZE */
+#define OF_LINGER (1u << 3)	/* mmap write: leave the mapping dirty for msync */
+#define OF_CREAT (1u << 4)	/* reopen: O_CREAT */
+#define OF_TRUNC (1u << 5)	/* reopen: O_TRUNC */
+#define OF_APPEND (1u << 6)	/* reopen: O_APPEND */
+#define OF_ASYNC (1u << 7)	/* msync: MS_ASYNC rather than MS_SYNC */
+
+static const char *const flag_names[] = {
+	"pos", "zero", "keep", "linger", "creat", "trunc", "append", "async",
+};
+
+struct op {
+	enum op_kind kind;
+	int slot, slot2;	/* open-file slots */
+	int name, name2;	/* file names fN */
+	uint64_t off, off2, len;
+	uint64_t dseed;		/* seed of the bytes written */
+	unsigned flags;
+};
+
+/* fields an op logs and reads back */
+#define F_SLOT (1u << 0)
+#define F_SLOT2 (1u << 1)
+#define F_NAME (1u << 2)
+#define F_NAME2 (1u << 3)
+#define F_OFF (1u << 4)
+#define F_OFF2 (1u << 5)
+#define F_LEN (1u << 6)
+#define F_DSEED (1u << 7)
+#define F_FLAGS (1u << 8)
+
+/* One open file per slot and tree; a slot may also hold one dirty mapping
+ * left for a later msync (OF_LINGER). */
+struct slot {
+	int fd;
+	void *map;
+	size_t maplen;
+};
+
+struct tree {
+	char *root;		/* directory holding f0..f(n-1) */
+	struct slot s[MAX_FILES];
+};
+
+struct ctx {
+	struct tree t[NTREES];
+	int nfiles;
+	uint64_t rng;
+	bool verbose;
+	bool thorough;
+	uint64_t step;		/* index of the op being executed */
+	GString *why;		/* the mismatch, once there is one */
+	uint8_t *buf[NTREES];	/* MAX_IO, or CHUNK for comparisons */
+	uint8_t *data;		/* bytes to write */
+	long pagesize;
+};
+
+struct res {
+	long long ret;
+	int err;		/* meaningful only when ret < 0 */
+};
+
+static struct res res_of(long long ret)
+{
+	struct res r = { ret, ret < 0 ? errno : 0 };
+
+	return r;
+}
+
+static bool G_GNUC_PRINTF(2, 3) fail(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->why->len)
+		g_string_append(c->why, "; ");
+	va_start(ap, fmt);
+	g_string_append_vprintf(c->why, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static const char *res_str(struct res r, char *buf, size_t n)
+{
+	if (r.ret >= 0)
+		snprintf(buf, n, "%lld", r.ret);
+	else
+		snprintf(buf, n, "%lld (%s)", r.ret, strerrorname_np(r.err) ?: "?");
+	return buf;
+}
+
+/* The result of one call must be the same in both trees: the value, and the
+ * errno when it failed. */
+static bool same_res(struct ctx *c, const char *what, const struct res r[NTREES])
+{
+	char a[64], b[64];
+
+	if (r[T_MNT].ret == r[T_PLAIN].ret &&
+	    (r[T_MNT].ret >= 0 || r[T_MNT].err == r[T_PLAIN].err))
+		return true;
+	return fail(c, "%s: mount returned %s, plain returned %s", what,
+		    res_str(r[T_MNT], a, sizeof(a)), res_str(r[T_PLAIN], b, sizeof(b)));
+}
+
+static char *path_of(struct ctx *c, int t, int name)
+{
+	return g_strdup_printf("%s/f%d", c->t[t].root, name);
+}
+
+static void fill_data(uint8_t *p, size_t n, uint64_t seed, bool zero)
+{
+	size_t i;
+
+	if (zero) {
+		memset(p, 0, n);
+		return;
+	}
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t v = splitmix64(&seed);
+		memcpy(p + i, &v, 8);
+	}
+	for (; i < n; i++)
+		p[i] = (uint8_t)splitmix64(&seed);
+}
+
+/* First differing byte of a and b, or -1. */
+static long long first_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	size_t i;
+
+	if (!memcmp(a, b, n))
+		return -1;
+	for (i = 0; i < n && a[i] == b[i]; i++)
+		;
+	return (long long)i;
+}
+
+static bool same_bytes(struct ctx *c, const char *what, uint64_t base,
+		       const uint8_t *m, const uint8_t *p, size_t n)
+{
+	long long d = first_diff(m, p, n);
+	size_t i, k = 0;
+
+	if (d < 0)
+		return true;
+	for (i = (size_t)d; i < n; i++)
+		if (m[i] != p[i])
+			k++;
+	return fail(c, "%s: bytes differ at offset %" PRIu64 " (mount 0x%02x, plain 0x%02x; %zu of %zu bytes from there differ)",
+		    what, base + (uint64_t)d, m[d], p[d], k, n - (size_t)d);
+}
+
+/* ---------------------------------------------------------------- SIGBUS guard */
+
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_jmp, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* memcpy that reports a SIGBUS from a mapping as false instead of dying */
+static bool guarded_copy(void *dst, const void *src, size_t n)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return false;
+	bus_armed = 1;
+	memcpy(dst, src, n);
+	bus_armed = 0;
+	return true;
+}
+
+/* ---------------------------------------------------------------- sizes */
+
+/* size of the file in a slot, as the plain tree sees it; 0 when closed */
+static uint64_t slot_size(struct ctx *c, int s)
+{
+	struct stat st;
+
+	if (c->t[T_PLAIN].s[s].fd < 0 || fstat(c->t[T_PLAIN].s[s].fd, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
+static bool name_stat(struct ctx *c, int name, struct stat *st)
+{
+	g_autofree char *p = path_of(c, T_PLAIN, name);
+
+	return lstat(p, st) == 0;
+}
+
+/* Total bytes of the distinct files of the plain tree, and the largest one:
+ * the generator keeps them bounded so that comparing after every step stays
+ * cheap. */
+static void tree_sizes(struct ctx *c, uint64_t *total, uint64_t *largest)
+{
+	ino_t seen[2 * MAX_FILES];
+	int nseen = 0, i, j;
+	struct stat st;
+
+	*total = *largest = 0;
+	for (i = 0; i < 2 * c->nfiles; i++) {
+		bool ok = i < c->nfiles ? name_stat(c, i, &st)
+			: (c->t[T_PLAIN].s[i - c->nfiles].fd >= 0 &&
+			   fstat(c->t[T_PLAIN].s[i - c->nfiles].fd, &st) == 0);
+		if (!ok)
+			continue;
+		for (j = 0; j < nseen && seen[j] != st.st_ino; j++)
+			;
+		if (j < nseen)
+			continue;
+		seen[nseen++] = st.st_ino;
+		*total += (uint64_t)st.st_size;
+		if ((uint64_t)st.st_size > *largest)
+			*largest = (uint64_t)st.st_size;
+	}
+}
+
+/* ---------------------------------------------------------------- targets */
+
+/*
+ * Where a read or write of an op goes in tree t: a descriptor and the offset
+ * in it. Today that is the slot's own descriptor at the op's offset in both
+ * trees. An alias (issue 3: F@@/rw:OFF+LEN, F@@/ro on the mount) fits here:
+ * the mount side opens the view and uses off - OFF, the plain side keeps the
+ * file at off, and the executors compare as they do now.
+ */
+struct target {
+	int fd;
+	uint64_t off;
+};
+
+static struct target io_target(struct ctx *c, int t, int slot, uint64_t off)
+{
+	struct target tg = { c->t[t].s[slot].fd, off };
+
+	return tg;
+}
+
+/* ---------------------------------------------------------------- generators */
+
+static uint64_t rnd(struct ctx *c, uint64_t n)
+{
+	return n ? splitmix64(&c->rng) % n : 0;
+}
+
+static bool chance(struct ctx *c, unsigned percent)
+{
+	return rnd(c, 100) < percent;
+}
+
+/* an open slot if there is one */
+static int pick_slot(struct ctx *c)
+{
+	int open[MAX_FILES], n = 0, i;
+
+	for (i = 0; i < c->nfiles; i++)
+		if (c->t[T_PLAIN].s[i].fd >= 0)
+			open[n++] = i;
+	if (!n)
+		return (int)rnd(c, c->nfiles);
+	return open[rnd(c, n)];
+}
+
+static uint64_t gen_len(struct ctx *c, uint64_t max)
+{
+	uint64_t l;
+
+	switch (rnd(c, 10)) {
+	case 0: case 1: case 2:
+		l = 1 + rnd(c, 512);
+		break;
+	case 3: case 4:
+		l = 4096 * (1 + rnd(c, 16));
+		break;
+	case 5: case 6:
+		l = 1 + rnd(c, 64 * KiB);
+		break;
+	default:
+		l = 1 + rnd(c, max);
+		break;
+	}
+	return l < max ? l : max;
+}
+
+static bool big_allowed(struct ctx *c)
+{
+	uint64_t total, largest;
+
+	tree_sizes(c, &total, &largest);
+	return total < BIG_BUDGET;
+}
+
+/* An offset for a write of len bytes into a file of size: inside, at or past
+ * the end (holes), across a 1 MiB window boundary, anywhere in the first few
+ * MiB, and now and then near 64 MiB. */
+static uint64_t gen_off(struct ctx *c, uint64_t size, uint64_t len)
+{
+	unsigned r = (unsigned)rnd(c, 100);
+
+	if (r < 35)
+		return rnd(c, size + 1);
+	if (r < 50)
+		return size;
+	if (r < 65)
+		return size + rnd(c, 512 * KiB);
+	if (r < 83) {
+		uint64_t b = (1 + rnd(c, size / MiB + 2)) * MiB;
+		uint64_t back = rnd(c, len + 1);
+
+		return back < b ? b - back : 0;
+	}
+	if (r < 98 || !big_allowed(c))
+		return rnd(c, 4 * MiB);
+	return 64 * MiB - MiB + rnd(c, 2 * MiB);
+}
+
+/* an offset inside a file of size > 0, often just below a window boundary */
+static uint64_t gen_inside(struct ctx *c, uint64_t size)
+{
+	if (size > MiB && chance(c, 30)) {
+		uint64_t b = (1 + rnd(c, size / MiB)) * MiB;
+		uint64_t back = rnd(c, 8 * KiB);
+
+		return back < b ? b - back : 0;
+	}
+	return rnd(c, size);
+}
+
+static uint64_t gen_size(struct ctx *c, uint64_t size)
+{
+	unsigned r = (unsigned)rnd(c, 100);
+
+	if (r < 45)
+		return rnd(c, size + 1);
+	if (r < 55)
+		return size & ~(MiB - 1);
+	if (r < 85)
+		return size + rnd(c, MiB);
+	if (r < 98 || !big_allowed(c))
+		return rnd(c, 4 * MiB);
+	return 64 * MiB + rnd(c, MiB);
+}
+
+static void gen_write(struct ctx *c, struct op *o)
+{
+	o->slot = pick_slot(c);
+	o->len = gen_len(c, MAX_IO);
+	o->off = gen_off(c, slot_size(c, o->slot), o->len);
+	o->dseed = splitmix64(&c->rng);
+	o->flags = (chance(c, 25) ? OF_POS : 0) | (chance(c, 10) ? OF_ZERO : 0);
+}
+
+static void gen_read(struct ctx *c, struct op *o)
+{
+	uint64_t size;
+
+	o->slot = pick_slot(c);
+	size = slot_size(c, o->slot);
+	o->len = gen_len(c, MAX_IO);
+	o->off = chance(c, 80) && size ? gen_inside(c, size) : gen_off(c, size, o->len);
+	o->flags = chance(c, 25) ? OF_POS : 0;
+}
+
+static void gen_truncate(struct ctx *c, struct op *o)
+{
+	o->slot = pick_slot(c);
+	o->off = gen_size(c, slot_size(c, o->slot));
+}
+
+static void gen_ptruncate(struct ctx *c, struct op *o)
+{
+	struct stat st;
+
+	o->name = (int)rnd(c, c->nfiles);
+	o->off = gen_size(c, name_stat(c, o->name, &st) ? (uint64_t)st.st_size : 0);
+}
+
+static void gen_fallocate(struct ctx *c, struct op *o)
+{
+	o->slot = pick_slot(c);
+	o->len = gen_len(c, MiB);
+	o->off = gen_off(c, slot_size(c, o->slot), o->len);
+	o->flags = chance(c, 50) ? OF_KEEP : 0;
+}
+
+static void gen_punch(struct ctx *c, struct op *o)
+{
+	uint64_t size;
+
+	o->slot = pick_slot(c);
+	size = slot_size(c, o->slot);
+	o->len = gen_len(c, MiB);
+	o->off = chance(c, 85) && size ? gen_inside(c, size) : gen_off(c, size, o->len);
+}
+
+static void gen_mmap(struct ctx *c, struct op *o)
+{
+	uint64_t size;
+
+	o->slot = pick_slot(c);
+	size = slot_size(c, o->slot);
+	o->off = size ? gen_inside(c, size) : 0;
+	o->len = gen_len(c, MAX_IO);
+}
+
+static void gen_mmap_write(struct ctx *c, struct op *o)
+{
+	gen_mmap(c, o);
+	o->dseed = splitmix64(&c->rng);
+	o->flags = chance(c, 30) ? OF_LINGER : 0;
+}
+
+static void gen_msync(struct ctx *c, struct op *o)
+{
+	o->slot = pick_slot(c);
+	o->flags = chance(c, 30) ? OF_ASYNC : 0;
+}
+
+static void gen_rename(struct ctx *c, struct op *o)
+{
+	o->name = (int)rnd(c, c->nfiles);
+	o->name2 = (int)rnd(c, c->nfiles);
+}
+
+static void gen_unlink(struct ctx *c, struct op *o)
+{
+	o->name = (int)rnd(c, c->nfiles);
+}
+
+static void gen_sync(struct ctx *c, struct op *o)
+{
+	o->slot = pick_slot(c);
+}
+
+static void gen_copy(struct ctx *c, struct op *o)
+{
+	uint64_t size;
+
+	o->slot = pick_slot(c);
+	o->slot2 = pick_slot(c);
+	size = slot_size(c, o->slot);
+	o->len = gen_len(c, MAX_IO);
+	o->off = size && chance(c, 85) ? gen_inside(c, size) : rnd(c, size + 64 * KiB);
+	o->off2 = gen_off(c, slot_size(c, o->slot2), o->len);
+}
+
+static void gen_reopen(struct ctx *c, struct op *o)
+{
+	o->slot = (int)rnd(c, c->nfiles);
+	o->name = chance(c, 50) ? o->slot : (int)rnd(c, c->nfiles);
+	o->flags = (chance(c, 85) ? OF_CREAT : 0) | (chance(c, 10) ? OF_TRUNC : 0) |
+		   (chance(c, 20) ? OF_APPEND : 0);
+}
+
+/* ---------------------------------------------------------------- executors */
+
+static bool ex_write(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES], pos[NTREES];
+	int t;
+
+	if (o->len > MAX_IO)
+		return fail(c, "bad op: len > %llu", MAX_IO);
+	fill_data(c->data, o->len, o->dseed, o->flags & OF_ZERO);
+	for (t = 0; t < NTREES; t++) {
+		struct target tg = io_target(c, t, o->slot, o->off);
+
+		if (o->flags & OF_POS) {
+			r[t] = res_of(lseek(tg.fd, (off_t)tg.off, SEEK_SET));
+			if (r[t].ret >= 0)
+				r[t] = res_of(write(tg.fd, c->data, o->len));
+		} else {
+			r[t] = res_of(pwrite(tg.fd, c->data, o->len, (off_t)tg.off));
+		}
+		pos[t] = res_of(lseek(tg.fd, 0, SEEK_CUR));
+	}
+	return same_res(c, "write", r) && same_res(c, "file position after write", pos);
+}
+
+static bool ex_read(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES], pos[NTREES];
+	int t;
+
+	if (o->len > MAX_IO)
+		return fail(c, "bad op: len > %llu", MAX_IO);
+	for (t = 0; t < NTREES; t++) {
+		struct target tg = io_target(c, t, o->slot, o->off);
+
+		if (o->flags & OF_POS) {
+			r[t] = res_of(lseek(tg.fd, (off_t)tg.off, SEEK_SET));
+			if (r[t].ret >= 0)
+				r[t] = res_of(read(tg.fd, c->buf[t], o->len));
+		} else {
+			r[t] = res_of(pread(tg.fd, c->buf[t], o->len, (off_t)tg.off));
+		}
+		pos[t] = res_of(lseek(tg.fd, 0, SEEK_CUR));
+	}
+	if (!same_res(c, "read", r) || !same_res(c, "file position after read", pos))
+		return false;
+	return r[0].ret <= 0 ||
+	       same_bytes(c, "read", o->off, c->buf[T_MNT], c->buf[T_PLAIN], (size_t)r[0].ret);
+}
+
+static bool ex_truncate(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(ftruncate(c->t[t].s[o->slot].fd, (off_t)o->off));
+	return same_res(c, "ftruncate", r);
+}
+
+static bool ex_ptruncate(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		g_autofree char *p = path_of(c, t, o->name);
+
+		r[t] = res_of(truncate(p, (off_t)o->off));
+	}
+	return same_res(c, "truncate", r);
+}
+
+static bool ex_fallocate(struct ctx *c, const struct op *o)
+{
+	int mode = o->flags & OF_KEEP ? FALLOC_FL_KEEP_SIZE : 0;
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(fallocate(c->t[t].s[o->slot].fd, mode, (off_t)o->off, (off_t)o->len));
+	return same_res(c, "fallocate", r);
+}
+
+static bool ex_punch(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(fallocate(c->t[t].s[o->slot].fd,
+					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)o->off, (off_t)o->len));
+	return same_res(c, "fallocate(PUNCH_HOLE)", r);
+}
+
+static void drop_linger(struct slot *s)
+{
+	if (s->map) {
+		munmap(s->map, s->maplen);
+		s->map = NULL;
+		s->maplen = 0;
+	}
+}
+
+/*
+ * Map [off, off+len) of the slot in both trees, clamped to the size both
+ * trees report now: the range touched never reaches past EOF. *skip is set
+ * when there is nothing to map (closed slot, empty file); maps[] are set only
+ * when both mmaps succeeded.
+ */
+static bool map_both(struct ctx *c, const struct op *o, int prot, void *maps[NTREES],
+		     size_t *mlen, size_t *delta, size_t *len, uint64_t *start, bool *skip)
+{
+	struct res r[NTREES];
+	struct stat st[NTREES];
+	uint64_t off, moff;
+	int t;
+
+	*skip = false;
+	maps[0] = maps[1] = NULL;
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(fstat(c->t[t].s[o->slot].fd, &st[t]));
+	if (!same_res(c, "fstat before mmap", r))
+		return false;
+	if (r[0].ret < 0) {
+		*skip = true;
+		return true;
+	}
+	if (st[T_MNT].st_size != st[T_PLAIN].st_size)
+		return fail(c, "fstat before mmap: size mount %lld, plain %lld",
+			    (long long)st[T_MNT].st_size, (long long)st[T_PLAIN].st_size);
+	if (st[T_PLAIN].st_size == 0) {
+		*skip = true;
+		return true;
+	}
+	off = o->off % (uint64_t)st[T_PLAIN].st_size;
+	*len = (size_t)MIN(MAX(o->len, 1), MIN((uint64_t)MAX_IO, (uint64_t)st[T_PLAIN].st_size - off));
+	moff = off & ~(uint64_t)(c->pagesize - 1);
+	*delta = (size_t)(off - moff);
+	*mlen = *delta + *len;
+	*start = off;
+	for (t = 0; t < NTREES; t++) {
+		void *p = mmap(NULL, *mlen, prot, MAP_SHARED, c->t[t].s[o->slot].fd, (off_t)moff);
+
+		r[t] = res_of(p == MAP_FAILED ? -1 : 0);
+		maps[t] = p == MAP_FAILED ? NULL : p;
+	}
+	if (!same_res(c, "mmap", r) || r[0].ret < 0) {
+		for (t = 0; t < NTREES; t++)
+			if (maps[t])
+				munmap(maps[t], *mlen);
+		maps[0] = maps[1] = NULL;
+		*skip = r[0].ret < 0 && r[1].ret < 0;
+		return *skip;
+	}
+	return true;
+}
+
+static bool ex_mmap_read(struct ctx *c, const struct op *o)
+{
+	void *maps[NTREES];
+	size_t mlen, delta, len;
+	uint64_t start;
+	bool skip, ok = true;
+	int t;
+
+	if (!map_both(c, o, PROT_READ, maps, &mlen, &delta, &len, &start, &skip))
+		return false;
+	if (skip)
+		return true;
+	for (t = 0; t < NTREES && ok; t++)
+		if (!guarded_copy(c->buf[t], (uint8_t *)maps[t] + delta, len))
+			ok = fail(c, "SIGBUS reading the %s mapping at %" PRIu64 "+%zu, inside the size",
+				  tree_label[t], start, len);
+	if (ok)
+		ok = same_bytes(c, "mmap read", start, c->buf[T_MNT], c->buf[T_PLAIN], len);
+	for (t = 0; t < NTREES; t++)
+		munmap(maps[t], mlen);
+	return ok;
+}
+
+static bool ex_mmap_write(struct ctx *c, const struct op *o)
+{
+	void *maps[NTREES];
+	size_t mlen, delta, len;
+	uint64_t start;
+	struct res r[NTREES];
+	bool skip, ok = true;
+	int t;
+
+	if (!map_both(c, o, PROT_READ | PROT_WRITE, maps, &mlen, &delta, &len, &start, &skip))
+		return false;
+	if (skip)
+		return true;
+	fill_data(c->data, len, o->dseed, false);
+	for (t = 0; t < NTREES && ok; t++)
+		if (!guarded_copy((uint8_t *)maps[t] + delta, c->data, len))
+			ok = fail(c, "SIGBUS storing into the %s mapping at %" PRIu64 "+%zu, inside the size",
+				  tree_label[t], start, len);
+	if (ok && !(o->flags & OF_LINGER)) {
+		for (t = 0; t < NTREES; t++)
+			r[t] = res_of(msync(maps[t], mlen, MS_SYNC));
+		ok = same_res(c, "msync", r);
+	}
+	for (t = 0; t < NTREES; t++) {
+		if (ok && (o->flags & OF_LINGER)) {
+			drop_linger(&c->t[t].s[o->slot]);
+			c->t[t].s[o->slot].map = maps[t];
+			c->t[t].s[o->slot].maplen = mlen;
+		} else {
+			munmap(maps[t], mlen);
+		}
+	}
+	return ok;
+}
+
+static bool ex_msync(struct ctx *c, const struct op *o)
+{
+	int flags = o->flags & OF_ASYNC ? MS_ASYNC : MS_SYNC;
+	struct res r[NTREES];
+	int t;
+
+	if (!c->t[T_MNT].s[o->slot].map != !c->t[T_PLAIN].s[o->slot].map)
+		return fail(c, "msync: a lingering mapping exists in one tree only");
+	if (!c->t[T_PLAIN].s[o->slot].map)
+		return true;
+	for (t = 0; t < NTREES; t++) {
+		struct slot *s = &c->t[t].s[o->slot];
+
+		r[t] = res_of(msync(s->map, s->maplen, flags));
+		drop_linger(s);
+	}
+	return same_res(c, "msync", r);
+}
+
+static bool ex_rename(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		g_autofree char *a = path_of(c, t, o->name);
+		g_autofree char *b = path_of(c, t, o->name2);
+
+		r[t] = res_of(rename(a, b));
+	}
+	return same_res(c, "rename", r);
+}
+
+static bool ex_unlink(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		g_autofree char *a = path_of(c, t, o->name);
+
+		r[t] = res_of(unlink(a));
+	}
+	return same_res(c, "unlink", r);
+}
+
+static bool ex_fsync(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(fsync(c->t[t].s[o->slot].fd));
+	return same_res(c, "fsync", r);
+}
+
+static bool ex_fdatasync(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		r[t] = res_of(fdatasync(c->t[t].s[o->slot].fd));
+	return same_res(c, "fdatasync", r);
+}
+
+/* copy_file_range may copy less than asked; loop as a program would, and
+ * compare the total (or the first error). */
+static bool ex_copy(struct ctx *c, const struct op *o)
+{
+	struct res r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		loff_t in = (loff_t)o->off, out = (loff_t)o->off2;
+		long long total = 0;
+		uint64_t left = o->len;
+
+		r[t] = res_of(0);
+		while (left) {
+			ssize_t n = copy_file_range(c->t[t].s[o->slot].fd, &in,
+						    c->t[t].s[o->slot2].fd, &out, left, 0);
+			if (n < 0) {
+				if (!total)
+					r[t] = res_of(-1);
+				break;
+			}
+			if (!n)
+				break;
+			total += n;
+			left -= (uint64_t)n;
+		}
+		if (total)
+			r[t] = res_of(total);
+	}
+	return same_res(c, "copy_file_range", r);
+}
+
+static bool ex_reopen(struct ctx *c, const struct op *o)
+{
+	int flags = O_RDWR | (o->flags & OF_CREAT ? O_CREAT : 0) |
+		    (o->flags & OF_TRUNC ? O_TRUNC : 0) | (o->flags & OF_APPEND ? O_APPEND : 0);
+	struct res cl[NTREES], r[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		struct slot *s = &c->t[t].s[o->slot];
+		g_autofree char *p = path_of(c, t, o->name);
+
+		drop_linger(s);
+		cl[t] = s->fd >= 0 ? res_of(close(s->fd)) : res_of(0);
+		s->fd = open(p, flags, 0644);
+		r[t] = res_of(s->fd < 0 ? -1 : 0);	/* descriptor numbers may differ */
+	}
+	return same_res(c, "close", cl) && same_res(c, "open", r);
+}
+
+struct op_desc {
+	const char *name;
+	unsigned fields;
+	unsigned weight;	/* relative frequency in generated runs */
+	void (*gen)(struct ctx *c, struct op *o);
+	bool (*exec)(struct ctx *c, const struct op *o);
+};
+
+static const struct op_desc op_table[OP__COUNT] = {
+	[OP_WRITE] = { "write", F_SLOT | F_OFF | F_LEN | F_DSEED | F_FLAGS, 25, gen_write, ex_write },
+	[OP_READ] = { "read", F_SLOT | F_OFF | F_LEN | F_FLAGS, 12, gen_read, ex_read },
+	[OP_TRUNCATE] = { "ftruncate", F_SLOT | F_OFF, 6, gen_truncate, ex_truncate },
+	[OP_PTRUNCATE] = { "truncate", F_NAME | F_OFF, 2, gen_ptruncate, ex_ptruncate },
+	[OP_FALLOCATE] = { "fallocate", F_SLOT | F_OFF | F_LEN | F_FLAGS, 4, gen_fallocate, ex_fallocate },
+	[OP_PUNCH] = { "punch", F_SLOT | F_OFF | F_LEN, 5, gen_punch, ex_punch },
+	[OP_MMAP_READ] = { "mmap_read", F_SLOT | F_OFF | F_LEN, 6, gen_mmap, ex_mmap_read },
+	[OP_MMAP_WRITE] = { "mmap_write", F_SLOT | F_OFF | F_LEN | F_DSEED | F_FLAGS, 6, gen_mmap_write, ex_mmap_write },
+	[OP_MSYNC] = { "msync", F_SLOT | F_FLAGS, 3, gen_msync, ex_msync },
+	[OP_RENAME] = { "rename", F_NAME | F_NAME2, 3, gen_rename, ex_rename },
+	[OP_UNLINK] = { "unlink", F_NAME, 2, gen_unlink, ex_unlink },
+	[OP_FSYNC] = { "fsync", F_SLOT, 2, gen_sync, ex_fsync },
+	[OP_FDATASYNC] = { "fdatasync", F_SLOT, 2, gen_sync, ex_fdatasync },
+	[OP_COPY] = { "copy_file_range", F_SLOT | F_SLOT2 | F_OFF | F_OFF2 | F_LEN, 5, gen_copy, ex_copy },
+	[OP_REOPEN] = { "reopen", F_SLOT | F_NAME | F_FLAGS, 5, gen_reopen, ex_reopen },
+};
+
+/* ---------------------------------------------------------------- generation */
+
+static void gen_op(struct ctx *c, struct op *o)
+{
+	unsigned total = 0, r, k;
+	uint64_t sum, largest;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < c->nfiles && c->t[T_PLAIN].s[i].fd < 0; i++)
+		;
+	if (i == c->nfiles) {
+		o->kind = OP_REOPEN;
+		o->slot = (int)rnd(c, c->nfiles);
+		o->name = o->slot;
+		o->flags = OF_CREAT;
+		return;
+	}
+	/* keep the trees small enough to compare in full after every step */
+	tree_sizes(c, &sum, &largest);
+	if (largest > BIG_FILE && chance(c, 30)) {
+		for (i = 0; i < c->nfiles; i++) {
+			struct stat st;
+
+			if (name_stat(c, i, &st) && (uint64_t)st.st_size > BIG_FILE) {
+				o->kind = OP_PTRUNCATE;
+				o->name = i;
+				o->off = rnd(c, 4 * MiB);
+				return;
+			}
+			if (slot_size(c, i) > BIG_FILE) {
+				o->kind = OP_TRUNCATE;
+				o->slot = i;
+				o->off = rnd(c, 4 * MiB);
+				return;
+			}
+		}
+	}
+	for (k = 0; k < OP__COUNT; k++)
+		total += op_table[k].weight;
+	r = (unsigned)rnd(c, total);
+	for (k = 0; r >= op_table[k].weight; k++)
+		r -= op_table[k].weight;
+	o->kind = (enum op_kind)k;
+	op_table[k].gen(c, o);
+}
+
+/* ---------------------------------------------------------------- log format */
+
+static void format_op(const struct op *o, char *buf, size_t n)
+{
+	const struct op_desc *d = &op_table[o->kind];
+	size_t k = 0;
+	unsigned i;
+
+#define OUT(...) (k += (size_t)snprintf(buf + k, k < n ? n - k : 0, __VA_ARGS__))
+	OUT("%s", d->name);
+	if (d->fields & F_SLOT)
+		OUT(" slot=%d", o->slot);
+	if (d->fields & F_SLOT2)
+		OUT(" slot2=%d", o->slot2);
+	if (d->fields & F_NAME)
+		OUT(" name=%d", o->name);
+	if (d->fields & F_NAME2)
+		OUT(" name2=%d", o->name2);
+	if (d->fields & F_OFF)
+		OUT(" off=%" PRIu64, o->off);
+	if (d->fields & F_OFF2)
+		OUT(" off2=%" PRIu64, o->off2);
+	if (d->fields & F_LEN)
+		OUT(" len=%" PRIu64, o->len);
+	if (d->fields & F_DSEED)
+		OUT(" dseed=0x%" PRIx64, o->dseed);
+	if (d->fields & F_FLAGS) {
+		OUT(" flags=");
+		if (!o->flags)
+			OUT("0");
+		for (i = 0; i < G_N_ELEMENTS(flag_names); i++)
+			if (o->flags & (1u << i))
+				OUT("%s%s", (o->flags & ((1u << i) - 1)) ? "|" : "", flag_names[i]);
+	}
+#undef OUT
+	if (k >= n && n)
+		buf[n - 1] = 0;
+}
+
+/* Parse one log line ("[#N] NAME key=value ..."); false if it is not an op. */
+static bool parse_op(const char *line, int nfiles, struct op *o, GString *err)
+{
+	g_autofree char *copy = g_strstrip(g_strdup(line));
+	g_auto(GStrv) tok = g_strsplit_set(copy, " \t", -1);
+	int i = 0, k;
+
+	memset(o, 0, sizeof(*o));
+	while (tok[i] && !*tok[i])
+		i++;
+	if (tok[i] && tok[i][0] == '#')
+		i++;
+	while (tok[i] && !*tok[i])
+		i++;
+	if (!tok[i])
+		return false;
+	for (k = 0; k < OP__COUNT && strcmp(tok[i], op_table[k].name); k++)
+		;
+	if (k == OP__COUNT)
+		return false;
+	o->kind = (enum op_kind)k;
+	for (i++; tok[i]; i++) {
+		char *eq = strchr(tok[i], '='), *val;
+
+		if (!*tok[i])
+			continue;
+		if (tok[i][0] == '<' || tok[i][0] == '#')
+			break;	/* "<== fails here", a comment */
+		if (!eq) {
+			g_string_printf(err, "bad token '%s'", tok[i]);
+			return false;
+		}
+		*eq = 0;
+		val = eq + 1;
+		if (!strcmp(tok[i], "flags")) {
+			g_auto(GStrv) fl = g_strsplit(val, "|", -1);
+			int f;
+
+			for (f = 0; fl[f]; f++) {
+				unsigned b;
+
+				if (!strcmp(fl[f], "0"))
+					continue;
+				for (b = 0; b < G_N_ELEMENTS(flag_names) && strcmp(fl[f], flag_names[b]); b++)
+					;
+				if (b == G_N_ELEMENTS(flag_names)) {
+					g_string_printf(err, "unknown flag '%s'", fl[f]);
+					return false;
+				}
+				o->flags |= 1u << b;
+			}
+			continue;
+		}
+		{
+			uint64_t v = g_ascii_strtoull(val, NULL, 0);
+
+			if (!strcmp(tok[i], "slot"))
+				o->slot = (int)v;
+			else if (!strcmp(tok[i], "slot2"))
+				o->slot2 = (int)v;
+			else if (!strcmp(tok[i], "name"))
+				o->name = (int)v;
+			else if (!strcmp(tok[i], "name2"))
+				o->name2 = (int)v;
+			else if (!strcmp(tok[i], "off"))
+				o->off = v;
+			else if (!strcmp(tok[i], "off2"))
+				o->off2 = v;
+			else if (!strcmp(tok[i], "len"))
+				o->len = v;
+			else if (!strcmp(tok[i], "dseed"))
+				o->dseed = v;
+			else {
+				g_string_printf(err, "unknown field '%s'", tok[i]);
+				return false;
+			}
+		}
+	}
+	if (o->slot >= nfiles || o->slot2 >= nfiles || o->name >= nfiles || o->name2 >= nfiles ||
+	    o->slot < 0 || o->slot2 < 0 || o->name < 0 || o->name2 < 0) {
+		g_string_printf(err, "slot or name out of range for --files %d", nfiles);
+		return false;
+	}
+	if (o->len > MAX_IO && o->kind != OP_FALLOCATE && o->kind != OP_PUNCH) {
+		g_string_printf(err, "len above %llu", MAX_IO);
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- checking */
+
+/* Compare the bytes of two open files of the same size, a chunk at a time. */
+static bool same_contents(struct ctx *c, const char *what, int fdm, int fdp, uint64_t size)
+{
+	uint64_t off = 0;
+	struct res r[NTREES];
+
+	for (;;) {
+		size_t n = CHUNK;
+
+		r[T_MNT] = res_of(pread(fdm, c->buf[T_MNT], n, (off_t)off));
+		r[T_PLAIN] = res_of(pread(fdp, c->buf[T_PLAIN], n, (off_t)off));
+		if (!same_res(c, what, r)) {
+			g_string_append_printf(c->why, " (reading at %" PRIu64 " of %" PRIu64 ")", off, size);
+			return false;
+		}
+		if (r[0].ret <= 0)
+			break;
+		if (!same_bytes(c, what, off, c->buf[T_MNT], c->buf[T_PLAIN], (size_t)r[0].ret))
+			return false;
+		off += (uint64_t)r[0].ret;
+	}
+	if (r[0].ret < 0)
+		return true;
+	if (off != size)
+		return fail(c, "%s: read %" PRIu64 " bytes to EOF, but st_size is %" PRIu64, what, off, size);
+	return true;
+}
+
+static bool check_name(struct ctx *c, int name, ino_t *ino, bool *exists)
+{
+	struct stat st[NTREES];
+	struct res r[NTREES];
+	int fd[NTREES] = { -1, -1 }, t;
+	char what[64];
+	bool ok;
+
+	*exists = false;
+	snprintf(what, sizeof(what), "check f%d: lstat", name);
+	for (t = 0; t < NTREES; t++) {
+		g_autofree char *p = path_of(c, t, name);
+
+		r[t] = res_of(lstat(p, &st[t]));
+	}
+	if (!same_res(c, what, r))
+		return false;
+	if (r[0].ret < 0)
+		return true;
+	if ((st[T_MNT].st_mode & S_IFMT) != (st[T_PLAIN].st_mode & S_IFMT))
+		return fail(c, "check f%d: file type mount 0%o, plain 0%o", name,
+			    st[T_MNT].st_mode & S_IFMT, st[T_PLAIN].st_mode & S_IFMT);
+	if (st[T_MNT].st_size != st[T_PLAIN].st_size)
+		return fail(c, "check f%d: st_size mount %lld, plain %lld", name,
+			    (long long)st[T_MNT].st_size, (long long)st[T_PLAIN].st_size);
+	*exists = true;
+	*ino = st[T_PLAIN].st_ino;
+	snprintf(what, sizeof(what), "check f%d: open", name);
+	for (t = 0; t < NTREES; t++) {
+		g_autofree char *p = path_of(c, t, name);
+
+		fd[t] = open(p, O_RDONLY);
+		r[t] = res_of(fd[t] < 0 ? -1 : 0);
+	}
+	ok = same_res(c, what, r);
+	if (ok && fd[0] >= 0) {
+		snprintf(what, sizeof(what), "check f%d: contents", name);
+		ok = same_contents(c, what, fd[T_MNT], fd[T_PLAIN], (uint64_t)st[T_PLAIN].st_size);
+	}
+	for (t = 0; t < NTREES; t++)
+		if (fd[t] >= 0)
+			close(fd[t]);
+	return ok;
+}
+
+/* Every file in both trees: by name, then through the slots (sizes always,
+ * bytes when no name reaches the file or with --thorough). */
+static bool check_all(struct ctx *c)
+{
+	ino_t ino[MAX_FILES];
+	bool exists[MAX_FILES];
+	int i, j, t;
+
+	for (i = 0; i < c->nfiles; i++)
+		if (!check_name(c, i, &ino[i], &exists[i]))
+			return false;
+	for (i = 0; i < c->nfiles; i++) {
+		struct stat st[NTREES];
+		struct res r[NTREES];
+		char what[64];
+		bool named = false;
+
+		snprintf(what, sizeof(what), "check slot %d: fstat", i);
+		for (t = 0; t < NTREES; t++)
+			r[t] = res_of(fstat(c->t[t].s[i].fd, &st[t]));
+		if (!same_res(c, what, r))
+			return false;
+		if (r[0].ret < 0)
+			continue;
+		if (st[T_MNT].st_size != st[T_PLAIN].st_size)
+			return fail(c, "check slot %d: st_size mount %lld, plain %lld", i,
+				    (long long)st[T_MNT].st_size, (long long)st[T_PLAIN].st_size);
+		for (j = 0; j < c->nfiles; j++)
+			if (exists[j] && ino[j] == st[T_PLAIN].st_ino)
+				named = true;
+		if (named && !c->thorough)
+			continue;
+		snprintf(what, sizeof(what), "check slot %d%s: contents", i, named ? "" : " (unlinked)");
+		if (!same_contents(c, what, c->t[T_MNT].s[i].fd, c->t[T_PLAIN].s[i].fd,
+				   (uint64_t)st[T_PLAIN].st_size))
+			return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- runs */
+
+/* the log of the running sequence, for the signal handlers */
+static const struct op *volatile sig_ops;
+static volatile uint64_t sig_nops, sig_step, sig_seed;
+static volatile int sig_have_seed;
+
+static void print_log(FILE *f, const struct op *ops, uint64_t n, uint64_t mark)
+{
+	char line[256];
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		format_op(&ops[i], line, sizeof(line));
+		fprintf(f, "  #%" PRIu64 " %s%s\n", i, line, i == mark ? "    <== fails here" : "");
+	}
+}
+
+static void on_timeout(int sig)
+{
+	char line[300];
+	uint64_t i;
+	int k;
+
+	k = snprintf(line, sizeof(line),
+		     "\ndifftest: %s at step %" PRIu64 " (no progress: the filesystem may hang)%s",
+		     sig == SIGALRM ? "step timed out" : "interrupted", (uint64_t)sig_step,
+		     sig_have_seed ? "" : "\n");
+	if (write(2, line, (size_t)k) < 0)
+		_exit(1);
+	if (sig_have_seed) {
+		k = snprintf(line, sizeof(line), ", seed %" PRIu64 "\n", (uint64_t)sig_seed);
+		if (write(2, line, (size_t)k) < 0)
+			_exit(1);
+	}
+	if (write(2, "operation log:\n", 15) < 0)
+		_exit(1);
+	for (i = 0; sig_ops && i <= sig_step && i < sig_nops; i++) {
+		char op[256];
+
+		format_op((const struct op *)&sig_ops[i], op, sizeof(op));
+		k = snprintf(line, sizeof(line), "  #%" PRIu64 " %s%s\n", i, op,
+			     i == sig_step ? "    <== hangs here" : "");
+		if (write(2, line, (size_t)k) < 0)
+			break;
+	}
+	_exit(1);
+}
+
+static void tree_close(struct tree *t, int nfiles)
+{
+	int i;
+
+	for (i = 0; i < nfiles; i++) {
+		drop_linger(&t->s[i]);
+		if (t->s[i].fd >= 0)
+			close(t->s[i].fd);
+		t->s[i].fd = -1;
+	}
+}
+
+/* Remove f0..f(n-1), then open each slot i on fi, created empty. */
+static bool trees_setup(struct ctx *c)
+{
+	int t, i;
+
+	for (t = 0; t < NTREES; t++) {
+		for (i = 0; i < c->nfiles; i++) {
+			g_autofree char *p = path_of(c, t, i);
+
+			if (unlink(p) < 0 && errno != ENOENT) {
+				fprintf(stderr, "difftest: unlink %s: %m\n", p);
+				return false;
+			}
+			c->t[t].s[i].fd = open(p, O_RDWR | O_CREAT | O_EXCL, 0644);
+			if (c->t[t].s[i].fd < 0) {
+				fprintf(stderr, "difftest: create %s: %m\n", p);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static void trees_teardown(struct ctx *c, bool remove)
+{
+	int t, i;
+
+	for (t = 0; t < NTREES; t++) {
+		tree_close(&c->t[t], c->nfiles);
+		for (i = 0; remove && i < c->nfiles; i++) {
+			g_autofree char *p = path_of(c, t, i);
+
+			unlink(p);
+		}
+	}
+}
+
+/* Execute ops[0..n) with a full check after each, generating each op first
+ * if generate (the generator reads the plain tree, so it runs in step with the
+ * execution); the index of the first failing step, or -1. c->why says what
+ * failed. */
+static int64_t run_ops(struct ctx *c, struct op *ops, uint64_t n, unsigned step_timeout,
+		       bool generate)
+{
+	uint64_t i;
+
+	g_string_truncate(c->why, 0);
+	sig_ops = ops;
+	sig_nops = n;
+	sig_step = 0;
+	for (i = 0; i < n; i++) {
+		bool ok;
+
+		if (generate)
+			gen_op(c, &ops[i]);
+		c->step = i;
+		sig_step = i;
+		if (c->verbose) {
+			char line[256];
+
+			format_op(&ops[i], line, sizeof(line));
+			fprintf(stderr, "  #%" PRIu64 " %s\n", i, line);
+		}
+		alarm(step_timeout);
+		ok = op_table[ops[i].kind].exec(c, &ops[i]) && check_all(c);
+		alarm(0);
+		if (!ok)
+			return (int64_t)i;
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- shrinking */
+
+/* Replay ops in fresh subdirectories of both trees: the failing step or -1;
+ * -2 if the trial could not even be set up (a dead mount). */
+static int64_t trial(struct ctx *c, struct op *ops, uint64_t n, unsigned step_timeout,
+		     const char *base[NTREES], unsigned k)
+{
+	int64_t r;
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		g_free(c->t[t].root);
+		c->t[t].root = g_strdup_printf("%s/difftest-shrink.%d.%u", base[t], (int)getpid(), k);
+		if (mkdir(c->t[t].root, 0755) < 0) {
+			fprintf(stderr, "difftest: shrink: mkdir %s: %m\n", c->t[t].root);
+			return -2;
+		}
+	}
+	if (!trees_setup(c)) {
+		trees_teardown(c, true);
+		return -2;
+	}
+	r = run_ops(c, ops, n, step_timeout, false);
+	trees_teardown(c, true);
+	for (t = 0; t < NTREES; t++)
+		rmdir(c->t[t].root);
+	return r;
+}
+
+/*
+ * Delta debugging, greedy: drop chunks of ops (halving the chunk size when no
+ * chunk can go) as long as the rest still fails somewhere, and cut the list
+ * after the failing step. Bounded by a trial count and a time limit.
+ */
+static GArray *shrink(struct ctx *c, struct op *ops, uint64_t n, unsigned step_timeout,
+		      const char *base[NTREES], unsigned max_seconds)
+{
+	GArray *cur = g_array_new(false, false, sizeof(struct op));
+	GArray *cand = g_array_new(false, false, sizeof(struct op));
+	gint64 deadline = g_get_monotonic_time() + (gint64)max_seconds * G_USEC_PER_SEC;
+	unsigned k = 0;
+	uint64_t chunk;
+	int64_t r;
+
+	g_array_append_vals(cur, ops, n);
+	r = trial(c, (struct op *)cur->data, cur->len, step_timeout, base, k++);
+	if (r < 0) {
+		fprintf(stderr, "difftest: shrink: the replay of the %u ops %s\n", cur->len,
+			r == -1 ? "passed (the failure depends on timing?)" : "could not be set up");
+		g_array_free(cand, true);
+		g_array_free(cur, true);
+		return NULL;
+	}
+	g_array_set_size(cur, (guint)r + 1);
+	chunk = MAX(cur->len / 2, 1);
+	while (g_get_monotonic_time() < deadline) {
+		bool progress = false;
+		uint64_t i = 0;
+
+		while (i < cur->len && g_get_monotonic_time() < deadline) {
+			uint64_t end = MIN(i + chunk, cur->len);
+
+			g_array_set_size(cand, 0);
+			g_array_append_vals(cand, cur->data, (guint)i);
+			g_array_append_vals(cand, (struct op *)cur->data + end, cur->len - (guint)end);
+			r = trial(c, (struct op *)cand->data, cand->len, step_timeout, base, k++);
+			if (r == -2) {
+				deadline = 0;
+				break;
+			}
+			if (r >= 0) {
+				g_array_set_size(cand, (guint)r + 1);
+				g_array_set_size(cur, 0);
+				g_array_append_vals(cur, cand->data, cand->len);
+				progress = true;
+			} else {
+				i = end;
+			}
+		}
+		if (!progress) {
+			if (chunk == 1)
+				break;
+			chunk = MAX(chunk / 2, 1);
+		}
+	}
+	/* the final failure message, for the report */
+	r = trial(c, (struct op *)cur->data, cur->len, step_timeout, base, k++);
+	g_array_free(cand, true);
+	if (r < 0) {
+		g_array_free(cur, true);
+		return NULL;
+	}
+	fprintf(stderr, "difftest: shrink: %u trials\n", k);
+	return cur;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]\n"
+		"                [--shrink] [--shrink-time S] [--replay FILE] [--step-timeout S]\n"
+		"                MOUNTDIR PLAINDIR\n"
+		"Applies one random sequence of file operations to MOUNTDIR and PLAINDIR and\n"
+		"compares results, sizes and bytes after every step.\n"
+		"  --seed N          seed of the sequence (default 1)\n"
+		"  --ops N           operations to run (default 2000)\n"
+		"  --files N         files (and open slots) per tree, 1..%d (default 4)\n"
+		"  --verbose         print each operation as it runs\n"
+		"  --thorough        also compare the bytes through every open descriptor\n"
+		"  --shrink          on a mismatch, search for a shorter failing log\n"
+		"  --shrink-time S   give the search S seconds (default 120)\n"
+		"  --replay FILE     run the ops of a log (as printed on failure) instead\n"
+		"  --step-timeout S  a step taking longer fails the run (default 60, 0 off)\n",
+		MAX_FILES);
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = g_ascii_strtoull(s, &end, 0);
+	return !errno && end != s && !*end;
+}
+
+static GArray *read_replay(const char *file, int nfiles)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) err = g_string_new(NULL);
+	g_auto(GStrv) lines = NULL;
+	GArray *ops;
+	int i;
+
+	if (!g_file_get_contents(file, &text, NULL, &error)) {
+		fprintf(stderr, "difftest: %s\n", error->message);
+		return NULL;
+	}
+	ops = g_array_new(false, false, sizeof(struct op));
+	lines = g_strsplit(text, "\n", -1);
+	for (i = 0; lines[i]; i++) {
+		struct op o;
+
+		g_string_truncate(err, 0);
+		if (parse_op(lines[i], nfiles, &o, err))
+			g_array_append_val(ops, o);
+		else if (err->len) {
+			fprintf(stderr, "difftest: %s:%d: %s\n", file, i + 1, err->str);
+			g_array_free(ops, true);
+			return NULL;
+		}
+	}
+	return ops;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seed", required_argument, NULL, 's' },
+		{ "ops", required_argument, NULL, 'n' },
+		{ "files", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "thorough", no_argument, NULL, 't' },
+		{ "shrink", no_argument, NULL, 'S' },
+		{ "shrink-time", required_argument, NULL, 'T' },
+		{ "replay", required_argument, NULL, 'r' },
+		{ "step-timeout", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t seed = 1, nops = 2000, v, i;
+	unsigned step_timeout = 60, shrink_time = 120;
+	const char *replay = NULL, *base[NTREES];
+	bool do_shrink = false;
+	struct ctx c = { .nfiles = 4 };
+	struct sigaction sa;
+	GArray *ops;
+	int64_t failed;
+	int opt, t, rc;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			if (!parse_u64(optarg, &seed))
+				goto bad;
+			break;
+		case 'n':
+			if (!parse_u64(optarg, &nops))
+				goto bad;
+			break;
+		case 'f':
+			if (!parse_u64(optarg, &v) || v < 1 || v > MAX_FILES)
+				goto bad;
+			c.nfiles = (int)v;
+			break;
+		case 'v':
+			c.verbose = true;
+			break;
+		case 't':
+			c.thorough = true;
+			break;
+		case 'S':
+			do_shrink = true;
+			break;
+		case 'T':
+			if (!parse_u64(optarg, &v) || v > 86400)
+				goto bad;
+			shrink_time = (unsigned)v;
+			break;
+		case 'r':
+			replay = optarg;
+			break;
+		case 'a':
+			if (!parse_u64(optarg, &v) || v > 86400)
+				goto bad;
+			step_timeout = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return 2;
+	}
+	base[T_MNT] = argv[optind];
+	base[T_PLAIN] = argv[optind + 1];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+	sa.sa_handler = on_timeout;
+	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	c.pagesize = sysconf(_SC_PAGESIZE);
+	c.why = g_string_new(NULL);
+	for (t = 0; t < NTREES; t++) {
+		c.buf[t] = g_malloc(MAX(CHUNK, MAX_IO));
+		c.t[t].root = g_strdup(base[t]);
+		for (i = 0; i < MAX_FILES; i++)
+			c.t[t].s[i].fd = -1;
+	}
+	c.data = g_malloc(MAX_IO);
+
+	if (replay) {
+		ops = read_replay(replay, c.nfiles);
+		if (!ops)
+			return 2;
+		nops = ops->len;
+	} else {
+		ops = g_array_sized_new(false, true, sizeof(struct op), (guint)nops);
+		g_array_set_size(ops, (guint)nops);
+		sig_seed = seed;
+		sig_have_seed = 1;
+	}
+	if (!trees_setup(&c))
+		return 2;
+
+	c.rng = seed;
+	failed = run_ops(&c, (struct op *)ops->data, nops, step_timeout, !replay);
+	trees_teardown(&c, false);
+
+	if (failed < 0) {
+		if (replay)
+			printf("difftest: replay %s ops %" PRIu64 ": %" PRIu64 " passed, 0 failed\n",
+			       replay, nops, nops);
+		else
+			printf("difftest: seed %" PRIu64 " ops %" PRIu64 ": %" PRIu64 " passed, 0 failed\n",
+			       seed, nops, nops);
+		rc = 0;
+		goto out;
+	}
+
+	if (replay)
+		fprintf(stderr, "difftest: MISMATCH replaying %s at step %" PRId64 ": %s\n", replay,
+			failed, c.why->str);
+	else
+		fprintf(stderr, "difftest: MISMATCH seed %" PRIu64 " at step %" PRId64 ": %s\n", seed,
+			failed, c.why->str);
+	if (replay)
+		fprintf(stderr, "operation log (%d files):\n", c.nfiles);
+	else
+		fprintf(stderr, "operation log (seed %" PRIu64 ", %d files):\n", seed, c.nfiles);
+	print_log(stderr, (struct op *)ops->data, (uint64_t)failed + 1, (uint64_t)failed);
+	if (!replay)
+		fprintf(stderr, "reproduce: difftest --seed %" PRIu64 " --ops %" PRId64 " --files %d MOUNTDIR PLAINDIR\n",
+			seed, failed + 1, c.nfiles);
+
+	if (do_shrink) {
+		GArray *small;
+
+		fprintf(stderr, "difftest: shrinking the %" PRId64 " ops (up to %u s)...\n",
+			failed + 1, shrink_time);
+		small = shrink(&c, (struct op *)ops->data, (uint64_t)failed + 1, step_timeout, base,
+			       shrink_time);
+		if (small) {
+			fprintf(stderr, "difftest: shrunk to %u ops: %s\n", small->len, c.why->str);
+			fprintf(stderr, "shrunk operation log (--files %d; replay with --replay FILE):\n",
+				c.nfiles);
+			print_log(stderr, (struct op *)small->data, small->len, small->len - 1);
+			g_array_free(small, true);
+		}
+	}
+	if (replay)
+		printf("difftest: replay %s ops %" PRIu64 ": %" PRId64 " passed, 1 failed\n", replay,
+		       nops, failed);
+	else
+		printf("difftest: seed %" PRIu64 " ops %" PRIu64 ": %" PRId64 " passed, 1 failed\n",
+		       seed, nops, failed);
+	rc = 1;
+out:
+	g_array_free(ops, true);
+	for (t = 0; t < NTREES; t++) {
+		g_free(c.buf[t]);
+		g_free(c.t[t].root);
+	}
+	g_free(c.data);
+	g_string_free(c.why, true);
+	return rc;
+bad:
+	fprintf(stderr, "difftest: bad value: %s\n", optarg);
+	usage(stderr);
+	return 2;
+}

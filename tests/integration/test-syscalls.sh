@@ -1,0 +1,203 @@
+#!/bin/bash
+# System calls through the mount behave as on the backing file system:
+# chmod/chown, utimens, mkdir/rmdir, unlink, hard links, FIFOs, statfs,
+# xattrs, fallocate and hole punching, SEEK_DATA/SEEK_HOLE,
+# copy_file_range, renameat2, and open flags (O_EXCL, O_APPEND, O_TRUNC).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
+
+B=$(mf_dir backing)
+M=$(mf_dir mnt)
+RAND="$MF_T/rand"
+head -c 4194304 /dev/urandom >"$RAND"
+
+mf_mount "$B" "$M"
+
+st() { # FORMAT PATH: stat through a time limit
+	s stat -c "$1" "$2"
+}
+
+check "chmod and chown"
+sx 'echo data > "$1"' "$M/f"
+s chmod 604 "$M/f"
+expect_eq "$(st %a "$M/f")" 604 "mode after chmod 604 (mount)"
+expect_eq "$(stat -c %a "$B/f")" 604 "mode after chmod 604 (backing)"
+s chown 65534:65534 "$M/f"
+expect_eq "$(st %u:%g "$M/f")" 65534:65534 "owner after chown 65534:65534 (mount)"
+expect_eq "$(stat -c %u:%g "$B/f")" 65534:65534 "owner after chown 65534:65534 (backing)"
+s chown 0:0 "$M/f"
+s chmod 4755 "$M/f"
+s chown 1:1 "$M/f"
+expect_eq "$(st %a "$M/f")" 755 "mode after chown of a setuid file (the kernel clears setuid)"
+
+check "utimens: touch -d, touch -a and -m leave the other time alone"
+s touch -d '2001-02-03 04:05:06.123456789 UTC' "$M/f"
+expect_eq "$(TZ=UTC st '%x|%y' "$M/f")" \
+	"2001-02-03 04:05:06.123456789 +0000|2001-02-03 04:05:06.123456789 +0000" "times after touch -d (mount)"
+expect_eq "$(TZ=UTC stat -c '%x|%y' "$B/f")" \
+	"2001-02-03 04:05:06.123456789 +0000|2001-02-03 04:05:06.123456789 +0000" "times in the backing dir"
+s touch -a -d '2002-01-01 00:00:00.5 UTC' "$M/f"
+expect_eq "$(TZ=UTC st '%x|%y' "$M/f")" \
+	"2002-01-01 00:00:00.500000000 +0000|2001-02-03 04:05:06.123456789 +0000" "times after touch -a"
+s touch -m -d '2003-01-01 00:00:00.25 UTC' "$M/f"
+expect_eq "$(TZ=UTC st '%x|%y' "$M/f")" \
+	"2002-01-01 00:00:00.500000000 +0000|2003-01-01 00:00:00.250000000 +0000" "times after touch -m"
+expect_eq "$(TZ=UTC stat -c '%x|%y' "$B/f")" \
+	"2002-01-01 00:00:00.500000000 +0000|2003-01-01 00:00:00.250000000 +0000" "times in the backing dir after touch -m"
+before=$(st %Y "$M/f")
+s touch "$M/f"
+now=$(date +%s)
+after=$(st %Y "$M/f")
+[ "$after" -ge $((now - 5)) ] && [ "$after" -le $((now + 5)) ] ||
+	fail "touch (now) set mtime $after, not about $now (was $before)"
+
+check "mkdir and rmdir"
+s mkdir "$M/d"
+expect_eq "$(st %F "$M/d")" directory "type of a new directory"
+expect_err "File exists" mkdir "$M/d"
+sx 'echo x > "$1"' "$M/d/inner"
+expect_err "Directory not empty" rmdir "$M/d"
+s rm "$M/d/inner"
+s rmdir "$M/d"
+expect_err "No such file or directory" stat "$M/d"
+[ ! -e "$B/d" ] || fail "rmdir through the mount left $B/d"
+expect_err "Not a directory" rmdir "$M/f"
+
+check "unlink, also of an open file"
+sx 'echo bye > "$1"' "$M/u"
+s rm "$M/u"
+expect_err "No such file or directory" stat "$M/u"
+[ ! -e "$B/u" ] || fail "unlink through the mount left $B/u"
+s cp "$RAND" "$M/u2"
+expect_ops 4194304 unlink-open "$M/u2"
+expect_err "No such file or directory" stat "$M/u2"
+
+check "hard links share an inode and count"
+sx 'echo linked > "$1"' "$M/h1"
+s ln "$M/h1" "$M/h2"
+expect_eq "$(st %h "$M/h1")" 2 "link count of h1 after ln"
+expect_eq "$(st %i "$M/h1")" "$(st %i "$M/h2")" "inode numbers of two hard links through the mount"
+expect_eq "$(stat -c %i "$B/h1")" "$(stat -c %i "$B/h2")" "backing inode numbers of the hard links"
+sx 'echo more >> "$1"' "$M/h2"
+expect_eq "$(s cat "$M/h1" | tr '\n' ' ')" "linked more " "h1 after appending through h2"
+s rm "$M/h1"
+expect_eq "$(st %h "$M/h2")" 1 "link count of h2 after removing h1"
+expect_eq "$(s cat "$M/h2" | tr '\n' ' ')" "linked more " "h2 after removing h1"
+
+check "FIFO"
+s mkfifo "$M/p"
+expect_eq "$(st %F "$M/p")" fifo "type of a FIFO (mount)"
+expect_eq "$(stat -c %F "$B/p")" fifo "type of the FIFO in the backing dir"
+sx 'echo through-fifo > "$1"' "$M/p" &
+wpid=$!
+got=$(s cat "$M/p") || fail "reading the FIFO failed"
+wait "$wpid" || fail "writing into the FIFO failed"
+expect_eq "$got" through-fifo "what came through the FIFO"
+
+check "statfs (df)"
+read -r mb ms mc <<<"$(s stat -f -c '%b %S %c' "$M")"
+read -r bb bs bc <<<"$(stat -f -c '%b %S %c' "$B")"
+expect_eq $((mb * ms)) $((bb * bs)) "total bytes from statfs, mount vs backing"
+expect_eq "$mc" "$bc" "total inodes from statfs, mount vs backing"
+s df -P "$M" | tail -n 1 | grep -q " $M\$" || fail "df $M does not show the mount"
+mfree=$(s df -B1 --output=avail "$M" | tail -n 1)
+[ "$mfree" -gt 0 ] || fail "df shows no free space on $M"
+
+check "xattrs: set, get, list, remove"
+sx 'echo x > "$1"' "$M/x"
+s setfattr -n user.color -v blue "$M/x"
+expect_eq "$(s getfattr --absolute-names --only-values -n user.color "$M/x")" blue "user.color read back"
+expect_eq "$(getfattr --absolute-names --only-values -n user.color "$B/x")" blue "user.color in the backing dir"
+s setfattr -n user.big -v "0x$(head -c 2000 "$RAND" | xxd -p | tr -d '\n')" "$M/x"
+expect_eq "$(s getfattr --absolute-names -e hex -n user.big "$M/x" | sed -n 's/^user.big=//p')" \
+	"$(getfattr --absolute-names -e hex -n user.big "$B/x" | sed -n 's/^user.big=//p')" "a 2000-byte xattr"
+s getfattr --absolute-names -d "$M/x" | grep -q '^user.color="blue"' || fail "getfattr --absolute-names -d does not list user.color"
+s setfattr -x user.color "$M/x"
+expect_err "No such attribute" getfattr --absolute-names -n user.color "$M/x"
+expect_err "No such attribute" getfattr --absolute-names -n user.color "$B/x"
+expect_err "No such attribute" setfattr -x user.nothing "$M/x"
+s setfattr -n user.ondir -v d "$M" || fail "setfattr on the top directory failed"
+expect_eq "$(s getfattr --absolute-names --only-values -n user.ondir "$M")" d "xattr of the top directory"
+
+check "fallocate, and fallocate -p punches a hole"
+s fallocate -l 4M "$M/fa"
+expect_eq "$(st %s "$M/fa")" 4194304 "size after fallocate -l 4M"
+[ "$(stat -c %b "$B/fa")" -ge 8192 ] || fail "fallocate -l 4M allocated only $(stat -c %b "$B/fa") blocks"
+s cmp -n 4194304 "$M/fa" /dev/zero || fail "a fallocated file does not read as zeros"
+s dd if="$RAND" of="$M/ph" bs=1M conv=fsync status=none
+blocks0=$(stat -c %b "$B/ph")
+s fallocate -p -o 1M -l 1M "$M/ph"
+expect_eq "$(st %s "$M/ph")" 4194304 "size after punching a hole"
+s cmp -n 1048576 "$M/ph" "$RAND" || fail "bytes before the hole changed"
+s cmp -i 1048576:0 -n 1048576 "$M/ph" /dev/zero || fail "the punched range does not read as zeros through the mount"
+s cmp -i 2097152 "$M/ph" "$RAND" || fail "bytes after the hole changed"
+cmp -i 1048576:0 -n 1048576 "$B/ph" /dev/zero || fail "the punched range is not zero in the backing file"
+[ "$(stat -c %b "$B/ph")" -le $((blocks0 - 2048)) ] ||
+	fail "punching 1 MiB freed no space ($blocks0 -> $(stat -c %b "$B/ph") blocks)"
+
+check "SEEK_DATA and SEEK_HOLE"
+s truncate -s 16M "$M/sp"
+s dd if="$RAND" of="$M/sp" bs=1M count=1 seek=8 conv=notrunc,fsync status=none
+expect_ops 8388608 seek "$M/sp" data 0
+expect_ops 9437184 seek "$M/sp" hole 8388608
+expect_ops 0 seek "$M/sp" hole 0
+expect_ops 8389000 seek "$M/sp" data 8389000
+expect_ops ENXIO seek "$M/sp" data 9437184
+expect_ops 9437184 seek "$M/sp" hole 9437184
+expect_ops ENXIO seek "$M/sp" data 16777216
+expect_eq "$("$MF_OPS" seek "$B/sp" data 0)" 8388608 "SEEK_DATA on the backing file (sanity)"
+
+check "copy_file_range and cp --reflink=never"
+expect_ops 4194304 copy "$M/ph" "$M/cfr"
+s cmp "$M/cfr" "$M/ph" || fail "copy_file_range copy differs (mount)"
+cmp "$B/cfr" "$B/ph" || fail "copy_file_range copy differs (backing)"
+s cp --reflink=never "$RAND" "$M/cpr"
+s cmp "$M/cpr" "$RAND" || fail "cp --reflink=never into the mount differs"
+s cp --reflink=never "$M/cpr" "$M/cpr2"
+s cmp "$M/cpr2" "$RAND" || fail "cp --reflink=never within the mount differs"
+
+check "renameat2: RENAME_NOREPLACE and RENAME_EXCHANGE"
+sx 'echo A > "$1"; echo B > "$2"' "$M/ra" "$M/rb"
+expect_ops EEXIST rename "$M/ra" "$M/rb" noreplace
+expect_eq "$(s cat "$M/ra")$(s cat "$M/rb")" AB "files after a refused RENAME_NOREPLACE"
+expect_ops OK rename "$M/ra" "$M/rc" noreplace
+expect_err "No such file or directory" stat "$M/ra"
+expect_eq "$(s cat "$M/rc")" A "the file renamed with RENAME_NOREPLACE"
+expect_ops OK rename "$M/rc" "$M/rb" exchange
+expect_eq "$(s cat "$M/rc")$(s cat "$M/rb")" BA "files after RENAME_EXCHANGE (mount)"
+expect_eq "$(cat "$B/rc")$(cat "$B/rb")" BA "files after RENAME_EXCHANGE (backing)"
+s mkdir "$M/rdir"
+expect_ops OK rename "$M/rc" "$M/rdir" exchange
+expect_eq "$(st %F "$M/rc")" directory "rc after exchanging it with a directory"
+expect_eq "$(s cat "$M/rdir")" B "rdir after exchanging it with a file"
+expect_ops ENOENT rename "$M/nothing" "$M/rb" exchange
+expect_ops OK rename "$M/rb" "$M/rdir" none
+expect_eq "$(s cat "$M/rdir")" A "plain rename over an existing file"
+
+check "open: O_EXCL, O_APPEND, O_TRUNC"
+expect_ops EEXIST open "$M/rdir" wronly,creat,excl
+expect_ops OK open "$M/newx" wronly,creat,excl 0640
+expect_eq "$(st %a:%s "$M/newx")" 640:0 "a file made by O_CREAT|O_EXCL 0640"
+expect_ops EEXIST open "$M/newx" rdwr,creat,excl
+sx 'printf abc > "$1"' "$M/ap"
+expect_ops OK append "$M/ap" xyz
+expect_ops OK append "$M/ap" 123
+expect_eq "$(s cat "$M/ap")" abcxyz123 "file after two O_APPEND writes"
+expect_eq "$(st %s "$M/ap")" 9 "size after two O_APPEND writes"
+s cp "$RAND" "$M/tr"
+s cmp "$M/tr" "$RAND" >/dev/null
+expect_ops OK open "$M/tr" wronly,trunc
+expect_eq "$(st %s "$M/tr")" 0 "size after O_TRUNC (mount)"
+expect_eq "$(stat -c %s "$B/tr")" 0 "size after O_TRUNC (backing)"
+expect_eq "$(s cat "$M/tr" | wc -c)" 0 "bytes read after O_TRUNC"
+expect_ops ENOENT open "$M/missing" rdonly
+expect_ops EISDIR open "$M/rc" wronly
+expect_ops ENOTDIR open "$M/ap/x" rdonly
+
+check "O_DIRECT opens work"
+expect_ops OK open "$M/cpr" rdonly,direct
+s dd if="$M/cpr" of="$MF_T/direct" bs=1M iflag=direct status=none
+cmp "$MF_T/direct" "$RAND" || fail "an O_DIRECT read gives other bytes"
+
+mf_umount "$M"
+echo "PASS"

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Data moves through the daemon's mmap windows, within the budget: the
+# backing file shows in the daemon's /proc/PID/maps while it is read; a
+# 64 GiB sparse file reads and writes right at high offsets with
+# -o max_windows=4 -o window_size=1M, while the daemon's anonymous memory
+# stays small and windows_mapped stays within the budget.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
+
+B=$(mf_dir backing)
+M=$(mf_dir mnt)
+PAT="$MF_T/pattern"
+head -c 3145728 /dev/urandom >"$PAT"
+head -c 8388608 /dev/urandom >"$B/mapped"
+truncate -s 64G "$B/big"
+G60=$((60 * 1024 * 1024 * 1024))
+ODD=$((G60 + 5 * 1048576 - 777)) # straddles window boundaries
+
+mf_mount "$B" "$M" -o max_windows=4 -o window_size=1M
+PID=$MF_PID
+
+check "while a file is read through the mount, the daemon maps the backing file"
+mf_hold "$M/mapped" 8388608
+grep -qF " $B/mapped" "/proc/$PID/maps" ||
+	fail "/proc/$PID/maps does not show $B/mapped while it is open and read:
+$(grep -F "$B" "/proc/$PID/maps" || echo '(no mapping under the backing dir)')"
+mf_release
+expect_eq "$MF_HOLD_OUT" 8388608 "bytes read through the mount by the holding process"
+
+check "a 64 GiB sparse file: write at 60 GiB, read it back"
+expect_eq "$(s stat -c %s "$M/big")" 68719476736 "size of the 64 GiB sparse file"
+s dd if="$PAT" of="$M/big" bs=1M seek=$((G60 / 1048576)) conv=notrunc status=none
+s dd if="$PAT" of="$M/big" bs=65536 count=16 seek=$ODD oflag=seek_bytes conv=notrunc status=none
+expect_eq "$(s stat -c %s "$M/big")" 68719476736 "size after writing inside the 64 GiB file"
+sx 'dd if="$1" bs=1M skip=$2 count=3 status=none | cmp - "$3"' "$M/big" $((G60 / 1048576)) "$PAT" ||
+	fail "3 MiB written at 60 GiB read back wrong through the mount"
+sx 'dd if="$1" bs=1M skip=$2 count=3 status=none | cmp - "$3"' "$B/big" $((G60 / 1048576)) "$PAT" ||
+	fail "3 MiB written at 60 GiB through the mount are not in the backing file"
+sx 'dd if="$1" bs=4093 skip=$2 count=1048576 iflag=skip_bytes,count_bytes status=none | cmp - <(head -c 1048576 "$3")' \
+	"$B/big" $ODD "$PAT" || fail "1 MiB written at 60 GiB + 5 MiB - 777 is not in the backing file"
+
+check "the budget holds: windows_mapped <= 4, few mappings, RssAnon < 64 MiB"
+# Touch many windows all over the file.
+for ((i = 0; i < 64; i++)); do
+	off=$(((i * 1021 + 7) % 60000))
+	sx 'dd if="$1" bs=1M skip=$2 count=1 status=none | cmp -s - <(head -c 1048576 /dev/zero)' \
+		"$M/big" "$off" || fail "1 MiB at $off MiB of the sparse file is not zeros"
+done
+sx 'dd if="$1" bs=1M skip=32768 count=256 status=none | cmp -n 268435456 - /dev/zero' "$M/big" ||
+	fail "256 MiB at 32 GiB of the sparse file do not read as zeros"
+wm=$(mf_stat_key "$M" windows_mapped)
+[ "$wm" -le 4 ] || fail "windows_mapped is $wm with -o max_windows=4 (idle)"
+nmaps=$(grep -cF " $B/big" "/proc/$PID/maps" || true)
+[ "$nmaps" -le 4 ] || fail "the daemon has $nmaps mappings of the 64 GiB file with -o max_windows=4"
+rss=$(awk '/^RssAnon:/ { print $2 }' "/proc/$PID/status")
+[ "$rss" -lt 65536 ] || fail "the daemon's RssAnon is $rss kB, not under 64 MiB"
+vm=$(awk '/^VmSize:/ { print $2 }' "/proc/$PID/status")
+[ "$vm" -lt $((16 * 1024 * 1024)) ] || fail "the daemon's VmSize is $vm kB: windows are not bounded"
+maps=$(mf_stat_key "$M" maps)
+unmaps=$(mf_stat_key "$M" unmaps)
+[ $((maps - unmaps)) -le 4 ] || fail "maps ($maps) - unmaps ($unmaps) is above the budget of 4"
+[ "$unmaps" -gt 0 ] || fail "no window was ever unmapped after reading hundreds of windows with a budget of 4"
+mf_umount "$M"
+
+check "after a remount, the bytes at 60 GiB read back through the mount"
+mf_mount "$B" "$M" -o max_windows=4,window_size=1M
+PID=$MF_PID
+sx 'dd if="$1" bs=1M skip=$2 count=3 status=none | cmp - "$3"' "$M/big" $((G60 / 1048576)) "$PAT" ||
+	fail "after a remount, 3 MiB at 60 GiB read back wrong"
+sx 'dd if="$1" bs=4093 skip=$2 count=1048576 iflag=skip_bytes,count_bytes status=none | cmp - <(head -c 1048576 "$3")' \
+	"$M/big" $ODD "$PAT" || fail "after a remount, 1 MiB at 60 GiB + 5 MiB - 777 reads back wrong (unaligned reads)"
+sx 'dd if="$1" bs=1M skip=65535 count=1 status=none | cmp - <(head -c 1048576 /dev/zero)' "$M/big" ||
+	fail "the last MiB of the 64 GiB file does not read as zeros"
+expect_eq "$(s dd if="$M/big" bs=1M skip=65536 count=1 status=none | wc -c)" 0 "bytes read at the end of the 64 GiB file"
+wm=$(mf_stat_key "$M" windows_mapped)
+[ "$wm" -le 4 ] || fail "windows_mapped is $wm with -o max_windows=4 after the remount"
+rss=$(awk '/^RssAnon:/ { print $2 }' "/proc/$PID/status")
+[ "$rss" -lt 65536 ] || fail "the daemon's RssAnon is $rss kB after the remount, not under 64 MiB"
+mf_umount "$M"
+
+echo "PASS"
