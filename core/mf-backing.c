@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mf-guard.h"
+#include "mf-store.h"
 
 struct MfBacking {
 	gint refs;
@@ -27,6 +28,9 @@ struct MfBacking {
 	pthread_rwlock_t resize_lock;
 	GMutex extend_lock;
 	uint64_t known_size;    /* protected by extend_lock */
+	MfChangeHook hook;      /* set under resize_lock exclusive */
+	void *hook_arg;
+	void (*hook_free)(void *arg);
 	int64_t stamped_ns;     /* coarse time of the last mtime stamp; atomic */
 };
 
@@ -79,6 +83,8 @@ void mf_backing_unref(MfBacking *b)
 {
 	if (!b || !g_atomic_int_dec_and_test(&b->refs))
 		return;
+	if (b->hook_free)
+		b->hook_free(b->hook_arg);
 	mf_window_cache_forget_fd(b->cache, b->fd);
 	close(b->fd);
 	pthread_rwlock_destroy(&b->resize_lock);
@@ -339,6 +345,17 @@ static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
 ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
 			 size_t len)
 {
+	ssize_t r;
+
+	pthread_rwlock_rdlock(&b->resize_lock);
+	r = mf_backing_write_locked(b, off, buf, len);
+	pthread_rwlock_unlock(&b->resize_lock);
+	return r;
+}
+
+ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
+				size_t len)
+{
 	uint64_t end = off + len;
 	int64_t grown_from = -1;
 	size_t done = 0;
@@ -350,7 +367,8 @@ ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)
 		return -EFBIG;
-	pthread_rwlock_rdlock(&b->resize_lock);
+	if (b->hook && (r = b->hook(b->hook_arg, b, off, len)) < 0)
+		return r;
 	r = ensure_size(b, end, false, &grown_from);
 	for (int attempt = 0; r == 0 && done < len; attempt++) {
 		uint64_t size;
@@ -383,7 +401,6 @@ ssize_t mf_backing_write(MfBacking *b, uint64_t off, const void *buf,
 		__atomic_add_fetch(&io_stats.bytes_written, done,
 				   __ATOMIC_RELAXED);
 	}
-	pthread_rwlock_unlock(&b->resize_lock);
 	return done ? (ssize_t)done : r;
 }
 
@@ -397,9 +414,12 @@ int mf_backing_truncate(MfBacking *b, uint64_t size)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&b->resize_lock);
 	g_mutex_lock(&b->extend_lock);
-	if (ftruncate(b->fd, (off_t)size) < 0)
+	if (b->hook && mf_backing_size(b, &b->known_size) == 0 &&
+	    size < b->known_size)
+		r = b->hook(b->hook_arg, b, size, UINT64_MAX);
+	if (r == 0 && ftruncate(b->fd, (off_t)size) < 0)
 		r = -errno;
-	else
+	else if (r == 0)
 		b->known_size = size;
 	g_mutex_unlock(&b->extend_lock);
 	pthread_rwlock_unlock(&b->resize_lock);
@@ -415,7 +435,13 @@ int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
 		return -EBADF;
 	pthread_rwlock_wrlock(&b->resize_lock);
 	g_mutex_lock(&b->extend_lock);
-	if (fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
+	/* Modes that change bytes: the old ones go to snapshots first. */
+	if (b->hook && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+		r = b->hook(b->hook_arg, b, off, len);
+	else if (b->hook &&
+		 (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)))
+		r = b->hook(b->hook_arg, b, off, UINT64_MAX);
+	if (r == 0 && fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
 		r = -errno;
 	mf_backing_size(b, &b->known_size);
 	g_mutex_unlock(&b->extend_lock);
@@ -501,6 +527,83 @@ ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
 			break;
 	}
 	return done ? (ssize_t)done : r;
+}
+
+bool mf_backing_set_hook(MfBacking *b, MfChangeHook fn, void *arg,
+			 void (*free_arg)(void *arg))
+{
+	bool set = false;
+
+	pthread_rwlock_wrlock(&b->resize_lock);
+	if (!b->hook) {
+		b->hook = fn;
+		b->hook_arg = arg;
+		b->hook_free = free_arg;
+		set = true;
+	}
+	pthread_rwlock_unlock(&b->resize_lock);
+	return set;
+}
+
+void mf_backing_lock_shared(MfBacking *b)
+{
+	pthread_rwlock_rdlock(&b->resize_lock);
+}
+
+void mf_backing_lock_exclusive(MfBacking *b)
+{
+	pthread_rwlock_wrlock(&b->resize_lock);
+}
+
+void mf_backing_unlock(MfBacking *b)
+{
+	pthread_rwlock_unlock(&b->resize_lock);
+}
+
+int mf_backing_size_locked(MfBacking *b, uint64_t *size)
+{
+	return mf_backing_size(b, size);
+}
+
+int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
+			   bool *hole)
+{
+	uint64_t start = page * MF_PAGE, size;
+	size_t len = MF_PAGE, got = 0;
+	MfWindow *w;
+	off_t data;
+	int r = mf_backing_size(b, &size);
+
+	if (r < 0)
+		return r;
+	*hole = true;
+	if (start >= size) {
+		memset(buf, 0, MF_PAGE);
+		return 0;
+	}
+	/* A hole reads as zeros; touching it through a window would
+	 * allocate a page on tmpfs. */
+	data = lseek(b->fd, (off_t)start, SEEK_DATA);
+	if ((data < 0 && errno == ENXIO) ||
+	    (data >= 0 && (uint64_t)data >= start + MF_PAGE)) {
+		memset(buf, 0, MF_PAGE);
+		return 0;
+	}
+	*hole = false;
+	if (len > size - start)
+		len = (size_t)(size - start);
+	r = mf_window_pin(b->cache, b->fd, b->writable, start, &w);
+	if (r < 0)
+		return r;
+	got = mf_guard_copy(buf, mf_window_addr(w) + (start - mf_window_offset(w)),
+			    len);
+	mf_window_unpin(w);
+	if (got < len) {
+		__atomic_add_fetch(&io_stats.sigbus, 1, __ATOMIC_RELAXED);
+		return -EIO;
+	}
+	memset((char *)buf + len, 0, MF_PAGE - len);
+	return 0;
 }
 
 void mf_backing_io_stats(MfIoStats *out)

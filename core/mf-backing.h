@@ -23,6 +23,13 @@
 
 typedef struct MfBacking MfBacking;
 
+/* Called with the backing locked (shared or exclusive) before the bytes
+ * in [off, off+len) change (len UINT64_MAX: to the end of the file), so
+ * that snapshots can keep the old ones. A negative errno refuses the
+ * change: nothing is changed and the caller gets that error. */
+typedef int (*MfChangeHook)(void *arg, MfBacking *b, uint64_t off,
+			    uint64_t len);
+
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero
  * page for holes). Release with mf_read_vec_release() once replied. */
 #define MF_READ_VEC_MAX 40
@@ -88,6 +95,33 @@ off_t mf_backing_seek(MfBacking *b, off_t off, int whence);
  * Returns bytes copied or -errno. */
 ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
 			uint64_t doff, size_t len);
+
+/* Install the change hook, once; the backing calls free_arg(arg) when it
+ * goes. Waits for reads and writes in flight. Returns false (and frees
+ * nothing) if a hook is already installed. */
+bool mf_backing_set_hook(MfBacking *b, MfChangeHook fn, void *arg,
+			 void (*free_arg)(void *arg));
+
+/* The resize lock, for callers that must see or change the file as one
+ * step (taking a snapshot, committing a cow view). Shared locks nest;
+ * nothing else may be called with the exclusive lock held except the
+ * _locked functions. */
+void mf_backing_lock_shared(MfBacking *b);
+void mf_backing_lock_exclusive(MfBacking *b);
+void mf_backing_unlock(MfBacking *b);
+
+/* Size of the file. Lock held. */
+int mf_backing_size_locked(MfBacking *b, uint64_t *size);
+/* Copy page number page (MF_PAGE-sized pages of mf-store.h) of the live
+ * file into buf, zeros past EOF; *hole tells that the whole page reads
+ * as zeros without data behind it. Lock held. Returns 0 or -errno (-EIO:
+ * the file shrank behind our back). */
+int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
+			   bool *hole);
+/* mf_backing_write() with the lock already held (shared or exclusive);
+ * the change hook still runs. */
+ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
+				size_t len);
 
 /* Counters summed over every backing. */
 typedef struct MfIoStats {

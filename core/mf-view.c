@@ -11,7 +11,12 @@
 static const char *const mode_names[] = {
 	[MF_VIEW_RW] = "rw",
 	[MF_VIEW_RO] = "ro",
+	[MF_VIEW_COW] = "cow",
+	[MF_VIEW_SNAP] = "snap",
 };
+
+/* The views "F@@/NAME" names directly; cow and snap live one level down. */
+#define DIRECT_MODES 2
 
 const char *mf_view_mode_name(MfViewMode mode)
 {
@@ -47,11 +52,11 @@ int mf_view_spec_parse(const char *name, MfViewSpec *out)
 	MfViewSpec s = { .off = 0, .len = UINT64_MAX };
 	size_t i;
 
-	for (i = 0; i < G_N_ELEMENTS(mode_names); i++)
+	for (i = 0; i < DIRECT_MODES; i++)
 		if (strlen(mode_names[i]) == mode_len &&
 		    strncmp(name, mode_names[i], mode_len) == 0)
 			break;
-	if (i == G_N_ELEMENTS(mode_names))
+	if (i == DIRECT_MODES)
 		return -ENOENT;
 	s.mode = (MfViewMode)i;
 	if (colon) {
@@ -61,6 +66,23 @@ int mf_view_spec_parse(const char *name, MfViewSpec *out)
 			return r;
 	}
 	*out = s;
+	return 0;
+}
+
+int mf_view_spec_parse_named(const char *s, MfViewMode mode, char **name,
+			     MfViewSpec *out)
+{
+	const char *colon = strchr(s, ':');
+	MfViewSpec spec = { .mode = mode, .off = 0, .len = UINT64_MAX };
+
+	if (colon) {
+		int r = parse_window(colon + 1, &spec);
+
+		if (r < 0)
+			return r;
+	}
+	*name = colon ? g_strndup(s, (gsize)(colon - s)) : g_strdup(s);
+	*out = spec;
 	return 0;
 }
 
@@ -98,7 +120,7 @@ ssize_t mf_view_read(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 ssize_t mf_view_write(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 		      const void *buf, size_t len)
 {
-	if (s->mode == MF_VIEW_RO)
+	if (s->mode != MF_VIEW_RW)
 		return -EROFS;
 	if (voff > s->len || len > s->len - voff)
 		return -EFBIG;
@@ -107,9 +129,9 @@ ssize_t mf_view_write(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 
 int mf_view_truncate(MfBacking *b, const MfViewSpec *s, uint64_t size)
 {
-	if (s->mode == MF_VIEW_RO)
+	if (s->mode == MF_VIEW_RO || s->mode == MF_VIEW_SNAP)
 		return -EROFS;
-	if (s->window)
+	if (s->window || s->mode != MF_VIEW_RW)
 		return -EPERM;
 	return mf_backing_truncate(b, size);
 }

@@ -14,6 +14,8 @@
 typedef enum MfViewMode {
 	MF_VIEW_RW,     /* shared, writable: FILE_MAP_WRITE */
 	MF_VIEW_RO,     /* shared, read-only: FILE_MAP_READ */
+	MF_VIEW_COW,    /* private: FILE_MAP_COPY (mf-state.h) */
+	MF_VIEW_SNAP,   /* frozen: a snapshot (mf-state.h) */
 } MfViewMode;
 
 typedef struct MfViewSpec {
@@ -28,6 +30,10 @@ typedef struct MfViewSpec {
  * Returns 0, -ENOENT for a name that is no view, -EINVAL for a bad or
  * overflowing window. */
 int mf_view_spec_parse(const char *name, MfViewSpec *out);
+/* Parse a named view of mode (cow, snap): "NAME" or "NAME:WINDOW". Sets
+ * *name (g_free it) and out. Returns 0 or -EINVAL for a bad window. */
+int mf_view_spec_parse_named(const char *s, MfViewMode mode, char **name,
+			     MfViewSpec *out);
 /* The canonical name ("ro:4096+512"): one per distinct view. g_free it. */
 char *mf_view_spec_name(const MfViewSpec *s);
 const char *mf_view_mode_name(MfViewMode mode);

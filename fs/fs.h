@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "mf-state.h"
 #include "mf-window.h"
 
 typedef struct FsInodeTable FsInodeTable;
@@ -17,6 +18,7 @@ typedef struct FsContext {
 	bool views_visible;     /* -o views=visible: readdir lists F@@ */
 	int root_fd;            /* O_PATH of BACKING, opened before mounting */
 	MfWindowCache *cache;
+	MfStateDir *states;     /* snapshots and private views */
 	FsInodeTable *inodes;
 	double timeout;         /* entry and attribute timeout, seconds */
 	/* The state directory, hidden from the mount when it lies inside. */

@@ -1,6 +1,8 @@
 /* inode: the inode table. See inode.h for the rules it keeps. */
 #include "inode.h"
 
+#include "mf-state.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ static void inode_free(FsInode *in)
 	if (in->fd >= 0)
 		close(in->fd);
 	g_free(in->view_key);
+	g_free(in->entry);
 	g_mutex_clear(&in->lock);
 	g_free(in);
 }
@@ -175,11 +178,12 @@ int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 	return find(t, parent, name, st, false, ret);
 }
 
-FsInode *fs_inode_view(FsInodeTable *t, FsInode *base,
-		       const MfViewSpec *spec)
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
+		       const MfViewSpec *spec, const char *entry)
 {
 	g_autofree char *name = spec ? mf_view_spec_name(spec) : NULL;
-	char *key = g_strdup_printf("%p/%s", (void *)base, name ? name : "");
+	char *key = g_strdup_printf("%p/%d/%s/%s", (void *)base, (int)kind,
+				    entry ? entry : "", name ? name : "");
 	FsInode *in;
 
 	g_mutex_lock(&t->lock);
@@ -188,9 +192,10 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base,
 		g_free(key);
 	} else {
 		in = g_new0(FsInode, 1);
-		in->kind = spec ? FS_VIEW : FS_VIEWDIR;
+		in->kind = kind;
 		in->fd = -1;
-		in->type = spec ? S_IFREG : S_IFDIR;
+		in->type = kind == FS_VIEW ? S_IFREG : S_IFDIR;
+		in->entry = g_strdup(entry);
 		in->base = base;
 		base->refs++;
 		if (spec)
@@ -231,7 +236,28 @@ void fs_inode_unref(FsInodeTable *t, FsInode *in)
 	release(t, in, 0, 1);
 }
 
-static int open_backing_locked(FsInode *in, MfWindowCache *cache)
+FsInode *fs_inode_hold(FsInodeTable *t, FsInode *in)
+{
+	if (in == &t->root)
+		return in;
+	g_mutex_lock(&t->lock);
+	in->refs++;
+	g_mutex_unlock(&t->lock);
+	return in;
+}
+
+/* Give a new backing its file's copy-before-write, if it has snapshots. */
+static void attach_state(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+
+	if (mf_state_get(ctx->states, (uint64_t)in->ino, false, &st) == 0) {
+		mf_state_attach(st, in->backing);
+		mf_state_unref(st);
+	}
+}
+
+static int open_backing_locked(FsContext *ctx, FsInode *in)
 {
 	char path[FS_PROC_PATH_MAX];
 	bool writable = true;
@@ -247,13 +273,15 @@ static int open_backing_locked(FsInode *in, MfWindowCache *cache)
 	}
 	if (fd < 0)
 		return -errno;
-	r = mf_backing_new(cache, fd, writable, &in->backing);
+	r = mf_backing_new(ctx->cache, fd, writable, &in->backing);
 	if (r < 0)
 		close(fd);
+	else
+		attach_state(ctx, in);
 	return r;
 }
 
-static int get_backing(FsInode *in, MfWindowCache *cache, bool rw,
+static int get_backing(FsContext *ctx, FsInode *in, bool rw,
 		       MfBacking **ret)
 {
 	int r = 0;
@@ -262,7 +290,7 @@ static int get_backing(FsInode *in, MfWindowCache *cache, bool rw,
 		return -EINVAL;
 	g_mutex_lock(&in->lock);
 	if (!in->backing) {
-		r = open_backing_locked(in, cache);
+		r = open_backing_locked(ctx, in);
 	} else if (rw && !mf_backing_writable(in->backing)) {
 		/* Whatever kept it read-only (mode, a running executable)
 		 * may have passed: try again. Readers still holding the old
@@ -270,7 +298,7 @@ static int get_backing(FsInode *in, MfWindowCache *cache, bool rw,
 		MfBacking *old = in->backing;
 
 		in->backing = NULL;
-		if (open_backing_locked(in, cache) < 0)
+		if (open_backing_locked(ctx, in) < 0)
 			in->backing = old;
 		else
 			mf_backing_unref(old);
@@ -283,21 +311,23 @@ static int get_backing(FsInode *in, MfWindowCache *cache, bool rw,
 	return r;
 }
 
-int fs_inode_backing(FsInode *in, MfWindowCache *cache, MfBacking **ret)
+int fs_inode_backing(FsContext *ctx, FsInode *in, MfBacking **ret)
 {
-	return get_backing(in, cache, false, ret);
+	return get_backing(ctx, in, false, ret);
 }
 
-int fs_inode_backing_rw(FsInode *in, MfWindowCache *cache, MfBacking **ret)
+int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret)
 {
-	return get_backing(in, cache, true, ret);
+	return get_backing(ctx, in, true, ret);
 }
 
-void fs_inode_adopt_fd(FsInode *in, MfWindowCache *cache, int fd)
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd)
 {
 	g_mutex_lock(&in->lock);
-	if (in->backing || mf_backing_new(cache, fd, true, &in->backing) < 0)
+	if (in->backing || mf_backing_new(ctx->cache, fd, true, &in->backing) < 0)
 		close(fd);
+	else
+		attach_state(ctx, in);
 	g_mutex_unlock(&in->lock);
 }
 

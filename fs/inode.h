@@ -22,7 +22,9 @@
 typedef enum FsKind {
 	FS_REAL,        /* an object of the backing tree */
 	FS_VIEWDIR,     /* F@@ */
-	FS_VIEW,        /* F@@/rw, F@@/ro:4K+512, ... */
+	FS_VIEW,        /* F@@/rw, F@@/ro:4K+512, F@@/snap/NAME:1M, ... */
+	FS_SNAPDIR,     /* F@@/snap */
+	FS_COWDIR,      /* F@@/cow */
 } FsKind;
 
 typedef struct FsInode FsInode;
@@ -43,6 +45,7 @@ struct FsInode {
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
 	MfViewSpec spec;        /* FS_VIEW: mode and window */
+	char *entry;            /* FS_VIEW of cow and snap: the entry's name */
 	uint64_t vino;          /* st_ino shown for it */
 	char *view_key;         /* its key in the table's view index */
 };
@@ -63,24 +66,29 @@ int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
  * instead of a lookup. Returns 0 or -errno. */
 int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 		  struct stat *st, FsInode **ret);
-/* The view directory of base (spec NULL) or one of its views, with one
- * lookup added. Virtual inodes are shared while in use, so every path to
- * the same view (ro:4K and ro:0x1000) is one inode. */
-FsInode *fs_inode_view(FsInodeTable *t, FsInode *base,
-		       const MfViewSpec *spec);
+/* A virtual inode of base: a directory (FS_VIEWDIR, FS_SNAPDIR,
+ * FS_COWDIR; spec and entry NULL) or a view (FS_VIEW: spec, and entry for
+ * cow and snap views), with one lookup added. Virtual inodes are shared
+ * while in use, so every path to the same view (ro:4K and ro:0x1000) is
+ * one inode. */
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
+		       const MfViewSpec *spec, const char *entry);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
 void fs_inode_unref(FsInodeTable *t, FsInode *in);
+/* Take one of our references on in (fs_inode_unref drops it). */
+FsInode *fs_inode_hold(FsInodeTable *t, FsInode *in);
 
-/* The inode's backing file, opened read-write if possible, else read-only.
+/* The inode's backing file, opened read-write if possible, else read-only,
+ * with its snapshots' copy-before-write attached if it has any.
  * Returns a new reference in *ret, or -errno. */
-int fs_inode_backing(FsInode *in, MfWindowCache *cache, MfBacking **ret);
+int fs_inode_backing(FsContext *ctx, FsInode *in, MfBacking **ret);
 /* As fs_inode_backing, but fails with the reason the file cannot be
  * written (EACCES, EROFS, ETXTBSY) when it was opened read-only. */
-int fs_inode_backing_rw(FsInode *in, MfWindowCache *cache, MfBacking **ret);
+int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret);
 /* Hand a freshly created read-write fd to the inode (closed if it already
  * has a backing). */
-void fs_inode_adopt_fd(FsInode *in, MfWindowCache *cache, int fd);
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd);
 
 /* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
  * in valid, the times in attr). Returns 0 or -errno. */

@@ -33,6 +33,7 @@ typedef struct Options {
 	char *max_windows;
 	char *statedir;
 	char *views;
+	int sync;
 	double timeout;
 	int help;
 	int version;
@@ -49,6 +50,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("statedir=%s", statedir),
 	OPT("timeout=%lf", timeout),
 	OPT("views=%s", views),
+	OPT("sync", sync),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -91,6 +93,8 @@ static void usage(const char *prog)
 	       "    -o max_windows=N       windows kept mapped when idle (default %u)\n"
 	       "    -o statedir=DIR        state directory (default BACKING/.mapfs)\n"
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
+	       "    -o sync                snapshot and private-view pages reach the\n"
+	       "                           disk before the file changes\n"
 	       "    -o views=hidden|visible  list F@@ view directories in readdir\n"
 	       "                           (default hidden: reachable by name only)\n"
 	       "    -h, --help             this help\n"
@@ -133,7 +137,7 @@ static int lock_state_dir(FsContext *ctx, const char *statedir)
 				       : g_build_filename(ctx->backing, ".mapfs",
 							  NULL);
 	struct stat st;
-	int dfd, lfd;
+	int dfd, lfd, r;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return fail("cannot create state directory %s: %s", dir,
@@ -162,7 +166,13 @@ static int lock_state_dir(FsContext *ctx, const char *statedir)
 		close(dfd);
 		return -1;
 	}
+	r = mf_statedir_open(dfd, arg_opts.sync, &ctx->states);
 	close(dfd);
+	if (r < 0) {
+		fail("cannot use state directory %s: %s", dir, strerror(-r));
+		close(lfd);
+		return -1;
+	}
 	/* Hidden by identity wherever it is; outside the tree it never
 	 * matches anything. */
 	ctx->state_dev = st.st_dev;
@@ -252,20 +262,20 @@ out_destroy:
 	return r;
 }
 
-int main(int argc, char *argv[])
+/* Everything before mounting: options, the backing tree, the state
+ * directory. Returns 1 to go on and serve, or minus the exit status when
+ * done (help, version, or a refusal already explained on stderr). */
+static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
+		 FsContext *ctx, const char *prog, int *lock_fd)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts cmd = { 0 };
-	FsContext ctx = { 0 };
-	g_autofree char *fsname = NULL;
 	uint64_t max_windows = DEFAULT_MAX_WINDOWS;
 	size_t window_size;
-	int lock_fd, r;
+	int r;
 
-	if (fuse_opt_parse(&args, &arg_opts, option_spec, take_arg) != 0)
-		return fail("bad options (see --help)%s%s", "", "");
+	if (fuse_opt_parse(args, &arg_opts, option_spec, take_arg) != 0)
+		return -fail("bad options (see --help)%s%s", "", "");
 	if (arg_opts.help) {
-		usage(argv[0]);
+		usage(prog);
 		return 0;
 	}
 	if (arg_opts.version) {
@@ -273,60 +283,81 @@ int main(int argc, char *argv[])
 		       fuse_pkgversion());
 		return 0;
 	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0)
-		return fail("bad options (see --help)%s%s", "", "");
-	if (!arg_opts.backing || !cmd.mountpoint)
-		return fail("usage: %s [options] BACKING MOUNTPOINT%s", argv[0],
-			    "");
+	if (fuse_parse_cmdline(args, cmd) != 0)
+		return -fail("bad options (see --help)%s%s", "", "");
+	if (!arg_opts.backing || !cmd->mountpoint)
+		return -fail("usage: %s [options] BACKING MOUNTPOINT%s", prog,
+			     "");
 	if (parse_window_size(&window_size) < 0)
-		return 1;
+		return -1;
 	if (arg_opts.max_windows &&
 	    (mf_parse_size(arg_opts.max_windows, &max_windows) < 0 ||
 	     max_windows == 0 || max_windows > MAX_MAX_WINDOWS))
-		return fail("max_windows=%s: must be a number from 1 to %s",
-			    arg_opts.max_windows, G_STRINGIFY(MAX_MAX_WINDOWS));
+		return -fail("max_windows=%s: must be a number from 1 to %s",
+			     arg_opts.max_windows, G_STRINGIFY(MAX_MAX_WINDOWS));
 	if (!(arg_opts.timeout >= 0))
-		return fail("timeout must be >= 0%s%s", "", "");
+		return -fail("timeout must be >= 0%s%s", "", "");
 	if (arg_opts.views && strcmp(arg_opts.views, "visible") != 0 &&
 	    strcmp(arg_opts.views, "hidden") != 0)
-		return fail("views=%s: must be hidden or visible%s",
-			    arg_opts.views, "");
-	ctx.views_visible = arg_opts.views && !strcmp(arg_opts.views, "visible");
+		return -fail("views=%s: must be hidden or visible%s",
+			     arg_opts.views, "");
+	ctx->views_visible =
+		arg_opts.views && !strcmp(arg_opts.views, "visible");
 
-	ctx.backing = realpath(arg_opts.backing, NULL);
-	if (!ctx.backing)
-		return fail("%s: %s", arg_opts.backing, strerror(errno));
-	ctx.mountpoint = realpath(cmd.mountpoint, NULL);
-	if (!ctx.mountpoint)
-		return fail("%s: %s", cmd.mountpoint, strerror(errno));
-	ctx.root_fd = open(ctx.backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (ctx.root_fd < 0)
-		return fail("%s: %s", ctx.backing, strerror(errno));
-	lock_fd = lock_state_dir(&ctx, arg_opts.statedir);
-	if (lock_fd < 0)
-		return 1;
-	ctx.timeout = arg_opts.timeout;
-	ctx.debug = cmd.debug;
-	ctx.cache = mf_window_cache_new(window_size, (unsigned)max_windows);
-	ctx.inodes = fs_inode_table_new(ctx.root_fd);
+	ctx->backing = realpath(arg_opts.backing, NULL);
+	if (!ctx->backing)
+		return -fail("%s: %s", arg_opts.backing, strerror(errno));
+	ctx->mountpoint = realpath(cmd->mountpoint, NULL);
+	if (!ctx->mountpoint)
+		return -fail("%s: %s", cmd->mountpoint, strerror(errno));
+	ctx->root_fd = open(ctx->backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->root_fd < 0)
+		return -fail("%s: %s", ctx->backing, strerror(errno));
+	*lock_fd = lock_state_dir(ctx, arg_opts.statedir);
+	if (*lock_fd < 0)
+		return -1;
 	r = mf_guard_install();
 	if (r < 0)
-		return fail("cannot install the SIGBUS guard: %s%s",
-			    strerror(-r), "");
-	umask(0);       /* the kernel applied the caller's umask already */
-	raise_fd_limit();
+		return -fail("cannot install the SIGBUS guard: %s%s",
+			     strerror(-r), "");
+	ctx->timeout = arg_opts.timeout;
+	ctx->debug = cmd->debug;
+	ctx->cache = mf_window_cache_new(window_size, (unsigned)max_windows);
+	ctx->inodes = fs_inode_table_new(ctx->root_fd);
+	return 1;
+}
 
-	fsname = fsname_option(ctx.backing);
-	fuse_opt_add_arg(&args, fsname);
-	fuse_opt_add_arg(&args, "-osubtype=mapfs,default_permissions");
-	r = serve(&ctx, &args, &cmd, lock_fd);
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	FsContext ctx = { .root_fd = -1 };
+	g_autofree char *fsname = NULL;
+	int lock_fd = -1, r;
 
-	fs_inode_table_free(ctx.inodes);
+	r = start(&args, &cmd, &ctx, argv[0], &lock_fd);
+	if (r > 0) {
+		umask(0);       /* the kernel applied the caller's umask */
+		raise_fd_limit();
+		fsname = fsname_option(ctx.backing);
+		fuse_opt_add_arg(&args, fsname);
+		fuse_opt_add_arg(&args, "-osubtype=mapfs,default_permissions");
+		r = serve(&ctx, &args, &cmd, lock_fd);
+	} else {
+		r = -r;
+	}
+	if (ctx.inodes)
+		fs_inode_table_free(ctx.inodes);
+	mf_statedir_free(ctx.states);
 	mf_window_cache_free(ctx.cache);
-	close(lock_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (ctx.root_fd >= 0)
+		close(ctx.root_fd);
 	free(cmd.mountpoint);
 	free(ctx.backing);
 	free(ctx.mountpoint);
+	free(arg_opts.backing);
 	g_free(ctx.state_name);
 	fuse_opt_free_args(&args);
 	return r;

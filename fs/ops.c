@@ -22,6 +22,7 @@
 #include "reply.h"
 #include "mf-backing.h"
 #include "names.h"
+#include "notify.h"
 #include "views.h"
 
 #define STATS_XATTR "user.mapfs.stats"
@@ -76,7 +77,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct stat st;
 	int r;
 
-	if (dir->kind == FS_VIEWDIR)
+	if (is_virtual(dir))
 		return fs_views_lookup(req, dir, name);
 	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
 	if (r == -ENOENT && fs_views_is_dir_name(name))
@@ -161,7 +162,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		MfBacking *b;
 
-		r = fs_inode_backing_rw(in, ctx->cache, &b);
+		r = fs_inode_backing_rw(ctx, in, &b);
 		if (r == -EINVAL)
 			r = in->type == S_IFDIR ? -EISDIR : -EINVAL;
 		if (r == 0) {
@@ -287,6 +288,19 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	lookup_and_reply(req, dir, newname, "link");
 }
 
+/* ENOENT from the tree for "F@@" means the view directory was named:
+ * it cannot be removed or renamed. */
+static void reply_tree_err(fuse_req_t req, int err, const char *op,
+			   const char *name)
+{
+	if (err == ENOENT && fs_views_is_dir_name(name)) {
+		fs_log(LOG_NOTICE, "%s %s: view directories cannot be removed "
+		       "or renamed", op, name);
+		err = EPERM;
+	}
+	fs_reply_err(req, err, op, name);
+}
+
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 			int flags, const char *op)
 {
@@ -295,12 +309,16 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (refuse_state(req, dir, name, op))
 		return;
 	if (unlinkat(dir->fd, name, flags) < 0)
-		return fs_reply_err(req, errno, op, name);
+		return reply_tree_err(req, errno, op, name);
 	fuse_reply_err(req, 0);
 }
 
 static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	FsInode *dir = inode_of(req, parent);
+
+	if (is_virtual(dir))
+		return fs_views_unlink(req, dir, name);
 	remove_name(req, parent, name, 0, "unlink");
 }
 
@@ -315,13 +333,19 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	FsInode *from = inode_of(req, parent), *to = inode_of(req, newparent);
 
+	if (is_virtual(from) || is_virtual(to)) {
+		/* Renames of views never replace: NOREPLACE is a given. */
+		if (flags & ~RENAME_NOREPLACE)
+			return fs_reply_err(req, EINVAL, "rename", name);
+		return fs_views_rename(req, from, name, to, newname);
+	}
 	if (refuse_state(req, from, name, "rename") ||
 	    refuse_state(req, to, newname, "rename"))
 		return;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return fs_reply_err(req, EINVAL, "rename", name);
 	if (renameat2(from->fd, name, to->fd, newname, flags) < 0)
-		return fs_reply_err(req, errno, "rename", name);
+		return reply_tree_err(req, errno, "rename", name);
 	fuse_reply_err(req, 0);
 }
 
@@ -388,8 +412,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 
 	if (is_virtual(in))
 		return fs_views_open(req, in, fi);
-	r = rw ? fs_inode_backing_rw(in, ctx->cache, &b)
-	       : fs_inode_backing(in, ctx->cache, &b);
+	r = rw ? fs_inode_backing_rw(ctx, in, &b)
+	       : fs_inode_backing(ctx, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
 	if (fi->flags & O_TRUNC)
@@ -412,6 +436,8 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bool made = true;
 	int fd, r;
 
+	if (is_virtual(dir))
+		return fs_views_create(req, dir, name, fi);
 	if (refuse_state(req, dir, name, "create"))
 		return;
 	/* O_EXCL first, so we know whether we made it and must chown it. */
@@ -429,7 +455,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		return fs_reply_err(req, -r, "create", name);
 	}
-	fs_inode_adopt_fd(in, ctx->cache, fd);
+	fs_inode_adopt_fd(ctx, in, fd);
 	remember_state(in);
 	memset(&e, 0, offsetof(struct fuse_entry_param, attr));
 	e.ino = (uintptr_t)in;
@@ -446,7 +472,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
  * files it opened, so the backing exists; a reference keeps it alive. */
 static int backing_of(fuse_req_t req, fuse_ino_t ino, MfBacking **ret)
 {
-	return fs_inode_backing(inode_of(req, ino), ctx_of(req)->cache, ret);
+	return fs_inode_backing(ctx_of(req), inode_of(req, ino), ret);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -479,24 +505,55 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	mf_backing_unref(b);
 }
 
+/* Drop a file's cached pages from an offset on, as a notifier job. */
+typedef struct InvalFrom {
+	fuse_ino_t ino;
+	off_t off;
+} InvalFrom;
+
+static InvalFrom *inval_from(FsInode *in, off_t off)
+{
+	InvalFrom *j = g_new(InvalFrom, 1);
+
+	j->ino = (fuse_ino_t)(uintptr_t)in;
+	j->off = off;
+	return j;
+}
+
+static void inval_from_job(void *arg)
+{
+	InvalFrom *j = arg;
+
+	fs_notify_inval(j->ino, j->off, 0);
+	g_free(j);
+}
+
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
 	FsInode *in = inode_of(req, ino);
+	uint64_t end = 0;
 	MfBacking *b;
 	ssize_t r;
 
-	(void)fi;
 	if (is_virtual(in))
-		return fs_views_write(req, in, buf, size, off);
+		return fs_views_write(req, in, buf, size, off, fi);
 	r = backing_of(req, ino, &b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
-	r = mf_backing_write(b, (uint64_t)off, buf, size);
+	/* O_APPEND: the kernel took the offset from its cached size, which
+	 * a write through a view may have left behind. Append at the end. */
+	if ((fi->flags & O_APPEND) && mf_backing_size(b, &end) == 0 &&
+	    end == (uint64_t)off)
+		end = 0;
+	r = mf_backing_write(b, end ? end : (uint64_t)off, buf, size);
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
 	fuse_reply_write(req, (size_t)r);
+	if (end)        /* after the reply: the request holds those pages */
+		fs_notify_run(inval_from_job,
+			      inval_from(in, (off_t)MIN(end, (uint64_t)off)));
 }
 
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
@@ -549,7 +606,7 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	(void)fi;
 	if (is_virtual(in))
 		return fs_reply_err(req, EOPNOTSUPP, "fallocate on a view", NULL);
-	r = fs_inode_backing_rw(in, ctx_of(req)->cache, &b);
+	r = fs_inode_backing_rw(ctx_of(req), in, &b);
 	if (r == 0) {
 		r = mf_backing_fallocate(b, mode, (uint64_t)off, (uint64_t)len);
 		mf_backing_unref(b);
@@ -559,24 +616,47 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	fuse_reply_err(req, 0);
 }
 
+/* SEEK_DATA and SEEK_HOLE, as a notifier job: the kernel asks without
+ * writing back the pages mmap dirtied, so the backing file would show a
+ * hole where a reader sees data. Dropping the pages writes them back. */
+typedef struct SeekJob {
+	fuse_req_t req;
+	FsInode *in;            /* open, so held by the kernel */
+	off_t off;
+	int whence;
+} SeekJob;
+
+static void seek_job(void *arg)
+{
+	SeekJob *j = arg;
+	MfBacking *b;
+	off_t r;
+
+	fs_notify_inval((fuse_ino_t)(uintptr_t)j->in, j->off, 0);
+	r = fs_inode_backing(ctx_of(j->req), j->in, &b);
+	if (r == 0) {
+		r = mf_backing_seek(b, j->off, j->whence);
+		mf_backing_unref(b);
+	}
+	if (r < 0)
+		fs_reply_err(j->req, (int)-r, "lseek", NULL);
+	else
+		fuse_reply_lseek(j->req, r);
+	g_free(j);
+}
+
 static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
 	FsInode *in = inode_of(req, ino);
-	MfBacking *b;
-	off_t r;
+	SeekJob *j;
 
 	(void)fi;
 	if (is_virtual(in))
 		return fs_views_lseek(req, in, off, whence);
-	r = backing_of(req, ino, &b);
-	if (r == 0) {
-		r = mf_backing_seek(b, off, whence);
-		mf_backing_unref(b);
-	}
-	if (r < 0)
-		return fs_reply_err(req, (int)-r, "lseek", NULL);
-	fuse_reply_lseek(req, r);
+	j = g_new(SeekJob, 1);
+	*j = (SeekJob){ req, in, off, whence };
+	fs_notify_run(seek_job, j);
 }
 
 static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
@@ -598,8 +678,8 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		return fs_reply_err(req, EOPNOTSUPP, "copy_file_range", "view");
 	r = backing_of(req, ino_in, &src);
 	if (r == 0)
-		r = fs_inode_backing_rw(inode_of(req, ino_out),
-					ctx_of(req)->cache, &dst);
+		r = fs_inode_backing_rw(ctx_of(req), inode_of(req, ino_out),
+					&dst);
 	if (r == 0)
 		r = mf_backing_copy(src, (uint64_t)off_in, dst,
 				    (uint64_t)off_out, len);
@@ -651,6 +731,17 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
+/* "F@@" to list after F with -o views=visible, unless the tree has a
+ * file of that name, which wins and is listed on its own. */
+static char *view_dir_name(FsInode *dir, const char *file)
+{
+	char *name = g_strconcat(file, "@@", NULL);
+
+	if (faccessat(dir->fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		g_clear_pointer(&name, g_free);
+	return name;
+}
+
 static bool is_dot(const char *name)
 {
 	return name[0] == '.' &&
@@ -679,9 +770,11 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		size_t n;
 
 		if (d->view_dir) {
-			/* No node: the kernel looks it up when used. */
+			/* No node: the kernel looks it up when used. Any
+			 * inode number but 0, which reads as deleted. */
 			struct fuse_entry_param e = { .ino = 0 };
 
+			e.attr.st_ino = 1;
 			e.attr.st_mode = S_IFDIR;
 			n = plus ? fuse_add_direntry_plus(req, p, left,
 							  d->view_dir, &e,
@@ -750,7 +843,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		left -= n;
 		d->pos = d->entry->d_off;
 		if (ctx->views_visible && d->entry->d_type == DT_REG)
-			d->view_dir = g_strconcat(d->entry->d_name, "@@", NULL);
+			d->view_dir = view_dir_name(dir, d->entry->d_name);
 		d->entry = NULL;
 	}
 	/* An error after some entries is reported on the next call. */

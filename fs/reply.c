@@ -31,13 +31,21 @@ void fs_reply_entry(fuse_req_t req, FsInode *in, const struct stat *st,
 		    double attr_timeout)
 {
 	FsContext *ctx = fuse_req_userdata(req);
+
+	fs_reply_entry_for(req, in, st, attr_timeout, ctx->timeout);
+}
+
+void fs_reply_entry_for(fuse_req_t req, FsInode *in, const struct stat *st,
+			double attr_timeout, double entry_timeout)
+{
+	FsContext *ctx = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 
 	memset(&e, 0, sizeof(e));
 	e.ino = (uintptr_t)in;
 	e.attr = *st;
 	e.attr_timeout = attr_timeout;
-	e.entry_timeout = ctx->timeout;
+	e.entry_timeout = entry_timeout;
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		fs_inode_forget(ctx->inodes, in, 1);  /* interrupted */
 }

@@ -11,9 +11,13 @@
  * only with -d. */
 void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what);
 
-/* Reply in's entry; if the request was interrupted, give the lookup back. */
+/* Reply in's entry, cached for the mount's timeout (attributes for
+ * attr_timeout); if the request was interrupted, give the lookup back. */
 void fs_reply_entry(fuse_req_t req, FsInode *in, const struct stat *st,
 		    double attr_timeout);
+/* The same with an entry timeout of its own. */
+void fs_reply_entry_for(fuse_req_t req, FsInode *in, const struct stat *st,
+			double attr_timeout, double entry_timeout);
 
 /* Reply to a getxattr or listxattr asking for size bytes: the length
  * alone when size is 0, ERANGE when the value does not fit. */

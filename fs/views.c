@@ -1,4 +1,7 @@
-/* views: the @@ namespace and requests on view inodes. See views.h. */
+/* views: the @@ namespace: lookups, listings, attributes and names of
+ * views, cow views and snapshots. See views.h; requests on open views are
+ * in viewio.c.
+ */
 #include "views.h"
 
 #include <errno.h>
@@ -8,11 +11,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mf-store.h"
 #include "mf-view.h"
-#include "notify.h"
 #include "reply.h"
-
-#define VIEWDIR_SUFFIX "@@"
 
 static FsContext *ctx_of(fuse_req_t req)
 {
@@ -23,44 +24,111 @@ bool fs_views_is_dir_name(const char *name)
 {
 	size_t n = strlen(name);
 
-	return n > 2 && strcmp(name + n - 2, VIEWDIR_SUFFIX) == 0;
+	return n > 2 && strcmp(name + n - 2, "@@") == 0;
 }
 
-/* Attributes of a view or view directory: the file's, with the view's
- * own inode number, size and mode. */
-static int view_stat(FsInode *in, struct stat *st)
+void fs_views_note_shadowed(const char *name)
 {
+	static gsize said;
+
+	if (g_once_init_enter(&said)) {
+		fs_log(LOG_NOTICE, "%s is a file of the backing tree: it wins "
+		       "over the view directory of the same name", name);
+		g_once_init_leave(&said, 1);
+	}
+}
+
+int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
+{
+	return mf_state_get(ctx->states, (uint64_t)in->base->ino, create, ret);
+}
+
+static bool is_snap(const FsInode *in)
+{
+	return in->kind == FS_VIEW && in->spec.mode == MF_VIEW_SNAP;
+}
+
+static bool is_cow(const FsInode *in)
+{
+	return in->kind == FS_VIEW && in->spec.mode == MF_VIEW_COW;
+}
+
+/* Size and time of a cow or snap entry; -ENOENT once it is gone. */
+static int entry_info(FsContext *ctx, FsInode *in, MfEntryInfo *info,
+		      bool *damaged)
+{
+	MfState *st;
+	int r = fs_views_state(ctx, in, false, &st);
+
+	if (r < 0)
+		return r;
+	r = is_snap(in) ? mf_state_snap_info(st, in->entry, info)
+			: mf_state_cow_info(st, in->entry, info);
+	if (damaged)
+		*damaged = mf_state_damaged(st);
+	mf_state_unref(st);
+	return r;
+}
+
+/* Attributes: the file's, with the view's own inode number, size and
+ * mode. Snapshots show the size they were taken at and, as their times,
+ * when they were taken. */
+int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
+{
+	MfEntryInfo info;
+	uint64_t size;
+	int r;
+
 	if (fstatat(in->base->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
 	    0)
 		return -errno;
 	st->st_ino = in->vino;
-	if (in->kind == FS_VIEWDIR) {
-		st->st_mode = S_IFDIR | 0555;
+	if (in->kind != FS_VIEW) {
+		/* Who may write the file may take snapshots and make
+		 * private views of it; F@@ itself holds only views. */
+		st->st_mode = S_IFDIR |
+			      (in->kind == FS_VIEWDIR ? 0555 : 0755);
 		st->st_nlink = 2;
 		st->st_size = 0;
 		st->st_blocks = 0;
 		return 0;
 	}
 	st->st_nlink = 1;
-	st->st_size = (off_t)mf_view_size(&in->spec, (uint64_t)st->st_size);
-	st->st_blocks = MIN(st->st_blocks, (st->st_size + 511) / 512);
-	if (in->spec.mode == MF_VIEW_RO)
+	size = (uint64_t)st->st_size;
+	if (is_snap(in) || is_cow(in)) {
+		r = entry_info(ctx, in, &info, NULL);
+		if (r < 0)
+			return r;
+		st->st_blocks = (blkcnt_t)(info.pages * (MF_PAGE / 512));
+		if (is_snap(in)) {
+			size = info.size;
+			st->st_mtim = st->st_ctim = st->st_atim = info.taken;
+		}
+	}
+	st->st_size = (off_t)mf_view_size(&in->spec, size);
+	if (!is_snap(in) && !is_cow(in))
+		st->st_blocks = MIN(st->st_blocks, (st->st_size + 511) / 512);
+	if (in->spec.mode == MF_VIEW_RO || is_snap(in))
 		st->st_mode &= ~(mode_t)0222;
 	return 0;
 }
 
-static void reply_view_entry(fuse_req_t req, FsInode *in)
+static void reply_view_entry(fuse_req_t req, FsInode *in, const char *op)
 {
 	FsContext *ctx = ctx_of(req);
 	struct stat st;
-	int r = view_stat(in, &st);
+	int r = fs_views_stat(ctx, in, &st);
 
 	if (r < 0) {
 		fs_inode_forget(ctx->inodes, in, 1);
-		return fs_reply_err(req, -r, "lookup", NULL);
+		return fs_reply_err(req, -r, op, in->entry);
 	}
-	/* No attribute caching: a view's size follows the file's. */
-	fs_reply_entry(req, in, &st, 0);
+	/* No attribute caching: a view's size follows the file's. Entries of
+	 * snapshots and private views are not cached either: a view inode
+	 * stands for one name, and after mv of a snapshot, or a commit
+	 * (mv F@@/cow/N F), the kernel's entry for the new name points at
+	 * the old one until revalidated. */
+	fs_reply_entry_for(req, in, &st, 0, in->entry ? 0 : ctx->timeout);
 }
 
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
@@ -78,243 +146,149 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 		return fs_reply_err(req, ENOENT, "lookup",
 				    "view directory of a non-regular file");
 	}
-	dir = fs_inode_view(ctx->inodes, base, NULL);
+	dir = fs_inode_view(ctx->inodes, base, FS_VIEWDIR, NULL, NULL);
 	fs_inode_unref(ctx->inodes, base);      /* dir holds its own */
-	reply_view_entry(req, dir);
+	reply_view_entry(req, dir, "lookup");
 }
 
-void fs_views_note_shadowed(const char *name)
+static void bad_window(fuse_req_t req, const char *name)
 {
-	static gsize said;
+	fs_log(LOG_NOTICE, "lookup %s: bad window: OFFSET[+LENGTH], numbers "
+	       "decimal, 0x hex, K/M/G/T, within 2^63", name);
+	fuse_reply_err(req, EINVAL);
+}
 
-	if (g_once_init_enter(&said)) {
-		fs_log(LOG_NOTICE, "%s is a file of the backing tree: it wins "
-		       "over the view directory of the same name", name);
-		g_once_init_leave(&said, 1);
+/* A cow or snap entry, NAME[:WINDOW], in dir. */
+static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
+{
+	FsContext *ctx = ctx_of(req);
+	MfViewMode mode = dir->kind == FS_SNAPDIR ? MF_VIEW_SNAP : MF_VIEW_COW;
+	g_autofree char *entry = NULL;
+	MfViewSpec spec;
+	MfEntryInfo info;
+	MfState *st;
+	int r = mf_view_spec_parse_named(name, mode, &entry, &spec);
+
+	if (r < 0)
+		return bad_window(req, name);
+	r = fs_views_state(ctx, dir, false, &st);
+	if (r == 0) {
+		r = mode == MF_VIEW_SNAP ? mf_state_snap_info(st, entry, &info)
+					 : mf_state_cow_info(st, entry, &info);
+		mf_state_unref(st);
 	}
+	if (r < 0)
+		return fs_reply_err(req, -r, "lookup", name);
+	reply_view_entry(req, fs_inode_view(ctx->inodes, dir->base, FS_VIEW,
+					    &spec, entry),
+			 "lookup");
 }
 
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 {
+	FsInodeTable *t = ctx_of(req)->inodes;
 	MfViewSpec spec;
-	int r = mf_view_spec_parse(name, &spec);
+	int r;
 
-	if (r == -EINVAL) {
-		fs_log(LOG_NOTICE, "lookup %s: bad window: OFFSET[+LENGTH], "
-		       "numbers decimal, 0x hex, K/M/G/T, within 2^63", name);
-		fuse_reply_err(req, EINVAL);
-		return;
+	if (dir->kind == FS_SNAPDIR || dir->kind == FS_COWDIR)
+		return lookup_entry(req, dir, name);
+	if (strcmp(name, "snap") == 0 || strcmp(name, "cow") == 0) {
+		FsKind kind = name[0] == 's' ? FS_SNAPDIR : FS_COWDIR;
+
+		return reply_view_entry(
+			req, fs_inode_view(t, dir->base, kind, NULL, NULL),
+			"lookup");
 	}
+	r = mf_view_spec_parse(name, &spec);
+	if (r == -EINVAL)
+		return bad_window(req, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup view", name);
-	reply_view_entry(req, fs_inode_view(ctx_of(req)->inodes, dir->base,
-					    &spec));
+	reply_view_entry(req, fs_inode_view(t, dir->base, FS_VIEW, &spec, NULL),
+			 "lookup");
 }
 
 void fs_views_getattr(fuse_req_t req, FsInode *in)
 {
 	struct stat st;
-	int r = view_stat(in, &st);
+	int r = fs_views_stat(ctx_of(req), in, &st);
 
 	if (r < 0)
-		return fs_reply_err(req, -r, "getattr", NULL);
+		return fs_reply_err(req, -r, "getattr", in->entry);
 	fuse_reply_attr(req, &st, 0);
 }
 
 void fs_views_refuse(fuse_req_t req, FsInode *in, const char *op)
 {
-	bool ro = in->kind == FS_VIEW && in->spec.mode == MF_VIEW_RO;
+	bool ro = in->kind == FS_VIEW &&
+		  (in->spec.mode == MF_VIEW_RO || in->spec.mode == MF_VIEW_SNAP);
+	const char *why = ro ? "read-only view"
+			  : in->kind == FS_VIEW ? "change the file, not its view"
+						: "view directories hold only views";
 
-	fs_log(LOG_NOTICE, "%s on %s: %s", op,
-	       in->kind == FS_VIEWDIR ? "a view directory" : "a view",
-	       ro ? "read-only view"
-	       : in->kind == FS_VIEWDIR ? "view directories hold only views"
-					: "change the file, not its view");
+	fs_log(LOG_NOTICE, "%s on %s%s: %s", op,
+	       in->kind == FS_VIEW ? "view " : "a view directory",
+	       in->entry ? in->entry : "", why);
 	fuse_reply_err(req, ro ? EROFS : EPERM);
 }
 
-/* The file's backing, read-write if the view can write. */
-static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
+/* The names a virtual directory lists, NULL-terminated. */
+static char **dir_names(FsContext *ctx, FsInode *in)
 {
-	MfWindowCache *cache = ctx_of(req)->cache;
+	static const char *const fixed[] = { "rw", "ro", "cow", "snap", NULL };
+	MfState *st;
+	char **names;
 
-	if (in->spec.mode == MF_VIEW_RW)
-		return fs_inode_backing_rw(in->base, cache, ret);
-	return fs_inode_backing(in->base, cache, ret);
-}
-
-/* The file's node: its cached pages and attributes go stale when a view
- * writes or truncates, and are invalidated before the reply. */
-static fuse_ino_t file_ino(FsInode *in)
-{
-	return (fuse_ino_t)(uintptr_t)in->base;
-}
-
-void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
-		      int valid)
-{
-	int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
-	struct stat st;
-	MfBacking *b;
-	int r;
-
-	if (in->kind != FS_VIEW || in->spec.mode == MF_VIEW_RO ||
-	    (valid & ~(FUSE_SET_ATTR_SIZE | times)))
-		return fs_views_refuse(req, in, "setattr");
-	if (valid & times) {
-		/* touch on an rw view touches the file. */
-		r = fs_inode_set_times(in->base, attr, valid);
-		if (r < 0)
-			return fs_reply_err(req, -r, "utimens", NULL);
-	}
-	if (valid & FUSE_SET_ATTR_SIZE) {
-		r = view_backing(req, in, &b);
-		if (r == 0) {
-			r = mf_view_truncate(b, &in->spec,
-					     (uint64_t)attr->st_size);
-			mf_backing_unref(b);
-		}
-		if (r < 0) {
-			if (r == -EPERM)
-				return fs_views_refuse(req, in, "truncate");
-			return fs_reply_err(req, -r, "truncate", NULL);
-		}
-	}
-	r = view_stat(in, &st);
-	if (r < 0)
-		return fs_reply_err(req, -r, "setattr", NULL);
-	if (valid & FUSE_SET_ATTR_SIZE)
-		return fs_notify_then_attr(req, file_ino(in), attr->st_size, 0,
-					   &st, 0);
-	fuse_reply_attr(req, &st, 0);
-}
-
-void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
-{
-	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY;
-	MfBacking *b;
-	int r;
-
-	if (in->spec.mode == MF_VIEW_RO && (writes || (fi->flags & O_TRUNC)))
-		return fs_views_refuse(req, in, "open for writing");
-	if ((fi->flags & O_TRUNC) && in->spec.window)
-		return fs_views_refuse(req, in, "open with O_TRUNC");
-	r = view_backing(req, in, &b);
-	if (r == 0 && (fi->flags & O_TRUNC))
-		r = mf_view_truncate(b, &in->spec, 0);
-	if (r == 0)
-		mf_backing_unref(b);
-	if (r < 0)
-		return fs_reply_err(req, -r, "open", NULL);
-	/* Served without the kernel's page cache: see views.h. */
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	fi->fh = 0;
-	g_atomic_int_inc(&ctx_of(req)->open_files);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		g_atomic_int_add(&ctx_of(req)->open_files, -1);
-}
-
-void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
-{
-	MfBacking *b;
-	MfReadVec v;
-	ssize_t r = view_backing(req, in, &b);
-
-	if (r < 0)
-		return fs_reply_err(req, (int)-r, "read", NULL);
-	r = mf_view_read(b, &in->spec, (uint64_t)off, size, &v);
-	if (r < 0) {
-		mf_backing_unref(b);
-		return fs_reply_err(req, (int)-r, "read", NULL);
-	}
-	fuse_reply_iov(req, v.iov, v.niov);
-	mf_read_vec_release(&v);
-	mf_backing_unref(b);
-}
-
-void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
-		    size_t size, off_t off)
-{
-	MfBacking *b;
-	ssize_t r = view_backing(req, in, &b);
-
-	if (r < 0)
-		return fs_reply_err(req, (int)-r, "write", NULL);
-	r = mf_view_write(b, &in->spec, (uint64_t)off, buf, size);
-	mf_backing_unref(b);
-	if (r == -EROFS)
-		return fs_views_refuse(req, in, "write");
-	if (r < 0)
-		return fs_reply_err(req, (int)-r, "write",
-				    r == -EFBIG ? "past the view's window" : "view");
-	fs_notify_then_write(req, file_ino(in),
-			     (off_t)mf_view_file_offset(&in->spec,
-							(uint64_t)off),
-			     r, (size_t)r);
-}
-
-void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync)
-{
-	MfBacking *b;
-	int r = view_backing(req, in, &b);
-
-	if (r == 0) {
-		r = mf_view_flush(b, &in->spec, datasync);
-		mf_backing_unref(b);
-	}
-	if (r < 0)
-		return fs_reply_err(req, -r, "fsync", NULL);
-	fuse_reply_err(req, 0);
-}
-
-/* A view reports no holes: all of it is data. */
-void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence)
-{
-	struct stat st;
-	int r = view_stat(in, &st);
-
-	if (r < 0)
-		return fs_reply_err(req, -r, "lseek", NULL);
-	if (off >= st.st_size)
-		return fs_reply_err(req, ENXIO, "lseek", "view");
-	fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
+	if (in->kind == FS_VIEWDIR)
+		return g_strdupv((char **)fixed);
+	if (fs_views_state(ctx, in, false, &st) < 0)
+		return g_new0(char *, 1);
+	names = in->kind == FS_SNAPDIR ? mf_state_snap_list(st)
+				       : mf_state_cow_list(st);
+	mf_state_unref(st);
+	return names;
 }
 
 void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 		      bool plus)
 {
-	static const char *const names[] = { ".", "..", "rw", "ro" };
+	g_auto(GStrv) names = dir_names(ctx_of(req), in);
+	guint n = g_strv_length(names) + 2;
 	char *buf = g_malloc(size), *p = buf;
 	size_t left = size;
 
-	for (off_t i = off; i < (off_t)G_N_ELEMENTS(names); i++) {
+	for (off_t i = off; i < (off_t)n; i++) {
 		/* Plus entries without a node: the kernel looks them up
 		 * itself when they are used. */
 		struct fuse_entry_param e = { .ino = 0 };
-		size_t n;
+		const char *name = i == 0 ? "." : i == 1 ? ".." : names[i - 2];
+		size_t len;
 
 		/* d_ino 0 would read as a deleted entry. */
 		e.attr.st_ino = in->vino;
-		e.attr.st_mode = i < 2 ? S_IFDIR : S_IFREG;
-		n = plus ? fuse_add_direntry_plus(req, p, left, names[i], &e,
-						  i + 1)
-			 : fuse_add_direntry(req, p, left, names[i], &e.attr,
-					     i + 1);
-		if (n > left)
+		e.attr.st_mode = i < 2 || (in->kind == FS_VIEWDIR && i >= 4)
+					 ? S_IFDIR
+					 : S_IFREG;
+		len = plus ? fuse_add_direntry_plus(req, p, left, name, &e,
+						    i + 1)
+			   : fuse_add_direntry(req, p, left, name, &e.attr,
+					       i + 1);
+		if (len > left)
 			break;
-		p += n;
-		left -= n;
+		p += len;
+		left -= len;
 	}
 	fuse_reply_buf(req, buf, (size_t)(p - buf));
 	g_free(buf);
 }
 
-/* user.mapfs.* attributes of a view. */
+/* ------------------------------------------------------------------ */
+/* user.mapfs.* attributes                                             */
+
 static const char *const xattr_names[] = {
-	"user.mapfs.mode", "user.mapfs.coherence", "user.mapfs.base",
-	"user.mapfs.offset", "user.mapfs.length",
+	"user.mapfs.mode",   "user.mapfs.coherence", "user.mapfs.base",
+	"user.mapfs.offset", "user.mapfs.length",    "user.mapfs.pages",
+	"user.mapfs.taken",  "user.mapfs.state",
 };
 
 /* The file's path in the mount, from where its fd points now. */
@@ -335,12 +309,20 @@ static char *base_path(FsContext *ctx, FsInode *in)
 
 static char *xattr_value(FsContext *ctx, FsInode *in, const char *name)
 {
+	static const char *const coherence[] = {
+		[MF_VIEW_RW] = "shared", [MF_VIEW_RO] = "shared",
+		[MF_VIEW_COW] = "private", [MF_VIEW_SNAP] = "frozen",
+	};
+	bool named = is_snap(in) || is_cow(in), damaged = false;
+	MfEntryInfo info;
 	struct stat st;
 
+	if (named && entry_info(ctx, in, &info, &damaged) < 0)
+		return NULL;
 	if (strcmp(name, "user.mapfs.mode") == 0)
 		return g_strdup(mf_view_mode_name(in->spec.mode));
 	if (strcmp(name, "user.mapfs.coherence") == 0)
-		return g_strdup("shared");
+		return g_strdup(coherence[in->spec.mode]);
 	if (strcmp(name, "user.mapfs.base") == 0)
 		return base_path(ctx, in);
 	if (strcmp(name, "user.mapfs.offset") == 0)
@@ -349,10 +331,20 @@ static char *xattr_value(FsContext *ctx, FsInode *in, const char *name)
 		/* Open-ended windows: the bytes they show now. */
 		if (in->spec.len != UINT64_MAX)
 			return g_strdup_printf("%" PRIu64, in->spec.len);
-		if (view_stat(in, &st) < 0)
+		if (fs_views_stat(ctx, in, &st) < 0)
 			return NULL;
 		return g_strdup_printf("%lld", (long long)st.st_size);
 	}
+	if (named && strcmp(name, "user.mapfs.pages") == 0)
+		return g_strdup_printf("%" PRIu64, info.pages);
+	if (is_snap(in) && strcmp(name, "user.mapfs.taken") == 0) {
+		g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(
+			info.taken.tv_sec);
+
+		return t ? g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+	}
+	if (is_snap(in) && strcmp(name, "user.mapfs.state") == 0)
+		return g_strdup(damaged ? "damaged" : "intact");
 	return NULL;
 }
 
@@ -370,12 +362,126 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 
 void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 {
+	/* ro/rw views have the first five; cow adds pages; snap all. */
+	size_t n = in->kind != FS_VIEW ? 0
+		   : is_snap(in)       ? G_N_ELEMENTS(xattr_names)
+		   : is_cow(in)        ? 6
+				       : 5;
 	GString *list = g_string_new(NULL);
 
-	if (in->kind == FS_VIEW)
-		for (size_t i = 0; i < G_N_ELEMENTS(xattr_names); i++)
-			g_string_append_len(list, xattr_names[i],
-					    (gssize)strlen(xattr_names[i]) + 1);
+	for (size_t i = 0; i < n; i++)
+		g_string_append_len(list, xattr_names[i],
+				    (gssize)strlen(xattr_names[i]) + 1);
 	fs_reply_xattr(req, list->str, list->len, size);
 	g_string_free(list, TRUE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Names in cow/ and snap/                                             */
+
+void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
+		     struct fuse_file_info *fi)
+{
+	FsContext *ctx = ctx_of(req);
+	MfViewMode mode = dir->kind == FS_SNAPDIR ? MF_VIEW_SNAP : MF_VIEW_COW;
+	MfViewSpec spec = { .mode = mode, .len = UINT64_MAX };
+	struct fuse_entry_param e;
+	MfBacking *b = NULL;
+	MfState *st = NULL;
+	FsInode *in;
+	int r;
+
+	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
+		return fs_views_refuse(req, dir, "create");
+	r = mf_state_check_name(name);
+	if (r < 0) {
+		fs_log(LOG_NOTICE, "create %s: bad name: not empty, no '/' or "
+		       "':', not starting with '.', at most 255 bytes", name);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = fs_inode_backing(ctx, dir->base, &b);
+	if (r == 0)
+		r = fs_views_state(ctx, dir, true, &st);
+	if (r == 0)
+		r = mode == MF_VIEW_SNAP ? mf_state_snap_create(st, b, name)
+					 : mf_state_cow_create(st, name);
+	if (st)
+		mf_state_unref(st);
+	mf_backing_unref(b);
+	if (r < 0)
+		return fs_reply_err(req, -r, "create", name);
+	fs_log(LOG_INFO, "%s %s made", mode == MF_VIEW_SNAP ? "snapshot"
+							    : "private view",
+	       name);
+	in = fs_inode_view(ctx->inodes, dir->base, FS_VIEW, &spec, name);
+	memset(&e, 0, sizeof(e));
+	r = fs_views_stat(ctx, in, &e.attr);
+	if (r < 0) {
+		fs_inode_forget(ctx->inodes, in, 1);
+		return fs_reply_err(req, -r, "create", name);
+	}
+	e.ino = (uintptr_t)in;
+	e.entry_timeout = 0;    /* see reply_view_entry() */
+	fi->direct_io = 1;
+	fi->fh = 0;
+	g_atomic_int_inc(&ctx->open_files);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		g_atomic_int_add(&ctx->open_files, -1);
+		fs_inode_forget(ctx->inodes, in, 1);
+	}
+}
+
+void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
+{
+	MfState *st;
+	int r;
+
+	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
+		return fs_views_refuse(req, dir, "unlink");
+	r = fs_views_state(ctx_of(req), dir, false, &st);
+	if (r == 0) {
+		r = dir->kind == FS_SNAPDIR ? mf_state_snap_delete(st, name)
+					    : mf_state_cow_delete(st, name);
+		mf_state_unref(st);
+	}
+	if (r < 0)
+		return fs_reply_err(req, -r, "unlink", name);
+	fuse_reply_err(req, 0);
+}
+
+/* Is name in dir the file base itself? */
+static bool names_file(FsInode *dir, const char *name, FsInode *base)
+{
+	struct stat st;
+
+	return dir->kind == FS_REAL &&
+	       fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_dev == base->dev && st.st_ino == base->ino;
+}
+
+void fs_views_rename(fuse_req_t req, FsInode *from, const char *name,
+		     FsInode *to, const char *newname)
+{
+	MfState *st;
+	int r;
+
+	if (from->kind == FS_SNAPDIR && to == from) {
+		r = fs_views_state(ctx_of(req), from, false, &st);
+		if (r == 0) {
+			r = mf_state_snap_rename(st, name, newname);
+			mf_state_unref(st);
+		}
+		if (r < 0)
+			return fs_reply_err(req, -r, "rename", name);
+		return (void)fuse_reply_err(req, 0);
+	}
+	if (from->kind == FS_COWDIR) {
+		if (names_file(to, newname, from->base))
+			return fs_views_commit(req, from, name, to, newname);
+		fs_log(LOG_NOTICE, "rename %s: a private view commits only "
+		       "onto its own file (mv F@@/cow/NAME F)", name);
+		return (void)fuse_reply_err(req, EINVAL);
+	}
+	fs_views_refuse(req, from->kind == FS_REAL ? to : from, "rename");
 }

@@ -1,11 +1,13 @@
 /* views: the @@ namespace. F@@ is the view directory of the regular file
- * F; inside it, "rw" and "ro" with optional windows ":OFF[+LEN]".
+ * F; inside it "rw" and "ro" (with optional windows ":OFF[+LEN]"), and the
+ * directories "cow" (private views) and "snap" (snapshots), whose entries
+ * take windows too.
  *
- * Views are served without kernel page cache (direct_io) and with no
+ * Views are served without kernel page cache (direct_io) and without
  * attribute caching, so reads through them always see the file as it is.
- * The file itself keeps its cache; a write through a view invalidates the
- * file's cached range (see notify.h) before it is answered. Only one alias
- * of a file is ever cached and writable, which is what keeps those
+ * The file itself keeps its cache; a change through a view invalidates the
+ * file's cached range before it is answered (notify.h). Only one alias of a
+ * file, the file, is ever cached and writable, which is what keeps those
  * invalidations free of deadlock.
  */
 #pragma once
@@ -17,28 +19,46 @@
 
 /* Is name "F@@", the view directory of F? */
 bool fs_views_is_dir_name(const char *name);
-/* Reply to a lookup of "F@@" in parent (the tree has no such name). */
-void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name);
 /* Say once per mount that a backing file named "F@@" hides F's views. */
 void fs_views_note_shadowed(const char *name);
-/* Reply to a lookup of name inside the view directory dir. */
+/* Reply to a lookup of "F@@" in parent (the tree has no such name). */
+void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name);
+/* Reply to a lookup of name inside the virtual directory dir. */
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 
-/* Handlers for requests on virtual inodes (in->kind != FS_REAL). */
+/* Attributes of a virtual inode. Returns 0 or -errno. */
+int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st);
 void fs_views_getattr(fuse_req_t req, FsInode *in);
-void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
-		      int valid);
-void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi);
-void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
-void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
-		    size_t size, off_t off);
-void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);
-void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
 void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 		      bool plus);
 void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 		       size_t size);
 void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size);
-/* Everything that would change a view's metadata or a view directory's
- * names: EROFS on ro views, else EPERM. */
+
+/* Names in cow/ and snap/: create takes a snapshot or makes a private
+ * view, unlink deletes, rename renames a snapshot or commits a private
+ * view into its file. Elsewhere in the namespace: refused. */
+void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
+		     struct fuse_file_info *fi);
+void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name);
+void fs_views_rename(fuse_req_t req, FsInode *from, const char *name,
+		     FsInode *to, const char *newname);
+/* Everything else that would change a view or a virtual directory:
+ * EROFS for ro views and snapshots, else EPERM, with a log line. */
 void fs_views_refuse(fuse_req_t req, FsInode *in, const char *op);
+
+/* viewio.c: requests on open views. */
+void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi);
+void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
+void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
+		    size_t size, off_t off, struct fuse_file_info *fi);
+void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);
+void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
+void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
+		      int valid);
+/* Commit private view name of base into base (a rename's job). */
+void fs_views_commit(fuse_req_t req, FsInode *cowdir, const char *name,
+		     FsInode *target_dir, const char *target);
+
+/* The state (snapshots, private views) of in's file. */
+int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);

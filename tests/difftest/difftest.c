@@ -2,7 +2,17 @@
  * difftest — a randomized differential tester for mapfs.
  *
  *   difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]
- *            [--shrink] [--replay FILE] [--step-timeout S] MOUNTDIR PLAINDIR
+ *            [--shrink] [--shrink-time S] [--replay FILE] [--step-timeout S]
+ *            MOUNTDIR PLAINDIR
+ *
+ * Operations: write and read (pwrite/pread, or lseek + write/read; holes past
+ * EOF, 1 MiB window boundaries crossed, offsets near 64 MiB now and then),
+ * ftruncate and truncate, fallocate (0, KEEP_SIZE), punch hole, mmap read and
+ * mmap write (MAP_SHARED, msync at once or left dirty for a later msync op),
+ * rename and unlink among the names, fsync, fdatasync, copy_file_range
+ * between the open files, reopen (close, then open with O_CREAT, O_TRUNC,
+ * O_APPEND in mixes), and lseek SEEK_DATA/SEEK_HOLE (held to invariants, not
+ * compared, see seek_invariants()).
  *
  * It applies one pseudo-random sequence of file operations to the files
  * f0..f(N-1) under MOUNTDIR (a mapfs mount, tree 0) and under PLAINDIR (a
@@ -10,7 +20,9 @@
  * of the operation, and the size and bytes of every file in both trees (by
  * name, and through the open descriptors of files that no name reaches any
  * more). The first difference ends the run: the seed, the step and the whole
- * operation log go to stderr, and the exit status is 1.
+ * operation log go to stderr, and the exit status is 1 (0 when all passed, 2
+ * for usage and set-up errors). A step that takes longer than --step-timeout
+ * (the mount hangs) also fails the run, with the log.
  *
  * Determinism: the generator is splitmix64 seeded with --seed, and every
  * operation is a self-contained record (kind, arguments, a seed for its data),
@@ -94,6 +106,7 @@ enum op_kind {
 	OP_FDATASYNC,
 	OP_COPY,
 	OP_REOPEN,
+	OP_SEEK,
 	OP__COUNT
 };
 
@@ -552,6 +565,15 @@ static void gen_copy(struct ctx *c, struct op *o)
 	o->off2 = gen_off(c, slot_size(c, o->slot2), o->len);
 }
 
+static void gen_seek(struct ctx *c, struct op *o)
+{
+	uint64_t size;
+
+	o->slot = pick_slot(c);
+	size = slot_size(c, o->slot);
+	o->off = size && chance(c, 90) ? gen_inside(c, size) : size + rnd(c, 64 * KiB);
+}
+
 static void gen_reopen(struct ctx *c, struct op *o)
 {
 	o->slot = (int)rnd(c, c->nfiles);
@@ -894,6 +916,81 @@ static bool ex_reopen(struct ctx *c, const struct op *o)
 	return same_res(c, "close", cl) && same_res(c, "open", r);
 }
 
+/*
+ * lseek SEEK_DATA / SEEK_HOLE. Where holes are reported is up to each
+ * filesystem (a filesystem may call everything data), so the two trees are
+ * not compared with each other; each is held to what any filesystem must do:
+ * at or past EOF both fail with ENXIO; below EOF SEEK_HOLE lands in
+ * [off, size] and SEEK_DATA in [off, size) or fails with ENXIO; every byte
+ * reported as hole reads as zero. The file position is restored.
+ */
+static bool seek_invariants(struct ctx *c, int t, int fd, uint64_t off)
+{
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	struct res d, h, d2 = { 0, 0 };
+	uint64_t size, zfrom = 0, zto = 0;
+	struct stat st;
+	bool ok = true;
+
+	if (fstat(fd, &st) < 0)
+		return true;	/* a closed slot: nothing to hold to */
+	size = (uint64_t)st.st_size;
+	d = res_of(lseek(fd, (off_t)off, SEEK_DATA));
+	h = res_of(lseek(fd, (off_t)off, SEEK_HOLE));
+	if (off >= size) {
+		if (d.ret >= 0 || d.err != ENXIO || h.ret >= 0 || h.err != ENXIO)
+			ok = fail(c, "%s: lseek at %" PRIu64 " >= size %" PRIu64 ": SEEK_DATA %lld (%s), SEEK_HOLE %lld (%s), want ENXIO",
+				  tree_label[t], off, size, d.ret, strerrorname_np(d.err) ?: "-", h.ret,
+				  strerrorname_np(h.err) ?: "-");
+		goto out;
+	}
+	if (h.ret < (long long)off || h.ret > (long long)size)
+		ok = fail(c, "%s: SEEK_HOLE at %" PRIu64 " returned %lld (%s), outside [off, size %" PRIu64 "]",
+			  tree_label[t], off, h.ret, strerrorname_np(h.err) ?: "-", size);
+	else if (d.ret < 0 ? d.err != ENXIO : (d.ret < (long long)off || d.ret >= (long long)size))
+		ok = fail(c, "%s: SEEK_DATA at %" PRIu64 " returned %lld (%s), outside [off, size %" PRIu64 ")",
+			  tree_label[t], off, d.ret, strerrorname_np(d.err) ?: "-", size);
+	if (!ok)
+		goto out;
+	/* the hole before the data, or the hole SEEK_HOLE found */
+	if (d.ret != (long long)off) {
+		zfrom = off;
+		zto = d.ret < 0 ? size : (uint64_t)d.ret;
+	} else if ((uint64_t)h.ret < size) {
+		d2 = res_of(lseek(fd, h.ret, SEEK_DATA));
+		zfrom = (uint64_t)h.ret;
+		zto = d2.ret < 0 ? size : (uint64_t)d2.ret;
+	}
+	zto = MIN(zto, zfrom + 4 * MiB);
+	while (ok && zfrom < zto) {
+		size_t n = (size_t)MIN((uint64_t)CHUNK, zto - zfrom);
+		ssize_t r = pread(fd, c->buf[t], n, (off_t)zfrom);
+		size_t i;
+
+		if (r <= 0)
+			break;	/* the contents check reports read errors */
+		for (i = 0; i < (size_t)r && !c->buf[t][i]; i++)
+			;
+		if (i < (size_t)r)
+			ok = fail(c, "%s: lseek from %" PRIu64 " reports a hole at %" PRIu64 ", but byte 0x%02x is there",
+				  tree_label[t], off, zfrom + i, c->buf[t][i]);
+		zfrom += (uint64_t)r;
+	}
+out:
+	lseek(fd, pos, SEEK_SET);
+	return ok;
+}
+
+static bool ex_seek(struct ctx *c, const struct op *o)
+{
+	int t;
+
+	for (t = 0; t < NTREES; t++)
+		if (!seek_invariants(c, t, c->t[t].s[o->slot].fd, o->off))
+			return false;
+	return true;
+}
+
 struct op_desc {
 	const char *name;
 	unsigned fields;
@@ -918,6 +1015,7 @@ static const struct op_desc op_table[OP__COUNT] = {
 	[OP_FDATASYNC] = { "fdatasync", F_SLOT, 2, gen_sync, ex_fdatasync },
 	[OP_COPY] = { "copy_file_range", F_SLOT | F_SLOT2 | F_OFF | F_OFF2 | F_LEN, 5, gen_copy, ex_copy },
 	[OP_REOPEN] = { "reopen", F_SLOT | F_NAME | F_FLAGS, 5, gen_reopen, ex_reopen },
+	[OP_SEEK] = { "seek", F_SLOT | F_OFF, 3, gen_seek, ex_seek },
 };
 
 /* ---------------------------------------------------------------- generation */
@@ -1229,31 +1327,37 @@ static void print_log(FILE *f, const struct op *ops, uint64_t n, uint64_t mark)
 	}
 }
 
+/*
+ * SIGALRM (a step took longer than --step-timeout: the filesystem may hang),
+ * SIGTERM, SIGINT: say where the run stood and print the log, with write(2)
+ * only. With a seed the last ops are enough (the seed replays the rest).
+ */
 static void on_timeout(int sig)
 {
+	uint64_t i, from = 0, step = sig_step;
 	char line[300];
-	uint64_t i;
 	int k;
 
-	k = snprintf(line, sizeof(line),
-		     "\ndifftest: %s at step %" PRIu64 " (no progress: the filesystem may hang)%s",
-		     sig == SIGALRM ? "step timed out" : "interrupted", (uint64_t)sig_step,
-		     sig_have_seed ? "" : "\n");
+	if (sig == SIGALRM)
+		k = snprintf(line, sizeof(line),
+			     "\ndifftest: step %" PRIu64 " timed out: the filesystem may hang", step);
+	else
+		k = snprintf(line, sizeof(line), "\ndifftest: interrupted by %s at step %" PRIu64,
+			     sigabbrev_np(sig) ?: "a signal", step);
+	if (sig_have_seed)
+		k += snprintf(line + k, sizeof(line) - (size_t)k, ", seed %" PRIu64, (uint64_t)sig_seed);
+	k += snprintf(line + k, sizeof(line) - (size_t)k, "\noperation log%s:\n",
+		      sig_have_seed && step >= 100 ? " (last 100 ops)" : "");
 	if (write(2, line, (size_t)k) < 0)
 		_exit(1);
-	if (sig_have_seed) {
-		k = snprintf(line, sizeof(line), ", seed %" PRIu64 "\n", (uint64_t)sig_seed);
-		if (write(2, line, (size_t)k) < 0)
-			_exit(1);
-	}
-	if (write(2, "operation log:\n", 15) < 0)
-		_exit(1);
-	for (i = 0; sig_ops && i <= sig_step && i < sig_nops; i++) {
+	if (sig_have_seed && step >= 100)
+		from = step - 99;
+	for (i = from; sig_ops && i <= step && i < sig_nops; i++) {
 		char op[256];
 
 		format_op((const struct op *)&sig_ops[i], op, sizeof(op));
 		k = snprintf(line, sizeof(line), "  #%" PRIu64 " %s%s\n", i, op,
-			     i == sig_step ? "    <== hangs here" : "");
+			     i == step ? (sig == SIGALRM ? "    <== hangs here" : "    <== running") : "");
 		if (write(2, line, (size_t)k) < 0)
 			break;
 	}

@@ -119,10 +119,46 @@ run() {
 	return "$rc"
 }
 
+# After the runs: unmount, let the daemon finish, and compare what reached the
+# backing files with the plain tree, byte for byte.
+unmount_and_compare() {
+	local f name rc=0
+	timeout 10 fusermount3 -u "$MNT" || {
+		echo "run-difftest: fusermount3 -u $MNT failed" >&2
+		return 1
+	}
+	for _ in $(seq 100); do
+		kill -0 "$MAPFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$MAPFS_PID" 2>/dev/null; then
+		echo "run-difftest: mapfs did not exit within 10 s of the unmount" >&2
+		return 1
+	fi
+	wait "$MAPFS_PID"
+	rc=$?
+	MAPFS_PID=
+	if [ "$rc" -ne 0 ]; then
+		echo "run-difftest: mapfs exited with status $rc" >&2
+		return 1
+	fi
+	for f in "$PLAIN"/f* "$BACKING"/f*; do
+		[ -e "$f" ] || continue
+		name=${f##*/}
+		if ! cmp "$PLAIN/$name" "$BACKING/$name"; then
+			echo "run-difftest: after unmount, backing $name differs from plain $name" >&2
+			rc=1
+		fi
+	done
+	[ "$rc" -eq 0 ] && echo "run-difftest: after unmount the backing files match the plain tree"
+	return "$rc"
+}
+
 if [ $# -gt 0 ]; then
-	run "$@"
-	exit $?
+	run "$@" || exit $?
+else
+	run --seed 1 --ops 3000 || exit $?
+	run --seed 2 --ops 3000 || exit $?
 fi
-run --seed 1 --ops 3000 || exit $?
-run --seed 2 --ops 3000 || exit $?
+unmount_and_compare || exit 1
 exit 0

@@ -331,6 +331,7 @@ mf_cleanup() {
 trap mf_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-trap 'echo "FAIL: line $LINENO: unexpected failure of: $BASH_COMMAND" >&2' ERR
+# A step that fails outside any check: name the line of the test script.
+trap 'echo "FAIL: ${0##*/} line $LINENO failed: $(sed -n "${LINENO}s/^[[:space:]]*//p" "$0")" >&2' ERR
 
 [ -n "${MF_OPS:-}" ] && [ -x "$MF_OPS" ] || fail "MF_OPS must name the mf-ops helper"

@@ -140,6 +140,10 @@ int main(int argc, char **argv)
 		}
 		next[p]++;
 	}
+	free(want_rec);
+	free(next);
+	free(data);
+	close(fd);
 	printf("%lld\n", want);
 	return 0;
 }

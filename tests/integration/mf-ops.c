@@ -338,6 +338,8 @@ static int cmd_sigbus(int argc, char **argv)
 	/* Make the kernel ask the daemon again, as after memory pressure. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	n = pread(fd, buf, len, off);
+	free(buf);
+	close(fd);
 	if (n < 0)
 		return print_errno(errno);
 	if (n == 0)
@@ -346,8 +348,6 @@ static int cmd_sigbus(int argc, char **argv)
 		printf("short %zd\n", n);
 	else
 		printf("full\n");
-	close(fd);
-	free(buf);
 	return 0;
 }
 

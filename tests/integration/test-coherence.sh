@@ -78,6 +78,26 @@ s dd if="$MF_T/chunk" of="$M/sparse" bs=1000 seek=5 conv=notrunc status=none
 expect_eq "$(s stat -c %s "$M/sparse")" 6000 "size after truncating to 3000 and writing at 5000"
 s cmp -i 3000:0 -n 2000 "$M/sparse" /dev/zero || fail "the range between the truncation and a later write is not zeros"
 
+check "truncations through the mount race with readers and writers for 2 s: no errors, no crash"
+s dd if=/dev/urandom of="$M/race" bs=1M count=4 status=none
+sx 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do
+		truncate -s 0 "$1" && truncate -s 4M "$1" && truncate -s 1234567 "$1" || exit 1
+	done' "$M/race" &
+p1=$!
+sx 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do
+		dd if="$1" of=/dev/null bs=1M iflag=direct status=none || exit 1
+		dd if="$1" of=/dev/null bs=64k skip=5 count=3 status=none || exit 1
+	done' "$M/race" &
+p2=$!
+sx 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do
+		dd if=/dev/zero of="$1" bs=64k seek=7 count=2 conv=notrunc status=none || exit 1
+	done' "$M/race" &
+p3=$!
+wait "$p1" || fail "truncating through the mount failed while others read and wrote"
+wait "$p2" || fail "a read failed while the file was truncated through the mount"
+wait "$p3" || fail "a write failed while the file was truncated through the mount"
+mf_alive "$M"
+
 mf_umount "$M"
 
 check "after unmounting, the backing dir has the same times and bytes"

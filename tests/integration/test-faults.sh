@@ -31,12 +31,54 @@ EIO | eof | "short "*) ;;
 esac
 mf_alive "$M"
 
+check "reads race with truncations behind the daemon's back for 2 s: errors, no crash, no hang"
+head -c 4194304 /dev/urandom >"$B/race"
+sx 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do
+		truncate -s 0 "$1"; truncate -s 4M "$1"; truncate -s 1234567 "$1"
+	done' "$B/race" &
+racer=$!
+sx 'end=$((SECONDS + 2)); n=0; while [ $SECONDS -lt $end ]; do
+		dd if="$1" of=/dev/null bs=1M iflag=direct status=none 2>/dev/null
+		dd if="$1" of=/dev/null bs=64k skip=5 count=3 status=none 2>/dev/null
+		n=$((n + 1))
+	done; echo "    $n rounds of reads"' "$M/race" || fail "the reads racing with truncations hung or failed"
+wait "$racer" || fail "the truncating process failed"
+mf_alive "$M"
+echo "    sigbus counter: $(mf_stat_key "$M" sigbus)"
+
+check "a write after a truncation behind the daemon's back: no crash; if it succeeds, the bytes land"
+head -c 8388608 /dev/urandom >"$B/wt"
+head -c 65536 /dev/urandom >"$MF_T/chunk"
+s cat "$M/wt" >/dev/null
+truncate -s 0 "$B/wt"
+if s dd if="$MF_T/chunk" of="$M/wt" bs=64k seek=64 conv=notrunc oflag=direct status=none 2>"$MF_T/err"; then
+	cmp -i $((64 * 65536)):0 "$B/wt" "$MF_T/chunk" ||
+		fail "a write acknowledged after a truncation behind the daemon's back is not in the backing file"
+	expect_eq "$(stat -c %s "$B/wt")" $((65 * 65536)) "backing size after writing 64 KiB at 4 MiB into a truncated file"
+else
+	echo "    the writer got: $(cat "$MF_T/err")"
+fi
+mf_alive "$M"
+echo "    sigbus counter: $(mf_stat_key "$M" sigbus)"
+
 check "the daemon keeps serving: stat, read, write, stats"
 head -c 2000000 /dev/urandom >"$MF_T/after"
 s cp "$MF_T/after" "$M/after"
 s cmp "$M/after" "$MF_T/after" || fail "after the truncated reads, a new file reads back wrong"
 s cmp "$B/after" "$MF_T/after" || fail "after the truncated reads, a new file did not reach the backing dir"
 mf_stats "$M" >/dev/null || fail "the stats xattr no longer answers"
+
+check "past the backing file system's largest file: the same EFBIG, the daemon lives on"
+if truncate -s 17T "$B/probe" 2>/dev/null; then
+	echo "    (the backing file system takes 17 TiB files; nothing to check)"
+	rm -f "$B/probe"
+else
+	expect_err "File too large" truncate -s 17T "$M/huge"
+	expect_err "File too large" dd if=/dev/zero of="$M/huge2" bs=1 count=1 \
+		seek=$((17 * 1024 * 1024 * 1024 * 1024)) conv=notrunc status=none
+	mf_alive "$M"
+	s rm -f "$M/huge" "$M/huge2"
+fi
 mf_umount "$M"
 
 check "ENOSPC: backing on an 8 MiB tmpfs"

@@ -55,6 +55,16 @@ r1=$(mf_stat_key "$M" bytes_read)
 [ $((r1 - r0)) -ge 3000000 ] ||
 	fail "bytes_read grew by $((r1 - r0)) after reading a 3000000-byte file (from $r0 to $r1)"
 [ "$(mf_stat_key "$M" maps)" -gt "$m0" ] || fail "maps did not grow after reading a file the first time"
+h0=$(mf_stat_key "$M" hits)
+mi0=$(mf_stat_key "$M" misses)
+for i in 1 2 3; do
+	s dd if="$M/data" of=/dev/null bs=1M count=1 iflag=direct status=none ||
+		fail "an O_DIRECT read of the first MiB failed"
+done
+[ "$(mf_stat_key "$M" hits)" -gt "$h0" ] || fail "hits did not grow after reading the same MiB three times with O_DIRECT"
+mi1=$(mf_stat_key "$M" misses)
+[ "$mi1" -ge "$mi0" ] || fail "misses went down ($mi0 -> $mi1)"
+[ "$mi1" -gt 0 ] || fail "misses is 0 after reading files the daemon had never mapped"
 s dd if=/dev/urandom of="$M/w" bs=64k count=16 conv=fsync status=none
 w1=$(mf_stat_key "$M" bytes_written)
 [ $((w1 - w0)) -ge 1048576 ] ||
@@ -63,6 +73,12 @@ mf_hold "$M/data" 4096
 of=$(mf_stat_key "$M" open_files)
 [ "$of" -ge 1 ] || fail "open_files is $of while a file is open"
 mf_release
+for ((i = 0; i < 40; i++)); do
+	of=$(mf_stat_key "$M" open_files)
+	[ "$of" -eq 0 ] && break
+	sleep 0.05
+done
+[ "$of" -eq 0 ] || fail "open_files is $of, not 0, 2 s after the last file was closed"
 mf_umount "$M"
 
 check "-o window_size=64K,max_windows=8,timeout=0 and -s mount and serve"

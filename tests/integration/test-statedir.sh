@@ -30,7 +30,8 @@ if s stat "$M/.mapfs/." >/dev/null 2>&1; then fail "stat $M/.mapfs/. succeeded";
 
 check ".mapfs cannot be created or renamed onto through the mount"
 for cmd in "mkdir $M/.mapfs" "touch $M/.mapfs" "ln -s x $M/.mapfs" "ln $M/x $M/.mapfs" \
-	"mv $M/x $M/.mapfs" "mkfifo $M/.mapfs" "rmdir $M/.mapfs" "rm -rf $M/.mapfs"; do
+	"mv $M/x $M/.mapfs" "mv $M/.mapfs $M/stolen" "mkfifo $M/.mapfs" "rmdir $M/.mapfs" \
+	"rm -rf $M/.mapfs"; do
 	if [ "${cmd%% *}" = "rm" ]; then
 		# rm -f of a name that does not exist succeeds; it must not touch the state.
 		s $cmd 2>/dev/null || true
@@ -67,6 +68,16 @@ mf_refused "$M2" -o "statedir=$SD" "$B" "$M2"
 sx 'echo via-statedir > "$1"' "$M/y"
 mf_umount "$M"
 [ "$(cat "$B/y")" == via-statedir ] || fail "a file written with -o statedir did not reach the backing dir"
+
+check "-o statedir=DIR inside the backing tree hides DIR"
+mkdir -p "$B/sub/inner-state"
+mf_mount "$B" "$M" -o "statedir=$B/sub/inner-state"
+s ls -a "$M/sub" >"$MF_T/ls-sub"
+! grep -qx 'inner-state' "$MF_T/ls-sub" || fail "-o statedir=$B/sub/inner-state is listed in the mount"
+grep -qx '.mapfs' "$MF_T/ls-sub" || fail "sub/.mapfs vanished with -o statedir elsewhere"
+expect_err "No such file or directory" stat "$M/sub/inner-state"
+mf_refused "$M2" -o "statedir=$B/sub/inner-state" "$B" "$M2"
+mf_umount "$M"
 
 check "mapfs DIR DIR mounts over the backing dir itself"
 D=$(mf_dir self)

@@ -30,6 +30,22 @@ s chmod 4755 "$M/f"
 s chown 1:1 "$M/f"
 expect_eq "$(st %a "$M/f")" 755 "mode after chown of a setuid file (the kernel clears setuid)"
 
+check "chown -h and touch -h change the symlink, not its target"
+sx 'echo t > "$1"' "$M/target"
+s ln -s target "$M/sym"
+s chown -h 65534:65534 "$M/sym"
+expect_eq "$(stat -c %u:%g "$B/sym"):$(stat -c %u:%g "$B/target")" 65534:65534:0:0 "owners of symlink:target after chown -h"
+s touch -h -d @1000000000.5 "$M/sym"
+expect_eq "$(s stat -c %.9Y "$M/sym")" 1000000000.500000000 "mtime of the symlink after touch -h"
+[ "$(stat -c %Y "$B/target")" != 1000000000 ] || fail "touch -h changed the symlink's target"
+expect_eq "$(s readlink "$M/sym")" target "the symlink's target"
+
+check "the caller's umask applies to files and directories created through the mount"
+sx 'umask 077 && touch "$1" && mkdir "$2"' "$M/um1" "$M/umd1"
+sx 'umask 002 && touch "$1" && mkdir "$2"' "$M/um2" "$M/umd2"
+expect_eq "$(s stat -c %a "$M/um1" "$M/umd1" "$M/um2" "$M/umd2" | tr '\n' ' ')" "600 700 664 775 " \
+	"modes created under umask 077 and 002"
+
 check "utimens: touch -d, touch -a and -m leave the other time alone"
 s touch -d '2001-02-03 04:05:06.123456789 UTC' "$M/f"
 expect_eq "$(TZ=UTC st '%x|%y' "$M/f")" \
@@ -193,6 +209,45 @@ expect_eq "$(s cat "$M/tr" | wc -c)" 0 "bytes read after O_TRUNC"
 expect_ops ENOENT open "$M/missing" rdonly
 expect_ops EISDIR open "$M/rc" wronly
 expect_ops ENOTDIR open "$M/ap/x" rdonly
+
+check "renaming a directory under open files: the old descriptor writes to the new path"
+s mkdir -p "$M/d1/deeper"
+sx 'echo first > "$1"' "$M/d1/deeper/f"
+ino=$(s stat -c %i "$M/d1/deeper/f")
+sx 'exec 5>>"$1" && mv "$2" "$3" && echo via-old-fd >&5 && exec 5>&- && cat "$4"' \
+	"$M/d1/deeper/f" "$M/d1" "$M/d2" "$M/d2/deeper/f" >"$MF_T/out" || fail "writing through a descriptor opened before renaming its directory failed"
+expect_eq "$(tr '\n' ' ' <"$MF_T/out")" "first via-old-fd " "the file after writing through an fd opened before its directory was renamed"
+expect_eq "$(cat "$B/d2/deeper/f" | tr '\n' ' ')" "first via-old-fd " "the backing file after the directory rename"
+expect_eq "$(s stat -c %i "$M/d2/deeper/f")" "$ino" "inode number of a file whose directory was renamed"
+expect_err "No such file or directory" stat "$M/d1"
+s mv "$M/d2/deeper" "$M/deeper-moved"
+expect_eq "$(s cat "$M/deeper-moved/f" | head -n 1)" first "a file in a directory moved up a level"
+
+check "names: 255 bytes, spaces, UTF-8, a leading dash; 256 bytes is too long"
+long=$(printf 'n%.0s' $(seq 1 255))
+sx 'echo long > "$1"' "$M/$long" || fail "a 255-byte name cannot be created"
+[ -e "$B/$long" ] || fail "the 255-byte name is not in the backing dir"
+expect_err "File name too long" touch "$M/${long}x"
+odd=$'-odd name \xc3\xbc\xe2\x82\xac \'q\' "dq" $x *?'
+sx 'echo odd > "$1"' "$M/$odd" || fail "a name with spaces, quotes and UTF-8 cannot be created"
+expect_eq "$(cat -- "$B/$odd")" odd "the file with an odd name, in the backing dir"
+s ls -a "$M" | grep -qxF -- "$odd" || fail "ls does not list the file with an odd name"
+
+check "a directory of 3000 entries: readdir lists all, rm -rf removes all"
+s mkdir "$M/many"
+sx 'cd "$1" && seq -f "file-%05g-with-a-longer-name-to-fill-readdir-buffers" 1 3000 | xargs touch' "$M/many"
+s ls -a "$M/many" | sort >"$MF_T/ls-mount"
+ls -a "$B/many" | sort >"$MF_T/ls-backing"
+expect_eq "$(wc -l <"$MF_T/ls-mount")" 3002 "entries listed by ls -a in a directory of 3000 files"
+cmp -s "$MF_T/ls-mount" "$MF_T/ls-backing" || fail "ls -a of a directory of 3000 files differs from the backing dir"
+expect_eq "$(s find "$M/many" -type f | wc -l)" 3000 "files found by find"
+s rm -rf "$M/many" || fail "rm -rf of a directory of 3000 files failed"
+[ ! -e "$B/many" ] || fail "rm -rf through the mount left $(ls "$B/many" | wc -l) entries"
+
+check "mknod of a character device (as root)"
+s mknod "$M/null" c 1 3 || fail "mknod c 1 3 failed"
+expect_eq "$(s stat -c '%F %t,%T' "$M/null")" "character special file 1,3" "the device node (mount)"
+expect_eq "$(stat -c '%F %t,%T' "$B/null")" "character special file 1,3" "the device node (backing)"
 
 check "O_DIRECT opens work"
 expect_ops OK open "$M/cpr" rdonly,direct

@@ -42,6 +42,21 @@ scenario() { # DIR
 		test "$(cat dir3/srclink/a.txt)" = hello && test "$(stat -c %h moved.txt)" = 2 &&
 		test "$(stat -c %i moved.txt)" = "$(stat -c %i hard.txt)"'
 
+	check "[$d] cp -a and rsync -a keep times to the nanosecond; du agrees"
+	at "$d" "cp -a" 'touch -d @1118131750.123456789 src/a.txt && cp -a src kept &&
+		test "$(stat -c %.9Y src/a.txt)" = "$(stat -c %.9Y kept/a.txt)" &&
+		test "$(stat -c %.9Y src/a.txt)" = 1118131750.123456789'
+	if command -v rsync >/dev/null; then
+		at "$d" "rsync -a" 'rsync -a src/ synced/ && test -z "$(rsync -ai --dry-run src/ synced/)" &&
+			cmp synced/sub/r.bin src/sub/r.bin'
+	fi
+	at "$d" "du" 'truncate -s 50M sparse.bin && printf x >> sparse.bin && test "$(du -k sparse.bin | cut -f1)" -lt 100 &&
+		test "$(du -k --apparent-size sparse.bin | cut -f1)" = 51201'
+
+	check "[$d] flock excludes another process"
+	at "$d" "flock" 'flock -n lockfile true && { flock lockfile sleep 1 & } && sleep 0.3 &&
+		! flock -n lockfile true && wait && flock -n lockfile true'
+
 	check "[$d] touch, truncate, sort -o"
 	at "$d" "touch" 'touch new-empty && test -f new-empty && test ! -s new-empty'
 	at "$d" "truncate" 'truncate -s 100000 grown.bin && test "$(stat -c %s grown.bin)" = 100000 &&
@@ -71,13 +86,14 @@ scenario() { # DIR
 		printf "int util(void) { return 42; }\n" > util.c'
 	at "$d" "make" 'cd proj && make CC=cc > ../make1 2>&1 && test "$(./prog)" = 42'
 	at "$d" "make again" 'cd proj && make CC=cc > ../make2 2>&1'
-	grep -q "up to date\|Nothing to be done" "$d/make2" ||
-		fail "[$d] a second make rebuilt something: $(cat "$d/make2")"
+	out=$(s cat "$d/make2")
+	grep -q "up to date\|Nothing to be done" <<<"$out" || fail "[$d] a second make rebuilt something: $out"
 	sleep 0.1
 	at "$d" "touch util.c; make" 'cd proj && touch util.c && make CC=cc > ../make3 2>&1 && test "$(./prog)" = 42'
-	grep -q "util.c" "$d/make3" || fail "[$d] make did not rebuild util.o after touch util.c: $(cat "$d/make3")"
-	! grep -q "main.c" "$d/make3" || fail "[$d] make rebuilt main.o though main.c did not change"
-	grep -q -- "-o prog" "$d/make3" || fail "[$d] make did not relink prog after touch util.c"
+	out=$(s cat "$d/make3")
+	grep -q "util.c" <<<"$out" || fail "[$d] make did not rebuild util.o after touch util.c: $out"
+	! grep -q "main.c" <<<"$out" || fail "[$d] make rebuilt main.o though main.c did not change: $out"
+	grep -q -- "-o prog" <<<"$out" || fail "[$d] make did not relink prog after touch util.c: $out"
 
 	check "[$d] sqlite3: 1000 rows in a transaction, rollback journal and WAL"
 	local sql='create table t(id integer primary key, x integer, s text);
@@ -121,7 +137,7 @@ scenario "$M"
 
 check "the mount and the plain directory give the same results"
 for f in git-log git-show make1 make3 db.dump; do
-	cmp -s "$REF/$f" "$M/$f" || fail "$f differs: plain dir: $(cat "$REF/$f"); mount: $(cat "$M/$f")"
+	s cmp -s "$REF/$f" "$M/$f" || fail "$f differs: plain dir: $(cat "$REF/$f"); mount: $(s cat "$M/$f")"
 done
 manifest "$REF" >"$MF_T/manifest.ref"
 manifest "$M" >"$MF_T/manifest.mnt"

@@ -1,0 +1,911 @@
+/* mf-state: snapshots and private views of one file. See mf-state.h. */
+#include "mf-state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mf-store.h"
+
+struct MfStateDir {
+	int files_fd;
+	bool sync;
+	GMutex lock;
+	GHashTable *by_ino;     /* ino -> MfState*, while referenced; lock */
+};
+
+/* A snapshot or a private view: a named page store. */
+typedef struct Entry {
+	char *name;
+	MfStore *store;
+	uint64_t seq;           /* snapshots: order of taking */
+	uint64_t size;          /* snapshots: the file's size when taken */
+	struct timespec taken;
+} Entry;
+
+struct MfState {
+	gint refs;
+	MfStateDir *sd;
+	uint64_t ino;
+	int dir_fd;             /* files/INO */
+	int snap_fd;            /* files/INO/snap */
+	int cow_fd;             /* files/INO/cow */
+	GMutex lock;            /* everything below */
+	GPtrArray *snaps;       /* Entry*, oldest first */
+	GHashTable *cows;       /* name -> Entry* */
+	uint64_t next_seq;
+	uint64_t next_tmp;      /* names entries while they are made */
+	bool damaged;
+	MfBacking *attached;    /* whose hook we are; no reference */
+};
+
+static const char NEW_PREFIX[] = ".new-";
+
+/* ------------------------------------------------------------------ */
+/* Small files                                                         */
+
+static int write_keyfile(int dirfd, const char *name, GKeyFile *kf, bool sync)
+{
+	g_autofree char *tmp = g_strconcat(NEW_PREFIX, name, NULL);
+	gsize len;
+	g_autofree char *data = g_key_file_to_data(kf, &len, NULL);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) != (ssize_t)len || (sync && fsync(fd) < 0))
+		r = errno ? -errno : -EIO;
+	close(fd);
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+static GKeyFile *read_keyfile(int dirfd, const char *name)
+{
+	GKeyFile *kf = g_key_file_new();
+	char buf[4096];
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0 || !g_key_file_load_from_data(kf, buf, (gsize)n,
+						G_KEY_FILE_NONE, NULL)) {
+		g_key_file_free(kf);
+		return NULL;
+	}
+	return kf;
+}
+
+/* Remove directory name in dirfd with the files a store or entry holds. */
+static int remove_entry_dir(int dirfd, const char *name)
+{
+	static const char *const files[] = { "pages", "map", "meta" };
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+		unlinkat(fd, files[i], 0);
+	close(fd);
+	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+static int open_subdir(int dirfd, const char *name, bool create)
+{
+	if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entries                                                             */
+
+static void entry_free(Entry *e)
+{
+	mf_store_close(e->store);
+	g_free(e->name);
+	g_free(e);
+}
+
+static Entry *find_snap(MfState *st, const char *name, guint *index)
+{
+	for (guint i = 0; i < st->snaps->len; i++) {
+		Entry *e = st->snaps->pdata[i];
+
+		if (strcmp(e->name, name) == 0) {
+			if (index)
+				*index = i;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static gint by_seq(gconstpointer a, gconstpointer b)
+{
+	const Entry *x = *(Entry *const *)a, *y = *(Entry *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Load the entries of one kind (snap/ or cow/); drop half-made ones. */
+static int load_entries(MfState *st, int kind_fd, bool snaps)
+{
+	DIR *d = fdopendir(dup(kind_fd));
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		g_autoptr(GKeyFile) kf = NULL;
+		Entry *e;
+		int fd;
+
+		if (de->d_name[0] == '.') {
+			if (g_str_has_prefix(de->d_name, NEW_PREFIX))
+				remove_entry_dir(kind_fd, de->d_name);
+			continue;
+		}
+		fd = openat(kind_fd, de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		e = g_new0(Entry, 1);
+		e->name = g_strdup(de->d_name);
+		kf = read_keyfile(fd, "meta");
+		if (kf) {
+			e->seq = (uint64_t)g_key_file_get_uint64(kf, "entry", "seq", NULL);
+			e->size = (uint64_t)g_key_file_get_uint64(kf, "entry", "size", NULL);
+			e->taken.tv_sec = (time_t)g_key_file_get_int64(kf, "entry", "taken_sec", NULL);
+			e->taken.tv_nsec = (long)g_key_file_get_int64(kf, "entry", "taken_nsec", NULL);
+		}
+		r = kf || !snaps ? mf_store_open(fd, false, &e->store) : -EIO;
+		close(fd);
+		if (r < 0) {
+			g_free(e->name);
+			g_free(e);
+			break;
+		}
+		if (snaps) {
+			g_ptr_array_add(st->snaps, e);
+			st->next_seq = MAX(st->next_seq, e->seq + 1);
+		} else {
+			g_hash_table_insert(st->cows, e->name, e);
+		}
+	}
+	closedir(d);
+	g_ptr_array_sort(st->snaps, by_seq);
+	return r;
+}
+
+/* Make a new entry under kind_fd, whole or not at all. */
+static int make_entry(MfState *st, int kind_fd, const char *name,
+		      GKeyFile *meta, Entry **ret)
+{
+	/* Not derived from name: a name of NAME_MAX bytes must fit. */
+	g_autofree char *tmp = g_strdup_printf("%s%" PRIu64, NEW_PREFIX,
+					       st->next_tmp++);
+	Entry *e = g_new0(Entry, 1);
+	int fd, r;
+
+	remove_entry_dir(kind_fd, tmp);
+	fd = open_subdir(kind_fd, tmp, true);
+	if (fd < 0) {
+		g_free(e);
+		return fd;
+	}
+	r = write_keyfile(fd, "meta", meta, st->sd->sync);
+	if (r == 0)
+		r = mf_store_open(fd, true, &e->store);
+	if (r == 0 && st->sd->sync)
+		r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0 && renameat2(kind_fd, tmp, kind_fd, name, RENAME_NOREPLACE) < 0)
+		r = -errno;
+	if (r == 0 && st->sd->sync && fsync(kind_fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		mf_store_close(e->store);
+		g_free(e);
+		remove_entry_dir(kind_fd, tmp);
+		return r;
+	}
+	e->name = g_strdup(name);
+	*ret = e;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The state directory and file states                                 */
+
+int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret)
+{
+	int fd = open_subdir(dirfd, "files", true);
+	MfStateDir *sd;
+
+	if (fd < 0)
+		return fd;
+	sd = g_new0(MfStateDir, 1);
+	sd->files_fd = fd;
+	sd->sync = sync;
+	g_mutex_init(&sd->lock);
+	sd->by_ino = g_hash_table_new(g_int64_hash, g_int64_equal);
+	*ret = sd;
+	return 0;
+}
+
+void mf_statedir_free(MfStateDir *sd)
+{
+	if (!sd)
+		return;
+	g_hash_table_destroy(sd->by_ino);
+	close(sd->files_fd);
+	g_mutex_clear(&sd->lock);
+	g_free(sd);
+}
+
+static void state_free(MfState *st)
+{
+	g_ptr_array_free(st->snaps, TRUE);
+	g_hash_table_destroy(st->cows);
+	if (st->snap_fd >= 0)
+		close(st->snap_fd);
+	if (st->cow_fd >= 0)
+		close(st->cow_fd);
+	if (st->dir_fd >= 0)
+		close(st->dir_fd);
+	g_mutex_clear(&st->lock);
+	g_free(st);
+}
+
+static int state_load(MfStateDir *sd, uint64_t ino, bool create,
+		      MfState **ret)
+{
+	char name[32];
+	MfState *st;
+	int r;
+
+	snprintf(name, sizeof(name), "%" PRIu64, ino);
+	st = g_new0(MfState, 1);
+	st->refs = 1;
+	st->sd = sd;
+	st->ino = ino;
+	st->snaps = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
+	st->cows = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					 (GDestroyNotify)entry_free);
+	st->next_seq = 1;
+	g_mutex_init(&st->lock);
+	st->snap_fd = st->cow_fd = -1;
+	st->dir_fd = open_subdir(sd->files_fd, name, create);
+	r = st->dir_fd;
+	if (r >= 0)
+		r = st->snap_fd = open_subdir(st->dir_fd, "snap", true);
+	if (r >= 0)
+		r = st->cow_fd = open_subdir(st->dir_fd, "cow", true);
+	if (r >= 0)
+		r = load_entries(st, st->snap_fd, true);
+	if (r >= 0)
+		r = load_entries(st, st->cow_fd, false);
+	if (r < 0) {
+		state_free(st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret)
+{
+	int64_t key = (int64_t)ino;
+	MfState *st;
+	int r = 0;
+
+	g_mutex_lock(&sd->lock);
+	st = g_hash_table_lookup(sd->by_ino, &key);
+	if (st) {
+		mf_state_ref(st);
+	} else {
+		r = state_load(sd, ino, create, &st);
+		if (r == 0)
+			g_hash_table_insert(sd->by_ino, &st->ino, st);
+	}
+	g_mutex_unlock(&sd->lock);
+	if (r == 0)
+		*ret = st;
+	return r;
+}
+
+MfState *mf_state_ref(MfState *st)
+{
+	g_atomic_int_inc(&st->refs);
+	return st;
+}
+
+void mf_state_unref(MfState *st)
+{
+	MfStateDir *sd;
+
+	if (!st)
+		return;
+	sd = st->sd;
+	g_mutex_lock(&sd->lock);
+	if (!g_atomic_int_dec_and_test(&st->refs)) {
+		g_mutex_unlock(&sd->lock);
+		return;
+	}
+	g_hash_table_remove(sd->by_ino, &st->ino);
+	g_mutex_unlock(&sd->lock);
+	state_free(st);
+}
+
+bool mf_state_damaged(MfState *st)
+{
+	bool d;
+
+	g_mutex_lock(&st->lock);
+	d = st->damaged;
+	g_mutex_unlock(&st->lock);
+	return d;
+}
+
+/* The file's record: its ctime when we last let go of it cleanly. If it
+ * changed since, someone wrote it outside the mount. */
+static void record_file(MfState *st, const struct stat *sb, bool clean)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+
+	g_key_file_set_boolean(kf, "file", "clean", clean);
+	g_key_file_set_boolean(kf, "file", "damaged", st->damaged);
+	g_key_file_set_int64(kf, "file", "ctime_sec", sb->st_ctim.tv_sec);
+	g_key_file_set_int64(kf, "file", "ctime_nsec", sb->st_ctim.tv_nsec);
+	g_key_file_set_int64(kf, "file", "size", sb->st_size);
+	write_keyfile(st->dir_fd, "meta", kf, st->sd->sync);
+}
+
+static void detach(void *arg)
+{
+	MfState *st = arg;
+	struct stat sb;
+
+	g_mutex_lock(&st->lock);
+	if (st->attached && fstat(mf_backing_fd(st->attached), &sb) == 0)
+		record_file(st, &sb, true);
+	st->attached = NULL;
+	g_mutex_unlock(&st->lock);
+	mf_state_unref(st);
+}
+
+static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len);
+
+void mf_state_attach(MfState *st, MfBacking *b)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+	struct stat sb;
+
+	if (!mf_backing_set_hook(b, preserve, mf_state_ref(st), detach)) {
+		mf_state_unref(st);
+		return;
+	}
+	g_mutex_lock(&st->lock);
+	st->attached = b;
+	kf = read_keyfile(st->dir_fd, "meta");
+	if (fstat(mf_backing_fd(b), &sb) == 0) {
+		if (kf && g_key_file_get_boolean(kf, "file", "damaged", NULL))
+			st->damaged = true;
+		if (kf && st->snaps->len &&
+		    g_key_file_get_boolean(kf, "file", "clean", NULL) &&
+		    (g_key_file_get_int64(kf, "file", "ctime_sec", NULL) !=
+			     sb.st_ctim.tv_sec ||
+		     g_key_file_get_int64(kf, "file", "ctime_nsec", NULL) !=
+			     sb.st_ctim.tv_nsec))
+			st->damaged = true;
+		/* Not clean until we let go: after a crash we cannot tell our
+		 * own last writes from someone else's. */
+		record_file(st, &sb, false);
+	}
+	g_mutex_unlock(&st->lock);
+}
+
+int mf_state_check_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > NAME_MAX || name[0] == '.' || strchr(name, '/') ||
+	    strchr(name, ':'))
+		return -EINVAL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Copy-before-write                                                   */
+
+/* The change hook: before [off, off+len) of the file changes, keep the
+ * old pages the newest snapshot can see and does not hold yet. */
+static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
+{
+	MfState *st = arg;
+	uint64_t end = len == UINT64_MAX || off + len < off ? UINT64_MAX
+							    : off + len;
+	g_autofree char *page = NULL;
+	Entry *newest;
+	int r = 0;
+
+	g_mutex_lock(&st->lock);
+	if (!st->snaps->len)
+		goto out;
+	newest = st->snaps->pdata[st->snaps->len - 1];
+	end = MIN(end, newest->size);
+	for (uint64_t p = off / MF_PAGE; p * MF_PAGE < end && r == 0; p++) {
+		bool hole;
+
+		r = mf_store_has(newest->store, p);
+		if (r != 0) {
+			r = r < 0 ? r : 0;
+			continue;
+		}
+		if (!page)
+			page = g_malloc(MF_PAGE);
+		r = mf_backing_page_locked(b, p, page, &hole);
+		if (r == 0)
+			r = mf_store_put(newest->store, p, hole ? NULL : page,
+					 st->sd->sync);
+	}
+out:
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                           */
+
+int mf_state_snap_create(MfState *st, MfBacking *b, const char *name)
+{
+	g_autoptr(GKeyFile) meta = g_key_file_new();
+	struct timespec now;
+	uint64_t size;
+	Entry *e;
+	int r = mf_state_check_name(name);
+
+	if (r < 0)
+		return r;
+	mf_state_attach(st, b);
+	/* Exclusive: no write is half done while the size is taken. */
+	mf_backing_lock_exclusive(b);
+	g_mutex_lock(&st->lock);
+	r = find_snap(st, name, NULL) ? -EEXIST : mf_backing_size_locked(b, &size);
+	if (r < 0)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &now);
+	g_key_file_set_uint64(meta, "entry", "seq", st->next_seq);
+	g_key_file_set_uint64(meta, "entry", "size", size);
+	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
+	g_key_file_set_int64(meta, "entry", "taken_nsec", now.tv_nsec);
+	r = make_entry(st, st->snap_fd, name, meta, &e);
+	if (r < 0)
+		goto out;
+	e->seq = st->next_seq++;
+	e->size = size;
+	e->taken = now;
+	g_ptr_array_add(st->snaps, e);
+out:
+	g_mutex_unlock(&st->lock);
+	mf_backing_unlock(b);
+	return r;
+}
+
+typedef struct HandOver {
+	Entry *from, *to;
+	char *buf;
+	bool sync;
+} HandOver;
+
+static int hand_page(uint64_t p, void *arg)
+{
+	HandOver *h = arg;
+	int r = mf_store_has(h->to->store, p);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = mf_store_get(h->from->store, p, h->buf);
+	return r < 0 ? r : mf_store_put(h->to->store, p, h->buf, h->sync);
+}
+
+int mf_state_snap_delete(MfState *st, const char *name)
+{
+	Entry *e;
+	guint i;
+	int r = 0;
+
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, name, &i);
+	if (!e) {
+		r = -ENOENT;
+	} else if (i > 0) {
+		/* The older one may still need what this one kept. */
+		Entry *older = st->snaps->pdata[i - 1];
+		HandOver h = { e, older, g_malloc(MF_PAGE), st->sd->sync };
+
+		r = mf_store_foreach(e->store,
+				     (older->size + MF_PAGE - 1) / MF_PAGE,
+				     hand_page, &h);
+		g_free(h.buf);
+	}
+	if (r == 0) {
+		r = remove_entry_dir(st->snap_fd, name);
+		g_ptr_array_remove_index(st->snaps, i);
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+int mf_state_snap_rename(MfState *st, const char *from, const char *to)
+{
+	Entry *e;
+	int r = mf_state_check_name(to);
+
+	if (r < 0)
+		return r;
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, from, NULL);
+	if (!e)
+		r = -ENOENT;
+	else if (find_snap(st, to, NULL))
+		r = strcmp(from, to) == 0 ? 0 : -EEXIST;
+	else if (renameat2(st->snap_fd, from, st->snap_fd, to,
+			   RENAME_NOREPLACE) < 0)
+		r = -errno;
+	else {
+		g_free(e->name);
+		e->name = g_strdup(to);
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+static void fill_info(const Entry *e, MfEntryInfo *out)
+{
+	out->size = e->size;
+	out->taken = e->taken;
+	out->pages = mf_store_count(e->store);
+}
+
+int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out)
+{
+	Entry *e;
+
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, name, NULL);
+	if (e)
+		fill_info(e, out);
+	g_mutex_unlock(&st->lock);
+	return e ? 0 : -ENOENT;
+}
+
+char **mf_state_snap_list(MfState *st)
+{
+	GPtrArray *names = g_ptr_array_new();
+
+	g_mutex_lock(&st->lock);
+	for (guint i = 0; i < st->snaps->len; i++)
+		g_ptr_array_add(names,
+				g_strdup(((Entry *)st->snaps->pdata[i])->name));
+	g_mutex_unlock(&st->lock);
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+/* Page p as snapshot number i sees it: the first of it and the newer
+ * snapshots that holds p, else the live file. Lock held. */
+static int snap_page(MfState *st, guint i, MfBacking *b, uint64_t p,
+		     char *buf)
+{
+	bool hole;
+
+	for (; i < st->snaps->len; i++) {
+		Entry *e = st->snaps->pdata[i];
+		int r = mf_store_has(e->store, p);
+
+		if (r < 0)
+			return r;
+		if (r)
+			return mf_store_get(e->store, p, buf);
+	}
+	if (!b) {
+		memset(buf, 0, MF_PAGE);
+		return 0;
+	}
+	return mf_backing_page_locked(b, p, buf, &hole);
+}
+
+/* Copy [off, off+len) page by page with page_fn(p, buf), which fills a
+ * whole page. Returns bytes or -errno. */
+typedef int (*PageFn)(void *ctx, uint64_t p, char *buf);
+
+static ssize_t copy_pages(PageFn fn, void *ctx, uint64_t off, void *out,
+			  size_t len)
+{
+	g_autofree char *page = g_malloc(MF_PAGE);
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t pos = off + done, p = pos / MF_PAGE;
+		size_t in = (size_t)(pos % MF_PAGE);
+		size_t n = MIN(len - done, MF_PAGE - in);
+		int r = fn(ctx, p, page);
+
+		if (r < 0)
+			return done ? (ssize_t)done : r;
+		memcpy((char *)out + done, page + in, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+typedef struct SnapRead {
+	MfState *st;
+	guint index;
+	MfBacking *b;
+} SnapRead;
+
+static int snap_read_page(void *ctx, uint64_t p, char *buf)
+{
+	SnapRead *s = ctx;
+
+	return snap_page(s->st, s->index, s->b, p, buf);
+}
+
+ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, void *buf, size_t len)
+{
+	SnapRead s = { st, 0, b };
+	ssize_t r;
+	Entry *e;
+
+	if (b)
+		mf_backing_lock_shared(b);
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, name, &s.index);
+	if (!e)
+		r = -ENOENT;
+	else if (st->damaged)
+		r = -EIO;
+	else if (off >= e->size)
+		r = 0;
+	else
+		r = copy_pages(snap_read_page, &s, off, buf,
+			       (size_t)MIN((uint64_t)len, e->size - off));
+	g_mutex_unlock(&st->lock);
+	if (b)
+		mf_backing_unlock(b);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Private views                                                       */
+
+int mf_state_cow_create(MfState *st, const char *name)
+{
+	g_autoptr(GKeyFile) meta = g_key_file_new();
+	struct timespec now;
+	Entry *e;
+	int r = mf_state_check_name(name);
+
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &now);
+	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
+	g_key_file_set_int64(meta, "entry", "taken_nsec", now.tv_nsec);
+	g_mutex_lock(&st->lock);
+	if (g_hash_table_contains(st->cows, name)) {
+		r = -EEXIST;
+	} else if ((r = make_entry(st, st->cow_fd, name, meta, &e)) == 0) {
+		e->taken = now;
+		g_hash_table_insert(st->cows, e->name, e);
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+int mf_state_cow_delete(MfState *st, const char *name)
+{
+	int r = -ENOENT;
+
+	g_mutex_lock(&st->lock);
+	if (g_hash_table_contains(st->cows, name)) {
+		r = remove_entry_dir(st->cow_fd, name);
+		g_hash_table_remove(st->cows, name);
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+int mf_state_cow_info(MfState *st, const char *name, MfEntryInfo *out)
+{
+	Entry *e;
+
+	g_mutex_lock(&st->lock);
+	e = g_hash_table_lookup(st->cows, name);
+	if (e)
+		fill_info(e, out);
+	g_mutex_unlock(&st->lock);
+	return e ? 0 : -ENOENT;
+}
+
+char **mf_state_cow_list(MfState *st)
+{
+	GPtrArray *names = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer key;
+
+	g_mutex_lock(&st->lock);
+	g_hash_table_iter_init(&it, st->cows);
+	while (g_hash_table_iter_next(&it, &key, NULL))
+		g_ptr_array_add(names, g_strdup(key));
+	g_mutex_unlock(&st->lock);
+	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+typedef struct CowRead {
+	Entry *e;
+	MfBacking *b;
+} CowRead;
+
+/* Page p of a private view: its own if written, else the file's. */
+static int cow_page(void *ctx, uint64_t p, char *buf)
+{
+	CowRead *c = ctx;
+	bool hole;
+	int r = mf_store_has(c->e->store, p);
+
+	if (r < 0)
+		return r;
+	if (r)
+		return mf_store_get(c->e->store, p, buf);
+	return mf_backing_page_locked(c->b, p, buf, &hole);
+}
+
+/* Find cow view name and the file's size; st->lock and b (shared) held
+ * on success. */
+static int cow_begin(MfState *st, MfBacking *b, const char *name,
+		     CowRead *c, uint64_t *size)
+{
+	int r;
+
+	mf_backing_lock_shared(b);
+	g_mutex_lock(&st->lock);
+	c->b = b;
+	c->e = g_hash_table_lookup(st->cows, name);
+	r = c->e ? mf_backing_size_locked(b, size) : -ENOENT;
+	if (r < 0) {
+		g_mutex_unlock(&st->lock);
+		mf_backing_unlock(b);
+	}
+	return r;
+}
+
+static void cow_end(MfState *st, MfBacking *b)
+{
+	g_mutex_unlock(&st->lock);
+	mf_backing_unlock(b);
+}
+
+ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
+			  uint64_t off, void *buf, size_t len)
+{
+	uint64_t size;
+	CowRead c;
+	ssize_t r = cow_begin(st, b, name, &c, &size);
+
+	if (r < 0)
+		return r;
+	r = off >= size ? 0
+			: copy_pages(cow_page, &c, off, buf,
+				     (size_t)MIN((uint64_t)len, size - off));
+	cow_end(st, b);
+	return r;
+}
+
+ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, const void *buf, size_t len)
+{
+	g_autofree char *page = g_malloc(MF_PAGE);
+	size_t done = 0;
+	uint64_t size;
+	CowRead c;
+	int r = cow_begin(st, b, name, &c, &size);
+
+	if (r < 0)
+		return r;
+	if (off > size || len > size - off)
+		r = -EFBIG;     /* a private view cannot grow the file */
+	while (r == 0 && done < len) {
+		uint64_t pos = off + done, p = pos / MF_PAGE;
+		size_t in = (size_t)(pos % MF_PAGE);
+		size_t n = MIN(len - done, MF_PAGE - in);
+
+		r = cow_page(&c, p, page);
+		if (r == 0) {
+			memcpy(page + in, (const char *)buf + done, n);
+			r = mf_store_put(c.e->store, p, page, st->sd->sync);
+		}
+		if (r == 0)
+			done += n;
+	}
+	cow_end(st, b);
+	return done ? (ssize_t)done : r;
+}
+
+typedef struct Commit {
+	Entry *e;
+	MfBacking *b;
+	uint64_t size;
+	char *buf;
+} Commit;
+
+static int commit_page(uint64_t p, void *arg)
+{
+	Commit *c = arg;
+	uint64_t at = p * MF_PAGE;
+	size_t n = (size_t)MIN((uint64_t)MF_PAGE, c->size - at);
+	ssize_t r = mf_store_get(c->e->store, p, c->buf);
+
+	if (r == 0)
+		r = mf_backing_write_locked(c->b, at, c->buf, n);
+	return r < 0 ? (int)r : (size_t)r == n ? 0 : -EIO;
+}
+
+int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
+{
+	Commit c = { .b = b, .buf = g_malloc(MF_PAGE) };
+	gpointer key;
+	int r;
+
+	mf_state_attach(st, b);
+	/* Exclusive: readers through the backing see all of it or none. */
+	mf_backing_lock_exclusive(b);
+	/* Take the view out of the table while its pages are written: the
+	 * hook takes st->lock for each page, so it cannot be held, and
+	 * nobody may discard the view meanwhile. */
+	g_mutex_lock(&st->lock);
+	r = g_hash_table_steal_extended(st->cows, name, &key, (gpointer *)&c.e)
+		    ? mf_backing_size_locked(b, &c.size)
+		    : -ENOENT;
+	g_mutex_unlock(&st->lock);
+	if (r == 0)
+		r = mf_store_foreach(c.e->store,
+				     (c.size + MF_PAGE - 1) / MF_PAGE,
+				     commit_page, &c);
+	if (r == 0 && st->sd->sync)
+		r = mf_backing_flush(b, 0, 0, true);
+	mf_backing_unlock(b);
+	g_free(c.buf);
+	if (!c.e)
+		return r;
+	g_mutex_lock(&st->lock);
+	if (r == 0) {
+		remove_entry_dir(st->cow_fd, c.e->name);
+		entry_free(c.e);
+	} else {        /* keep the view: nothing is lost */
+		g_hash_table_insert(st->cows, c.e->name, c.e);
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}

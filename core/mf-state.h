@@ -1,0 +1,86 @@
+/* mf-state: the snapshots and private (cow) views of one file, kept in the
+ * state directory, and the copy-before-write that keeps snapshots frozen.
+ *
+ * Layout, below the state directory:
+ *   files/INO/meta                the file's record (GKeyFile)
+ *   files/INO/snap/NAME/{meta,pages,map}   one snapshot: its size, time and
+ *                                 sequence number, and its page store
+ *   files/INO/cow/NAME/{pages,map}         one private view's pages
+ * Entries are made under a ".new-" name and renamed into place, so a crash
+ * leaves either nothing or a whole entry.
+ *
+ * Chained copy-before-write: snapshots are ordered by sequence number. The
+ * first change to a page after the newest snapshot was taken copies the old
+ * page into that snapshot only. A snapshot reading a page it does not hold
+ * looks to the next newer snapshots, then to the live file: whoever holds
+ * it first has the bytes it had when taken. A page that lies past the
+ * newest snapshot's size needs no copy: truncation copied it already to
+ * whichever snapshot could see it.
+ *
+ * Locking: a backing's resize lock (mf-backing.h) before a state's lock.
+ * The change hook runs with the backing locked and takes the state's lock.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "mf-backing.h"
+
+typedef struct MfStateDir MfStateDir;
+typedef struct MfState MfState;
+
+typedef struct MfEntryInfo {
+	uint64_t size;          /* a snapshot's size when taken */
+	struct timespec taken;  /* when taken (or created, for cow views) */
+	uint64_t pages;         /* pages held in the store */
+} MfEntryInfo;
+
+/* Open (creating files/ under it) the state directory dirfd (dup'd).
+ * With sync, store writes are on disk before the file changes. */
+int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret);
+void mf_statedir_free(MfStateDir *sd);
+
+/* The state of the file with inode number ino. Returns 0 with a new
+ * reference, -ENOENT if it has none and create is false, or -errno. */
+int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret);
+MfState *mf_state_ref(MfState *st);
+void mf_state_unref(MfState *st);
+/* Make b's changes go through st's copy-before-write. Idempotent. */
+void mf_state_attach(MfState *st, MfBacking *b);
+/* True if the file was changed outside the mount while its snapshots
+ * existed: they can no longer be trusted. */
+bool mf_state_damaged(MfState *st);
+
+/* Names: not empty, ".", "..", nor starting with '.', no '/' or ':',
+ * at most NAME_MAX bytes. Returns 0 or -EINVAL. */
+int mf_state_check_name(const char *name);
+
+/* Snapshots. b is the live file (NULL once it is gone). */
+int mf_state_snap_create(MfState *st, MfBacking *b, const char *name);
+int mf_state_snap_delete(MfState *st, const char *name);
+int mf_state_snap_rename(MfState *st, const char *from, const char *to);
+int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out);
+/* Names, oldest first. g_strfreev() it. */
+char **mf_state_snap_list(MfState *st);
+/* Copy bytes [off, off+len) of snapshot name into buf. Returns bytes
+ * (short at its size) or -errno. */
+ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, void *buf, size_t len);
+
+/* Private views: pages written through one are its own; the others
+ * follow the live file. Its size is the file's. */
+int mf_state_cow_create(MfState *st, const char *name);
+int mf_state_cow_delete(MfState *st, const char *name);
+int mf_state_cow_info(MfState *st, const char *name, MfEntryInfo *out);
+char **mf_state_cow_list(MfState *st);
+ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
+			  uint64_t off, void *buf, size_t len);
+/* Returns len or -errno: -EFBIG past the file's size. */
+ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, const void *buf, size_t len);
+/* Write the view's pages into the file as one step for readers through
+ * the backing, then drop the view. Returns 0 or -errno. */
+int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name);

@@ -1,0 +1,191 @@
+/* mf-store: presence map and pages of one store. See mf-store.h. */
+#include "mf-store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct MfStore {
+	int pages_fd;
+	int map_fd;
+	GMutex lock;            /* serialises read-modify-write of map bytes */
+	uint64_t count;         /* pages held; lock */
+};
+
+static int count_bits(int fd, uint64_t *count)
+{
+	unsigned char buf[4096];
+	off_t off = 0;
+	ssize_t n;
+
+	*count = 0;
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			*count += (uint64_t)__builtin_popcount(buf[i]);
+		off += n;
+	}
+	return n < 0 ? -errno : 0;
+}
+
+int mf_store_open(int dirfd, bool create, MfStore **ret)
+{
+	int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+	MfStore *s = g_new0(MfStore, 1);
+	int r;
+
+	s->pages_fd = openat(dirfd, "pages", flags, 0600);
+	s->map_fd = openat(dirfd, "map", flags, 0600);
+	if (s->pages_fd < 0 || s->map_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = count_bits(s->map_fd, &s->count);
+	if (r < 0)
+		goto fail;
+	g_mutex_init(&s->lock);
+	*ret = s;
+	return 0;
+fail:
+	if (s->pages_fd >= 0)
+		close(s->pages_fd);
+	if (s->map_fd >= 0)
+		close(s->map_fd);
+	g_free(s);
+	return r;
+}
+
+void mf_store_close(MfStore *s)
+{
+	if (!s)
+		return;
+	close(s->pages_fd);
+	close(s->map_fd);
+	g_mutex_clear(&s->lock);
+	g_free(s);
+}
+
+static int map_byte(MfStore *s, uint64_t page, unsigned char *byte)
+{
+	ssize_t n = pread(s->map_fd, byte, 1, (off_t)(page / 8));
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		*byte = 0;      /* past the map's end: not held */
+	return 0;
+}
+
+int mf_store_has(MfStore *s, uint64_t page)
+{
+	unsigned char byte;
+	int r = map_byte(s, page, &byte);
+
+	return r < 0 ? r : (byte >> (page % 8)) & 1;
+}
+
+int mf_store_get(MfStore *s, uint64_t page, void *buf)
+{
+	size_t done = 0;
+
+	while (done < MF_PAGE) {
+		ssize_t n = pread(s->pages_fd, (char *)buf + done,
+				  MF_PAGE - done,
+				  (off_t)(page * MF_PAGE + done));
+
+		if (n < 0)
+			return -errno;
+		if (n == 0) {   /* a trailing hole */
+			memset((char *)buf + done, 0, MF_PAGE - done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+
+		if (n < 0)
+			return -errno;
+		buf = (const char *)buf + n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
+{
+	off_t at = (off_t)(page * MF_PAGE);
+	unsigned char byte;
+	int r;
+
+	if (data)
+		r = write_all(s->pages_fd, data, MF_PAGE, at);
+	else    /* zeros: punch, in case the page held data before */
+		r = fallocate(s->pages_fd,
+			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+			      MF_PAGE) < 0 && errno != EOPNOTSUPP
+			    ? -errno
+			    : 0;
+	if (r == 0 && sync && fdatasync(s->pages_fd) < 0)
+		r = -errno;
+	if (r < 0)
+		return r;
+	g_mutex_lock(&s->lock);
+	r = map_byte(s, page, &byte);
+	if (r == 0 && !((byte >> (page % 8)) & 1)) {
+		byte |= (unsigned char)(1u << (page % 8));
+		r = write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
+		if (r == 0) {
+			s->count++;
+			if (sync && fdatasync(s->map_fd) < 0)
+				r = -errno;
+		}
+	}
+	g_mutex_unlock(&s->lock);
+	return r;
+}
+
+uint64_t mf_store_count(MfStore *s)
+{
+	uint64_t n;
+
+	g_mutex_lock(&s->lock);
+	n = s->count;
+	g_mutex_unlock(&s->lock);
+	return n;
+}
+
+int mf_store_foreach(MfStore *s, uint64_t limit,
+		     int (*fn)(uint64_t page, void *arg), void *arg)
+{
+	unsigned char buf[4096];
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(s->map_fd, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			for (unsigned bit = 0; buf[i] >> bit; bit++) {
+				uint64_t page = (uint64_t)(off + i) * 8 + bit;
+				int r;
+
+				if (!((buf[i] >> bit) & 1))
+					continue;
+				if (page >= limit)
+					return 0;
+				r = fn(page, arg);
+				if (r)
+					return r;
+			}
+		}
+		off += n;
+	}
+	return n < 0 ? -errno : 0;
+}

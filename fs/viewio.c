@@ -1,0 +1,383 @@
+/* viewio: requests on open views. Shared views (rw, ro) move bytes through
+ * the file's windows; cow views and snapshots through mf-state. A change
+ * through a shared view runs as a notifier job (notify.h): the file's
+ * cached pages are dropped (dirty ones written back first, so they cannot
+ * land over the change later), the change is made, the pages are dropped
+ * again, and only then is the request answered.
+ */
+#include "views.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "log.h"
+#include "mf-view.h"
+#include "notify.h"
+#include "reply.h"
+
+static FsContext *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The file's backing, read-write if the view can write. */
+static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
+{
+	if (in->spec.mode == MF_VIEW_RW)
+		return fs_inode_backing_rw(ctx_of(req), in->base, ret);
+	return fs_inode_backing(ctx_of(req), in->base, ret);
+}
+
+static fuse_ino_t file_ino(FsInode *in)
+{
+	return (fuse_ino_t)(uintptr_t)in->base;
+}
+
+/* Flags kept in fi->fh of an open view. */
+#define FH_APPEND 1
+
+void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
+{
+	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY;
+	bool ro = in->spec.mode == MF_VIEW_RO || in->spec.mode == MF_VIEW_SNAP;
+	MfBacking *b;
+	int r;
+
+	if (ro && (writes || (fi->flags & O_TRUNC)))
+		return fs_views_refuse(req, in, "open for writing");
+	if ((fi->flags & O_TRUNC) &&
+	    (in->spec.window || in->spec.mode != MF_VIEW_RW))
+		return fs_views_refuse(req, in, "open with O_TRUNC");
+	r = view_backing(req, in, &b);
+	if (r < 0)
+		return fs_reply_err(req, -r, "open", in->entry);
+	if (fi->flags & O_TRUNC)
+		r = mf_view_truncate(b, &in->spec, 0);
+	mf_backing_unref(b);
+	if (r < 0)
+		return fs_reply_err(req, -r, "open", NULL);
+	/* Served without the kernel's page cache: see views.h. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
+	g_atomic_int_inc(&ctx_of(req)->open_files);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		g_atomic_int_add(&ctx_of(req)->open_files, -1);
+}
+
+/* Clamp [voff, voff+*len) to the view's window; false if it starts past
+ * the window's end. */
+static bool in_window(const MfViewSpec *s, uint64_t voff, size_t *len)
+{
+	if (voff >= s->len)
+		return false;
+	*len = (size_t)MIN((uint64_t)*len, s->len - voff);
+	return true;
+}
+
+/* Reads of cow views and snapshots: copied out of mf-state. */
+static void read_entry(fuse_req_t req, FsInode *in, MfBacking *b,
+		       size_t size, uint64_t voff)
+{
+	g_autofree char *buf = NULL;
+	MfState *st;
+	ssize_t r;
+
+	if (!in_window(&in->spec, voff, &size))
+		return (void)fuse_reply_buf(req, NULL, 0);
+	r = fs_views_state(ctx_of(req), in, false, &st);
+	if (r < 0)
+		return fs_reply_err(req, (int)-r, "read", in->entry);
+	buf = g_malloc(size);
+	r = in->spec.mode == MF_VIEW_SNAP
+		    ? mf_state_snap_read(st, b, in->entry,
+					 mf_view_file_offset(&in->spec, voff),
+					 buf, size)
+		    : mf_state_cow_read(st, b, in->entry,
+					mf_view_file_offset(&in->spec, voff),
+					buf, size);
+	if (r == -EIO && mf_state_damaged(st))
+		fs_log(LOG_WARNING, "snapshot %s: its file was changed outside "
+		       "the mount; not served", in->entry);
+	mf_state_unref(st);
+	if (r < 0)
+		return fs_reply_err(req, (int)-r, "read", in->entry);
+	fuse_reply_buf(req, buf, (size_t)r);
+}
+
+void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
+{
+	MfBacking *b;
+	MfReadVec v;
+	ssize_t r = view_backing(req, in, &b);
+
+	if (r < 0)
+		return fs_reply_err(req, (int)-r, "read", in->entry);
+	if (in->spec.mode == MF_VIEW_SNAP || in->spec.mode == MF_VIEW_COW) {
+		read_entry(req, in, b, size, (uint64_t)off);
+		mf_backing_unref(b);
+		return;
+	}
+	r = mf_view_read(b, &in->spec, (uint64_t)off, size, &v);
+	if (r < 0) {
+		mf_backing_unref(b);
+		return fs_reply_err(req, (int)-r, "read", NULL);
+	}
+	fuse_reply_iov(req, v.iov, v.niov);
+	mf_read_vec_release(&v);
+	mf_backing_unref(b);
+}
+
+static void write_cow(fuse_req_t req, FsInode *in, const char *buf,
+		      size_t size, uint64_t voff)
+{
+	MfBacking *b = NULL;
+	MfState *st = NULL;
+	ssize_t r;
+
+	if (voff > in->spec.len || size > in->spec.len - voff)
+		return fs_reply_err(req, EFBIG, "write",
+				    "past the view's window");
+	r = view_backing(req, in, &b);
+	if (r == 0)
+		r = fs_views_state(ctx_of(req), in, false, &st);
+	if (r == 0)
+		r = mf_state_cow_write(st, b, in->entry,
+				       mf_view_file_offset(&in->spec, voff), buf,
+				       size);
+	if (st)
+		mf_state_unref(st);
+	mf_backing_unref(b);
+	if (r < 0)
+		return fs_reply_err(req, (int)-r, "write", in->entry);
+	fuse_reply_write(req, (size_t)r);
+}
+
+/* A write through a shared view, as a notifier job. */
+typedef struct WriteJob {
+	fuse_req_t req;
+	FsInode *in;
+	MfBacking *b;
+	uint64_t voff;
+	bool append;
+	size_t size;
+	char data[];            /* the request's buffer is libfuse's */
+} WriteJob;
+
+static void write_job(void *arg)
+{
+	WriteJob *j = arg;
+	FsInode *in = j->in;
+	uint64_t size, off;
+	ssize_t r = 0;
+
+	if (j->append) {        /* where the view ends now */
+		r = mf_backing_size(j->b, &size);
+		j->voff = mf_view_size(&in->spec, size);
+	}
+	off = mf_view_file_offset(&in->spec, j->voff);
+	fs_notify_inval(file_ino(in), (off_t)off, (off_t)j->size);
+	if (r == 0)
+		r = mf_view_write(j->b, &in->spec, j->voff, j->data, j->size);
+	if (r > 0)
+		fs_notify_inval(file_ino(in), (off_t)off, (off_t)r);
+	if (r < 0)
+		fs_reply_err(j->req, (int)-r, "write",
+			     r == -EFBIG ? "past the view's window" : "view");
+	else
+		fuse_reply_write(j->req, (size_t)r);
+	mf_backing_unref(j->b);
+	g_free(j);
+}
+
+void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
+		    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	WriteJob *j;
+	MfBacking *b;
+	int r;
+
+	if (in->spec.mode == MF_VIEW_COW)
+		return write_cow(req, in, buf, size, (uint64_t)off);
+	if (in->spec.mode != MF_VIEW_RW)
+		return fs_views_refuse(req, in, "write");
+	r = view_backing(req, in, &b);
+	if (r < 0)
+		return fs_reply_err(req, -r, "write", NULL);
+	j = g_malloc(sizeof(*j) + size);
+	j->req = req;
+	j->in = in;     /* the kernel holds it open until we reply */
+	j->b = b;
+	j->voff = (uint64_t)off;
+	j->append = fi->fh & FH_APPEND;
+	j->size = size;
+	memcpy(j->data, buf, size);
+	fs_notify_run(write_job, j);
+}
+
+void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync)
+{
+	MfBacking *b;
+	int r = view_backing(req, in, &b);
+
+	if (r == 0) {
+		/* Private pages and snapshots are not the file's: flushing
+		 * the view flushes the file. */
+		r = in->spec.mode == MF_VIEW_RW || in->spec.mode == MF_VIEW_RO
+			    ? mf_view_flush(b, &in->spec, datasync)
+			    : mf_backing_flush(b, 0, 0, datasync);
+		mf_backing_unref(b);
+	}
+	if (r < 0)
+		return fs_reply_err(req, -r, "fsync", NULL);
+	fuse_reply_err(req, 0);
+}
+
+/* A view reports no holes: all of it is data. */
+void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence)
+{
+	struct stat st;
+	int r = fs_views_stat(ctx_of(req), in, &st);
+
+	if (r < 0)
+		return fs_reply_err(req, -r, "lseek", NULL);
+	if (off >= st.st_size)
+		return fs_reply_err(req, ENXIO, "lseek", "view");
+	fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
+}
+
+/* setattr on an rw view: times go to the file, size truncates it. */
+typedef struct AttrJob {
+	fuse_req_t req;
+	FsInode *in;
+	struct stat attr;
+	int valid;
+} AttrJob;
+
+static void attr_job(void *arg)
+{
+	AttrJob *j = arg;
+	FsContext *ctx = ctx_of(j->req);
+	FsInode *in = j->in;
+	bool resize = j->valid & FUSE_SET_ATTR_SIZE;
+	off_t from = resize ? j->attr.st_size : -1;
+	struct stat st;
+	MfBacking *b;
+	int r = 0;
+
+	fs_notify_inval(file_ino(in), from, 0);
+	if (j->valid & ~FUSE_SET_ATTR_SIZE)
+		r = fs_inode_set_times(in->base, &j->attr, j->valid);
+	if (r == 0 && resize) {
+		r = fs_inode_backing_rw(ctx, in->base, &b);
+		if (r == 0) {
+			r = mf_view_truncate(b, &in->spec,
+					     (uint64_t)j->attr.st_size);
+			mf_backing_unref(b);
+		}
+	}
+	fs_notify_inval(file_ino(in), from, 0);
+	if (r == 0)
+		r = fs_views_stat(ctx, in, &st);
+	if (r == -EPERM)
+		fs_views_refuse(j->req, in, "truncate");
+	else if (r < 0)
+		fs_reply_err(j->req, -r, "setattr", NULL);
+	else
+		fuse_reply_attr(j->req, &st, 0);
+	g_free(j);
+}
+
+void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
+		      int valid)
+{
+	int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+	struct stat st;
+	AttrJob *j;
+	int r;
+
+	int now = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+
+	if (in->kind == FS_VIEW &&
+	    ((in->spec.mode == MF_VIEW_COW && !(valid & ~times)) ||
+	     (in->spec.mode == MF_VIEW_SNAP && (valid & ~now) == 0 &&
+	      (valid & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))))) {
+		/* touch on a private view or on a snapshot just taken: its
+		 * times are its own, nothing to change. */
+		r = fs_views_stat(ctx_of(req), in, &st);
+		if (r < 0)
+			return fs_reply_err(req, -r, "setattr", in->entry);
+		return (void)fuse_reply_attr(req, &st, 0);
+	}
+	if (in->kind != FS_VIEW || in->spec.mode != MF_VIEW_RW ||
+	    (valid & ~(FUSE_SET_ATTR_SIZE | times)))
+		return fs_views_refuse(req, in, "setattr");
+	j = g_new0(AttrJob, 1);
+	j->req = req;
+	j->in = in;
+	j->attr = *attr;
+	j->valid = valid;
+	fs_notify_run(attr_job, j);
+}
+
+/* mv F@@/cow/NAME F: write the private pages into F, then drop the
+ * kernel's entries, which still think a view took F's name. */
+typedef struct CommitJob {
+	fuse_req_t req;
+	FsInode *cowdir, *target_dir;
+	char *name, *target;
+} CommitJob;
+
+static void commit_job(void *arg)
+{
+	CommitJob *j = arg;
+	FsContext *ctx = ctx_of(j->req);
+	FsInode *base = j->cowdir->base;
+	MfBacking *b = NULL;
+	MfState *st = NULL;
+	int r;
+
+	fs_notify_inval((fuse_ino_t)(uintptr_t)base, 0, 0);
+	r = fs_inode_backing_rw(ctx, base, &b);
+	if (r == 0)
+		r = fs_views_state(ctx, j->cowdir, false, &st);
+	if (r == 0)
+		r = mf_state_cow_commit(st, b, j->name);
+	if (st)
+		mf_state_unref(st);
+	mf_backing_unref(b);
+	fs_notify_inval((fuse_ino_t)(uintptr_t)base, 0, 0);
+	if (r < 0) {
+		fs_reply_err(j->req, -r, "commit", j->name);
+	} else {
+		fs_log(LOG_INFO, "private view %s committed", j->name);
+		fuse_reply_err(j->req, 0);
+		/* After the reply: the rename holds both directories. */
+		fs_notify_inval_entry((fuse_ino_t)(uintptr_t)j->target_dir,
+				      j->target);
+		fs_notify_inval_entry((fuse_ino_t)(uintptr_t)j->cowdir,
+				      j->name);
+	}
+	fs_inode_unref(ctx->inodes, j->cowdir);
+	fs_inode_unref(ctx->inodes, j->target_dir);
+	g_free(j->name);
+	g_free(j->target);
+	g_free(j);
+}
+
+void fs_views_commit(fuse_req_t req, FsInode *cowdir, const char *name,
+		     FsInode *target_dir, const char *target)
+{
+	FsContext *ctx = ctx_of(req);
+	CommitJob *j = g_new0(CommitJob, 1);
+
+	j->req = req;
+	j->cowdir = fs_inode_hold(ctx->inodes, cowdir);
+	j->target_dir = fs_inode_hold(ctx->inodes, target_dir);
+	j->name = g_strdup(name);
+	j->target = g_strdup(target);
+	fs_notify_run(commit_job, j);
+}
