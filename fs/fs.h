@@ -11,6 +11,7 @@
 #include "mf-window.h"
 
 typedef struct FsInodeTable FsInodeTable;
+typedef struct FsInode FsInode;
 
 typedef struct FsContext {
 	char *backing;          /* BACKING as given, made absolute */
@@ -19,6 +20,7 @@ typedef struct FsContext {
 	int root_fd;            /* O_PATH of BACKING, opened before mounting */
 	MfWindowCache *cache;
 	MfStateDir *states;     /* snapshots and private views */
+	FsInode *orphans;       /* STATEDIR/orphans (orphans.h) */
 	FsInodeTable *inodes;
 	double timeout;         /* entry and attribute timeout, seconds */
 	/* The state directory, hidden from the mount when it lies inside. */

@@ -27,7 +27,6 @@ typedef enum FsKind {
 	FS_COWDIR,      /* F@@/cow */
 } FsKind;
 
-typedef struct FsInode FsInode;
 struct FsInode {
 	FsKind kind;            /* constant */
 	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object;

@@ -21,6 +21,7 @@
 #include "mf-guard.h"
 #include "mf-number.h"
 #include "notify.h"
+#include "orphans.h"
 
 #define DEFAULT_WINDOW_SIZE (1u << 20)
 #define DEFAULT_MAX_WINDOWS 256
@@ -167,6 +168,8 @@ static int lock_state_dir(FsContext *ctx, const char *statedir)
 		return -1;
 	}
 	r = mf_statedir_open(dfd, arg_opts.sync, &ctx->states);
+	if (r == 0)
+		r = fs_orphans_open(ctx, dfd);
 	close(dfd);
 	if (r < 0) {
 		fail("cannot use state directory %s: %s", dir, strerror(-r));
@@ -348,6 +351,7 @@ int main(int argc, char *argv[])
 	}
 	if (ctx.inodes)
 		fs_inode_table_free(ctx.inodes);
+	fs_orphans_close(&ctx);
 	mf_statedir_free(ctx.states);
 	mf_window_cache_free(ctx.cache);
 	if (lock_fd >= 0)

@@ -274,8 +274,16 @@ static char *check_file(const char *file, const char *what)
 
 	if (!*file)
 		die(ENOENT, NULL, "%s ''", what);
-	if (lstat(file, &st) < 0)
-		die(errno, NULL, "%s %s", what, file);
+	if (lstat(file, &st) < 0) {
+		int e0 = errno;
+
+		/* An unlinked file's snapshots stay reachable under its
+		 * path, in FILE@@, until they are deleted. */
+		views = g_strconcat(file, "@@", NULL);
+		if (e0 == ENOENT && stat(views, &st) == 0 && S_ISDIR(st.st_mode))
+			return g_strdup(file);
+		die(e0, NULL, "%s %s", what, file);
+	}
 	if (S_ISLNK(st.st_mode)) {
 		path = realpath(file, NULL);
 		if (!path)
@@ -770,7 +778,7 @@ static int cmd_cow_commit(const char *file_arg, const char *name)
 
 typedef struct Found {
 	char *path;
-	gint64 size;
+	gint64 size;		/* -1: unlinked */
 	GPtrArray *snaps;
 	GPtrArray *cows;
 } Found;
@@ -827,6 +835,32 @@ static GPtrArray *walk_kind(const char *path, const char *kind)
 	return g_ptr_array_new_with_free_func(entry_free);
 }
 
+/* The view directory X@@ of a file X that was unlinked while it had
+ * snapshots (listed only by a daemon that lists view directories). */
+static bool is_unlinked_view_dir(const char *path)
+{
+	g_autofree char *base = g_strndup(path, strlen(path) - 2);
+	g_autofree char *snap = g_strconcat(path, "/snap", NULL);
+	struct stat st;
+
+	return lstat(base, &st) < 0 && errno == ENOENT &&
+	       lstat(snap, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void walk_unlinked(const char *path)
+{
+	Found *f = g_new0(Found, 1);
+
+	f->path = g_strndup(path, strlen(path) - 2);
+	f->size = -1;
+	f->snaps = walk_kind(f->path, "snap");
+	f->cows = walk_kind(f->path, "cow");
+	if (f->snaps->len || f->cows->len)
+		g_ptr_array_add(walk_found, f);
+	else
+		found_free(f);
+}
+
 static int walk_one(const char *path, const struct stat *st, int type,
 		    struct FTW *ftw)
 {
@@ -834,9 +868,14 @@ static int walk_one(const char *path, const struct stat *st, int type,
 
 	switch (type) {
 	case FTW_D:
-		if (ftw->level > 0 && has_suffix(path, "@@") &&
-		    is_view_dir(path))
+		if (ftw->level == 0 || !has_suffix(path, "@@"))
+			return FTW_CONTINUE;
+		if (is_view_dir(path))
 			return FTW_SKIP_SUBTREE;
+		if (is_unlinked_view_dir(path)) {
+			walk_unlinked(path);
+			return FTW_SKIP_SUBTREE;
+		}
 		return FTW_CONTINUE;
 	case FTW_DNR:
 		warn(path, EACCES, "cannot read directory %s", path);
@@ -912,8 +951,10 @@ static int cmd_list(const char *root_arg)
 			g_string_append_c(out, '{');
 			json_key(out, "path");
 			json_str(out, f->path);
-			g_string_append_printf(out, ", \"size\": %" G_GINT64_FORMAT ", ",
-					       f->size);
+			g_string_append(out, ", \"size\": ");
+			json_int_or_null(out, f->size);
+			g_string_append_printf(out, ", \"unlinked\": %s, ",
+					       f->size < 0 ? "true" : "false");
 			json_key(out, "snapshots");
 			entries_json(out, f->snaps, true);
 			g_string_append(out, ", ");
@@ -949,8 +990,11 @@ static int cmd_list(const char *root_arg)
 		for (guint i = 0; i < walk_found->len; i++) {
 			Found *f = walk_found->pdata[i];
 
-			printf("%s (%" G_GINT64_FORMAT " bytes)\n", f->path,
-			       f->size);
+			if (f->size < 0)
+				printf("%s (unlinked)\n", f->path);
+			else
+				printf("%s (%" G_GINT64_FORMAT " bytes)\n",
+				       f->path, f->size);
 			if (f->snaps->len) {
 				printf("  snapshots:\n");
 				entries_table(f->snaps, true, "    ");

@@ -23,6 +23,7 @@
 #include "mf-backing.h"
 #include "names.h"
 #include "notify.h"
+#include "orphans.h"
 #include "views.h"
 
 #define STATS_XATTR "user.mapfs.stats"
@@ -306,8 +307,13 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	FsInode *dir = inode_of(req, parent);
 
+	int r;
+
 	if (refuse_state(req, dir, name, op))
 		return;
+	r = flags ? 0 : fs_orphans_keep(ctx_of(req), dir, name);
+	if (r < 0)
+		return fs_reply_err(req, -r, op, name);
 	if (unlinkat(dir->fd, name, flags) < 0)
 		return reply_tree_err(req, errno, op, name);
 	fuse_reply_err(req, 0);
@@ -344,6 +350,12 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return fs_reply_err(req, EINVAL, "rename", name);
+	if (!flags) {   /* a file replaced by the rename loses a link */
+		int r = fs_orphans_keep(ctx_of(req), to, newname);
+
+		if (r < 0)
+			return fs_reply_err(req, -r, "rename", newname);
+	}
 	if (renameat2(from->fd, name, to->fd, newname, flags) < 0)
 		return reply_tree_err(req, errno, "rename", name);
 	fuse_reply_err(req, 0);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "orphans.h"
 #include "mf-store.h"
 #include "mf-view.h"
 #include "reply.h"
@@ -127,8 +128,9 @@ static void reply_view_entry(fuse_req_t req, FsInode *in, const char *op)
 	 * snapshots and private views are not cached either: a view inode
 	 * stands for one name, and after mv of a snapshot, or a commit
 	 * (mv F@@/cow/N F), the kernel's entry for the new name points at
-	 * the old one until revalidated. */
-	fs_reply_entry_for(req, in, &st, 0, in->entry ? 0 : ctx->timeout);
+	 * the old one until revalidated. Nor is F@@'s: F may be replaced. */
+	fs_reply_entry_for(req, in, &st, 0,
+			   in->entry || in->kind == FS_VIEWDIR ? 0 : ctx->timeout);
 }
 
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
@@ -139,6 +141,9 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 	struct stat st;
 	int r = fs_inode_find(ctx->inodes, parent, file, &st, &base);
 
+	/* A file removed with snapshots: they stay under its path. */
+	if (r == -ENOENT && fs_orphans_find(ctx, parent, file, &base) == 0)
+		r = fstatat(base->fd, "", &st, AT_EMPTY_PATH) < 0 ? -errno : 0;
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	if (base->kind != FS_REAL || !S_ISREG(st.st_mode)) {
@@ -447,6 +452,7 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	if (r < 0)
 		return fs_reply_err(req, -r, "unlink", name);
+	fs_orphans_release(ctx_of(req), dir->base);
 	fuse_reply_err(req, 0);
 }
 

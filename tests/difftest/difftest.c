@@ -168,6 +168,7 @@ struct ctx {
 	uint8_t *buf[NTREES];	/* MAX_IO, or CHUNK for comparisons */
 	uint8_t *data;		/* bytes to write */
 	long pagesize;
+	unsigned weight[OP__COUNT];	/* op_table's, 0 for --skip'ped kinds */
 };
 
 struct res {
@@ -1057,10 +1058,10 @@ static void gen_op(struct ctx *c, struct op *o)
 		}
 	}
 	for (k = 0; k < OP__COUNT; k++)
-		total += op_table[k].weight;
+		total += c->weight[k];
 	r = (unsigned)rnd(c, total);
-	for (k = 0; r >= op_table[k].weight; k++)
-		r -= op_table[k].weight;
+	for (k = 0; r >= c->weight[k]; k++)
+		r -= c->weight[k];
 	o->kind = (enum op_kind)k;
 	op_table[k].gen(c, o);
 }
@@ -1224,86 +1225,121 @@ static bool same_contents(struct ctx *c, const char *what, int fdm, int fdp, uin
 	return true;
 }
 
-static bool check_name(struct ctx *c, int name, ino_t *ino, bool *exists)
+/* Files a and b (each a stat per tree) are one file in the plain tree exactly
+ * when they are one file on the mount. */
+static bool same_identity(struct ctx *c, const char *a, const char *b,
+			  const struct stat *am, const struct stat *ap,
+			  const struct stat *bm, const struct stat *bp)
 {
-	struct stat st[NTREES];
-	struct res r[NTREES];
-	int fd[NTREES] = { -1, -1 }, t;
-	char what[64];
-	bool ok;
+	bool plain = ap->st_dev == bp->st_dev && ap->st_ino == bp->st_ino;
+	bool mount = am->st_dev == bm->st_dev && am->st_ino == bm->st_ino;
 
-	*exists = false;
-	snprintf(what, sizeof(what), "check f%d: lstat", name);
-	for (t = 0; t < NTREES; t++) {
-		g_autofree char *p = path_of(c, t, name);
-
-		r[t] = res_of(lstat(p, &st[t]));
-	}
-	if (!same_res(c, what, r))
-		return false;
-	if (r[0].ret < 0)
+	if (plain == mount)
 		return true;
-	if ((st[T_MNT].st_mode & S_IFMT) != (st[T_PLAIN].st_mode & S_IFMT))
-		return fail(c, "check f%d: file type mount 0%o, plain 0%o", name,
-			    st[T_MNT].st_mode & S_IFMT, st[T_PLAIN].st_mode & S_IFMT);
-	if (st[T_MNT].st_size != st[T_PLAIN].st_size)
-		return fail(c, "check f%d: st_size mount %lld, plain %lld", name,
-			    (long long)st[T_MNT].st_size, (long long)st[T_PLAIN].st_size);
-	*exists = true;
-	*ino = st[T_PLAIN].st_ino;
-	snprintf(what, sizeof(what), "check f%d: open", name);
-	for (t = 0; t < NTREES; t++) {
-		g_autofree char *p = path_of(c, t, name);
-
-		fd[t] = open(p, O_RDONLY);
-		r[t] = res_of(fd[t] < 0 ? -1 : 0);
-	}
-	ok = same_res(c, what, r);
-	if (ok && fd[0] >= 0) {
-		snprintf(what, sizeof(what), "check f%d: contents", name);
-		ok = same_contents(c, what, fd[T_MNT], fd[T_PLAIN], (uint64_t)st[T_PLAIN].st_size);
-	}
-	for (t = 0; t < NTREES; t++)
-		if (fd[t] >= 0)
-			close(fd[t]);
-	return ok;
+	return fail(c, "check: %s and %s are %s in the plain tree but %s on the mount (st_ino %llu, %llu)",
+		    a, b, plain ? "one file" : "two files", mount ? "one file" : "two files",
+		    (unsigned long long)am->st_ino, (unsigned long long)bm->st_ino);
 }
 
-/* Every file in both trees: by name, then through the slots (sizes always,
- * bytes when no name reaches the file or with --thorough). */
+/*
+ * Every file in both trees, each once: the open slots first (fstat, and the
+ * bytes through the descriptors), then every name (lstat; the bytes through a
+ * fresh open only if no slot holds the file, or with --thorough). Reading a
+ * held file through its slot matters: closing a FUSE file flushes its dirty
+ * mmap pages, so opening every name at every step would write back the pages
+ * the ops left dirty and hide what happens to them. Which slot holds which
+ * name, the mount must agree with the plain tree (same_identity).
+ */
 static bool check_all(struct ctx *c)
 {
-	ino_t ino[MAX_FILES];
-	bool exists[MAX_FILES];
+	struct stat ss[MAX_FILES][NTREES], ns[NTREES];
+	bool held[MAX_FILES];
+	char what[64], a[32], b[32];
+	struct res r[NTREES];
 	int i, j, t;
 
-	for (i = 0; i < c->nfiles; i++)
-		if (!check_name(c, i, &ino[i], &exists[i]))
-			return false;
 	for (i = 0; i < c->nfiles; i++) {
-		struct stat st[NTREES];
-		struct res r[NTREES];
-		char what[64];
-		bool named = false;
+		bool dup = false;
 
 		snprintf(what, sizeof(what), "check slot %d: fstat", i);
 		for (t = 0; t < NTREES; t++)
-			r[t] = res_of(fstat(c->t[t].s[i].fd, &st[t]));
+			r[t] = res_of(fstat(c->t[t].s[i].fd, &ss[i][t]));
+		if (!same_res(c, what, r))
+			return false;
+		held[i] = r[0].ret == 0;
+		if (!held[i])
+			continue;
+		if (ss[i][T_MNT].st_size != ss[i][T_PLAIN].st_size)
+			return fail(c, "check slot %d: st_size mount %lld, plain %lld", i,
+				    (long long)ss[i][T_MNT].st_size, (long long)ss[i][T_PLAIN].st_size);
+		for (j = 0; j < i; j++) {
+			if (!held[j])
+				continue;
+			snprintf(a, sizeof(a), "slot %d", j);
+			snprintf(b, sizeof(b), "slot %d", i);
+			if (!same_identity(c, a, b, &ss[j][T_MNT], &ss[j][T_PLAIN],
+					   &ss[i][T_MNT], &ss[i][T_PLAIN]))
+				return false;
+			if (ss[j][T_PLAIN].st_ino == ss[i][T_PLAIN].st_ino)
+				dup = true;
+		}
+		if (dup && !c->thorough)
+			continue;
+		snprintf(what, sizeof(what), "check slot %d: contents", i);
+		if (!same_contents(c, what, c->t[T_MNT].s[i].fd, c->t[T_PLAIN].s[i].fd,
+				   (uint64_t)ss[i][T_PLAIN].st_size))
+			return false;
+	}
+	for (i = 0; i < c->nfiles; i++) {
+		int fd[NTREES] = { -1, -1 };
+		bool by_slot = false, ok;
+
+		snprintf(what, sizeof(what), "check f%d: lstat", i);
+		for (t = 0; t < NTREES; t++) {
+			g_autofree char *p = path_of(c, t, i);
+
+			r[t] = res_of(lstat(p, &ns[t]));
+		}
 		if (!same_res(c, what, r))
 			return false;
 		if (r[0].ret < 0)
 			continue;
-		if (st[T_MNT].st_size != st[T_PLAIN].st_size)
-			return fail(c, "check slot %d: st_size mount %lld, plain %lld", i,
-				    (long long)st[T_MNT].st_size, (long long)st[T_PLAIN].st_size);
-		for (j = 0; j < c->nfiles; j++)
-			if (exists[j] && ino[j] == st[T_PLAIN].st_ino)
-				named = true;
-		if (named && !c->thorough)
+		if ((ns[T_MNT].st_mode & S_IFMT) != (ns[T_PLAIN].st_mode & S_IFMT))
+			return fail(c, "check f%d: file type mount 0%o, plain 0%o", i,
+				    ns[T_MNT].st_mode & S_IFMT, ns[T_PLAIN].st_mode & S_IFMT);
+		if (ns[T_MNT].st_size != ns[T_PLAIN].st_size)
+			return fail(c, "check f%d: st_size mount %lld, plain %lld", i,
+				    (long long)ns[T_MNT].st_size, (long long)ns[T_PLAIN].st_size);
+		for (j = 0; j < c->nfiles; j++) {
+			if (!held[j])
+				continue;
+			snprintf(a, sizeof(a), "f%d", i);
+			snprintf(b, sizeof(b), "slot %d", j);
+			if (!same_identity(c, a, b, &ns[T_MNT], &ns[T_PLAIN], &ss[j][T_MNT],
+					   &ss[j][T_PLAIN]))
+				return false;
+			if (ss[j][T_PLAIN].st_ino == ns[T_PLAIN].st_ino)
+				by_slot = true;
+		}
+		if (by_slot && !c->thorough)
 			continue;
-		snprintf(what, sizeof(what), "check slot %d%s: contents", i, named ? "" : " (unlinked)");
-		if (!same_contents(c, what, c->t[T_MNT].s[i].fd, c->t[T_PLAIN].s[i].fd,
-				   (uint64_t)st[T_PLAIN].st_size))
+		snprintf(what, sizeof(what), "check f%d: open", i);
+		for (t = 0; t < NTREES; t++) {
+			g_autofree char *p = path_of(c, t, i);
+
+			fd[t] = open(p, O_RDONLY);
+			r[t] = res_of(fd[t] < 0 ? -1 : 0);
+		}
+		ok = same_res(c, what, r);
+		if (ok && fd[0] >= 0) {
+			snprintf(what, sizeof(what), "check f%d: contents", i);
+			ok = same_contents(c, what, fd[T_MNT], fd[T_PLAIN],
+					   (uint64_t)ns[T_PLAIN].st_size);
+		}
+		for (t = 0; t < NTREES; t++)
+			if (fd[t] >= 0)
+				close(fd[t]);
+		if (!ok)
 			return false;
 	}
 	return true;
@@ -1562,7 +1598,9 @@ static void usage(FILE *f)
 		"  --shrink          on a mismatch, search for a shorter failing log\n"
 		"  --shrink-time S   give the search S seconds (default 120)\n"
 		"  --replay FILE     run the ops of a log (as printed on failure) instead\n"
-		"  --step-timeout S  a step taking longer fails the run (default 60, 0 off)\n",
+		"  --step-timeout S  a step taking longer fails the run (default 60, 0 off)\n"
+		"  --skip OP[,OP]    generate no such ops (forced size control still\n"
+		"                    truncates); OP is a name of the log, e.g. seek\n",
 		MAX_FILES);
 }
 
@@ -1573,6 +1611,24 @@ static bool parse_u64(const char *s, uint64_t *v)
 	errno = 0;
 	*v = g_ascii_strtoull(s, &end, 0);
 	return !errno && end != s && !*end;
+}
+
+/* --skip NAME[,NAME...]: generate no ops of these kinds */
+static bool skip_ops(struct ctx *c, const char *list)
+{
+	g_auto(GStrv) names = g_strsplit(list, ",", -1);
+	int i, k;
+
+	for (i = 0; names[i]; i++) {
+		for (k = 0; k < OP__COUNT && strcmp(names[i], op_table[k].name); k++)
+			;
+		if (k == OP__COUNT) {
+			fprintf(stderr, "difftest: --skip: no operation '%s'\n", names[i]);
+			return false;
+		}
+		c->weight[k] = 0;
+	}
+	return true;
 }
 
 static GArray *read_replay(const char *file, int nfiles)
@@ -1617,10 +1673,12 @@ int main(int argc, char **argv)
 		{ "shrink-time", required_argument, NULL, 'T' },
 		{ "replay", required_argument, NULL, 'r' },
 		{ "step-timeout", required_argument, NULL, 'a' },
+		{ "skip", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t seed = 1, nops = 2000, v, i;
+	unsigned total = 0;
 	unsigned step_timeout = 60, shrink_time = 120;
 	const char *replay = NULL, *base[NTREES];
 	bool do_shrink = false;
@@ -1630,6 +1688,8 @@ int main(int argc, char **argv)
 	int64_t failed;
 	int opt, t, rc;
 
+	for (t = 0; t < OP__COUNT; t++)
+		c.weight[t] = op_table[t].weight;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
@@ -1667,6 +1727,10 @@ int main(int argc, char **argv)
 				goto bad;
 			step_timeout = (unsigned)v;
 			break;
+		case 'k':
+			if (!skip_ops(&c, optarg))
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1675,7 +1739,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 2) {
+	for (t = 0; t < OP__COUNT; t++)
+		total += c.weight[t];
+	if (argc - optind != 2 || !total) {
 		usage(stderr);
 		return 2;
 	}

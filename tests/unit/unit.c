@@ -213,3 +213,133 @@ int unit_in_child(int (*fn)(void *arg), void *arg)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return status;
 }
+
+#ifdef UNIT_WRAP_IO
+/* ---- I/O fault injection (see unit.h) -------------------------------- */
+
+static struct {
+	char call[16];
+	char *suffix;           /* "/" + file */
+	int err;
+	size_t budget;          /* pwrite bytes still let through */
+	unsigned hits;
+} io_plan;
+
+void unit_io_fail(const char *call, const char *file, int err, size_t after)
+{
+	unit_io_reset();
+	g_strlcpy(io_plan.call, call, sizeof(io_plan.call));
+	io_plan.suffix = g_strconcat("/", file, NULL);
+	io_plan.err = err;
+	io_plan.budget = after;
+	io_plan.hits = 0;
+}
+
+void unit_io_reset(void)
+{
+	g_free(io_plan.suffix);
+	io_plan.suffix = NULL;
+	io_plan.call[0] = '\0';
+}
+
+unsigned unit_io_hits(void)
+{
+	return io_plan.hits;
+}
+
+/* Is call on fd armed? */
+static bool io_armed(const char *call, int fd)
+{
+	char link[64], path[4096];
+	ssize_t n;
+
+	if (!io_plan.suffix || strcmp(io_plan.call, call) != 0)
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return false;
+	path[n] = '\0';
+	return g_str_has_suffix(path, io_plan.suffix);
+}
+
+ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __real_pwrite64(int fd, const void *buf, size_t n, off_t off);
+int __real_fallocate(int fd, int mode, off_t off, off_t len);
+int __real_fallocate64(int fd, int mode, off_t off, off_t len);
+int __real_fdatasync(int fd);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t n, off_t off);
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len);
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len);
+int __wrap_fdatasync(int fd);
+
+/* How much of an armed pwrite of n bytes goes through: n, fewer (short),
+ * or 0 with errno set (fail). */
+static size_t io_pwrite_budget(int fd, size_t n, bool *fail)
+{
+	*fail = false;
+	if (!io_armed("pwrite", fd))
+		return n;
+	if (io_plan.budget == 0) {
+		io_plan.hits++;
+		*fail = true;
+		return 0;
+	}
+	if (n > io_plan.budget)
+		n = io_plan.budget;
+	io_plan.budget -= n;
+	return n;
+}
+
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	bool fail;
+
+	n = io_pwrite_budget(fd, n, &fail);
+	if (fail) {
+		errno = io_plan.err;
+		return -1;
+	}
+	return __real_pwrite(fd, buf, n, off);
+}
+
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	bool fail;
+
+	n = io_pwrite_budget(fd, n, &fail);
+	if (fail) {
+		errno = io_plan.err;
+		return -1;
+	}
+	return __real_pwrite64(fd, buf, n, off);
+}
+
+#define IO_FAIL_IF_ARMED(call, fd)              \
+	do {                                    \
+		if (io_armed(call, fd)) {       \
+			io_plan.hits++;         \
+			errno = io_plan.err;    \
+			return -1;              \
+		}                               \
+	} while (0)
+
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	IO_FAIL_IF_ARMED("fallocate", fd);
+	return __real_fallocate(fd, mode, off, len);
+}
+
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	IO_FAIL_IF_ARMED("fallocate", fd);
+	return __real_fallocate64(fd, mode, off, len);
+}
+
+int __wrap_fdatasync(int fd)
+{
+	IO_FAIL_IF_ARMED("fdatasync", fd);
+	return __real_fdatasync(fd);
+}
+#endif /* UNIT_WRAP_IO */
