@@ -28,9 +28,8 @@ struct MfBacking {
 	pthread_rwlock_t resize_lock;
 	GMutex extend_lock;
 	uint64_t known_size;    /* protected by extend_lock */
-	MfChangeHook hook;      /* set under resize_lock exclusive */
+	const MfChangeHooks *hooks;     /* set under resize_lock exclusive */
 	void *hook_arg;
-	void (*hook_free)(void *arg);
 	int64_t stamped_ns;     /* coarse time of the last mtime stamp; atomic */
 };
 
@@ -83,8 +82,8 @@ void mf_backing_unref(MfBacking *b)
 {
 	if (!b || !g_atomic_int_dec_and_test(&b->refs))
 		return;
-	if (b->hook_free)
-		b->hook_free(b->hook_arg);
+	if (b->hooks)
+		b->hooks->free(b->hook_arg);
 	mf_window_cache_forget_fd(b->cache, b->fd);
 	close(b->fd);
 	pthread_rwlock_destroy(&b->resize_lock);
@@ -367,7 +366,7 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)
 		return -EFBIG;
-	if (b->hook && (r = b->hook(b->hook_arg, b, off, len)) < 0)
+	if (b->hooks && (r = b->hooks->before(b->hook_arg, b, off, len)) < 0)
 		return r;
 	r = ensure_size(b, end, false, &grown_from);
 	for (int attempt = 0; r == 0 && done < len; attempt++) {
@@ -401,6 +400,8 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 		__atomic_add_fetch(&io_stats.bytes_written, done,
 				   __ATOMIC_RELAXED);
 	}
+	if (b->hooks)
+		b->hooks->after(b->hook_arg, b);
 	return done ? (ssize_t)done : r;
 }
 
@@ -414,13 +415,17 @@ int mf_backing_truncate(MfBacking *b, uint64_t size)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&b->resize_lock);
 	g_mutex_lock(&b->extend_lock);
-	if (b->hook && mf_backing_size(b, &b->known_size) == 0 &&
-	    size < b->known_size)
-		r = b->hook(b->hook_arg, b, size, UINT64_MAX);
-	if (r == 0 && ftruncate(b->fd, (off_t)size) < 0)
-		r = -errno;
-	else if (r == 0)
-		b->known_size = size;
+	if (b->hooks && (r = mf_backing_size(b, &b->known_size)) == 0)
+		r = b->hooks->before(b->hook_arg, b, size,
+				     size < b->known_size ? UINT64_MAX : 0);
+	if (r == 0) {
+		if (ftruncate(b->fd, (off_t)size) < 0)
+			r = -errno;
+		else
+			b->known_size = size;
+		if (b->hooks)
+			b->hooks->after(b->hook_arg, b);
+	}
 	g_mutex_unlock(&b->extend_lock);
 	pthread_rwlock_unlock(&b->resize_lock);
 	mf_backing_times_changed(b);
@@ -435,14 +440,26 @@ int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
 		return -EBADF;
 	pthread_rwlock_wrlock(&b->resize_lock);
 	g_mutex_lock(&b->extend_lock);
-	/* Modes that change bytes: the old ones go to snapshots first. */
-	if (b->hook && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
-		r = b->hook(b->hook_arg, b, off, len);
-	else if (b->hook &&
-		 (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)))
-		r = b->hook(b->hook_arg, b, off, UINT64_MAX);
-	if (r == 0 && fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
-		r = -errno;
+	/* Modes that change bytes: the old ones go to snapshots first.
+	 * Collapse and insert move every byte after off, holes too. */
+	if (b->hooks) {
+		uint64_t changed = 0;
+
+		if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+			changed = mf_backing_size(b, &b->known_size) == 0 &&
+						  b->known_size > off
+					  ? b->known_size - off
+					  : 0;
+		else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			changed = len;
+		r = b->hooks->before(b->hook_arg, b, off, changed);
+	}
+	if (r == 0) {
+		if (fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
+			r = -errno;
+		if (b->hooks)
+			b->hooks->after(b->hook_arg, b);
+	}
 	mf_backing_size(b, &b->known_size);
 	g_mutex_unlock(&b->extend_lock);
 	pthread_rwlock_unlock(&b->resize_lock);
@@ -529,16 +546,15 @@ ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
 	return done ? (ssize_t)done : r;
 }
 
-bool mf_backing_set_hook(MfBacking *b, MfChangeHook fn, void *arg,
-			 void (*free_arg)(void *arg))
+bool mf_backing_set_hooks(MfBacking *b, const MfChangeHooks *hooks,
+			  void *arg)
 {
 	bool set = false;
 
 	pthread_rwlock_wrlock(&b->resize_lock);
-	if (!b->hook) {
-		b->hook = fn;
+	if (!b->hooks) {
+		b->hooks = hooks;
 		b->hook_arg = arg;
-		b->hook_free = free_arg;
 		set = true;
 	}
 	pthread_rwlock_unlock(&b->resize_lock);

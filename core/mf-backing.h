@@ -23,12 +23,19 @@
 
 typedef struct MfBacking MfBacking;
 
-/* Called with the backing locked (shared or exclusive) before the bytes
- * in [off, off+len) change (len UINT64_MAX: to the end of the file), so
- * that snapshots can keep the old ones. A negative errno refuses the
- * change: nothing is changed and the caller gets that error. */
-typedef int (*MfChangeHook)(void *arg, MfBacking *b, uint64_t off,
-			    uint64_t len);
+/* What the backing calls around every change of the file (writes,
+ * truncation, fallocate), with the backing locked (shared or exclusive):
+ * before(), with the bytes [off, off+len) about to change (len UINT64_MAX:
+ * truncation, the bytes from off on go away; 0: none, the file only
+ * grows), so snapshots can
+ * keep the old ones; a negative errno refuses the change, nothing changes
+ * and the caller gets that error. after(), once the change is done or
+ * failed, whenever before() returned 0. free() when the backing goes. */
+typedef struct MfChangeHooks {
+	int (*before)(void *arg, MfBacking *b, uint64_t off, uint64_t len);
+	void (*after)(void *arg, MfBacking *b);
+	void (*free)(void *arg);
+} MfChangeHooks;
 
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero
  * page for holes). Release with mf_read_vec_release() once replied. */
@@ -96,11 +103,11 @@ off_t mf_backing_seek(MfBacking *b, off_t off, int whence);
 ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
 			uint64_t doff, size_t len);
 
-/* Install the change hook, once; the backing calls free_arg(arg) when it
- * goes. Waits for reads and writes in flight. Returns false (and frees
- * nothing) if a hook is already installed. */
-bool mf_backing_set_hook(MfBacking *b, MfChangeHook fn, void *arg,
-			 void (*free_arg)(void *arg));
+/* Install the change hooks (static, not copied), once. Waits for reads
+ * and writes in flight. Returns false (and frees nothing) if hooks are
+ * installed already. */
+bool mf_backing_set_hooks(MfBacking *b, const MfChangeHooks *hooks,
+			  void *arg);
 
 /* The resize lock, for callers that must see or change the file as one
  * step (taking a snapshot, committing a cow view). Shared locks nest;

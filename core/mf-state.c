@@ -43,7 +43,14 @@ struct MfState {
 	uint64_t next_seq;
 	uint64_t next_tmp;      /* names entries while they are made */
 	bool damaged;
-	MfBacking *attached;    /* whose hook we are; no reference */
+	MfBacking *attached;    /* whose hooks we are; no reference */
+	/* Bypass detection: the file's mtime and size after our last change.
+	 * While no change of ours is under way (busy == 0), any other value
+	 * means someone changed the file outside the mount. */
+	unsigned busy;
+	bool seen_valid;
+	struct timespec seen_mtime;
+	off_t seen_size;
 };
 
 static const char NEW_PREFIX[] = ".new-";
@@ -103,6 +110,21 @@ static int remove_entry_dir(int dirfd, const char *name)
 	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
+/* Remove entry name whole or not at all: first out of sight (a dot name,
+ * which loading sweeps), then its files. */
+static int discard_entry(MfState *st, int kind_fd, const char *name)
+{
+	g_autofree char *gone = g_strdup_printf(".gone-%" PRIu64,
+						st->next_tmp++);
+
+	if (renameat(kind_fd, name, kind_fd, gone) < 0)
+		return -errno;
+	if (st->sd->sync)
+		fsync(kind_fd);
+	remove_entry_dir(kind_fd, gone);
+	return 0;
+}
+
 static int open_subdir(int dirfd, const char *name, bool create)
 {
 	if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
@@ -158,7 +180,9 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 		int fd;
 
 		if (de->d_name[0] == '.') {
-			if (g_str_has_prefix(de->d_name, NEW_PREFIX))
+			/* ".new-N", ".gone-N": half made or half gone. */
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0)
 				remove_entry_dir(kind_fd, de->d_name);
 			continue;
 		}
@@ -178,9 +202,18 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 		r = kf || !snaps ? mf_store_open(fd, false, &e->store) : -EIO;
 		close(fd);
 		if (r < 0) {
+			/* Keep the others; but a chain with a hole in it cannot
+			 * vouch for the snapshots before the hole. */
+			g_log("mapfs", G_LOG_LEVEL_WARNING,
+			      "inode %" PRIu64 ": %s %s unreadable: %s",
+			      st->ino, snaps ? "snapshot" : "private view",
+			      e->name, g_strerror(-r));
+			if (snaps)
+				st->damaged = true;
 			g_free(e->name);
 			g_free(e);
-			break;
+			r = 0;
+			continue;
 		}
 		if (snaps) {
 			g_ptr_array_add(st->snaps, e);
@@ -372,10 +405,105 @@ static void record_file(MfState *st, const struct stat *sb, bool clean)
 
 	g_key_file_set_boolean(kf, "file", "clean", clean);
 	g_key_file_set_boolean(kf, "file", "damaged", st->damaged);
-	g_key_file_set_int64(kf, "file", "ctime_sec", sb->st_ctim.tv_sec);
-	g_key_file_set_int64(kf, "file", "ctime_nsec", sb->st_ctim.tv_nsec);
+	g_key_file_set_int64(kf, "file", "mtime_sec", sb->st_mtim.tv_sec);
+	g_key_file_set_int64(kf, "file", "mtime_nsec", sb->st_mtim.tv_nsec);
 	g_key_file_set_int64(kf, "file", "size", sb->st_size);
 	write_keyfile(st->dir_fd, "meta", kf, st->sd->sync);
+}
+
+static void seen(MfState *st, const struct stat *sb)
+{
+	st->seen_mtime = sb->st_mtim;
+	st->seen_size = sb->st_size;
+	st->seen_valid = true;
+}
+
+static void mark_damaged(MfState *st, const struct stat *sb)
+{
+	if (st->damaged)
+		return;
+	st->damaged = true;
+	g_log("mapfs", G_LOG_LEVEL_WARNING,
+	      "file with inode %" PRIu64 " was changed outside the mount: "
+	      "its snapshots are damaged", st->ino);
+	record_file(st, sb, false);
+}
+
+/* Locked. The first look after loading compares with what we recorded
+ * when we last let go of the file cleanly; later ones with our last
+ * change. */
+static bool verify_locked(MfState *st, const struct stat *now)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+
+	if (!st->seen_valid) {
+		kf = read_keyfile(st->dir_fd, "meta");
+		if (kf && g_key_file_get_boolean(kf, "file", "damaged", NULL))
+			st->damaged = true;
+		/* Data changes move mtime or size; chmod, rename, xattrs and
+		 * links move only ctime, and keep snapshots right. */
+		if (kf && st->snaps->len &&
+		    g_key_file_get_boolean(kf, "file", "clean", NULL) &&
+		    (g_key_file_get_int64(kf, "file", "mtime_sec", NULL) !=
+			     now->st_mtim.tv_sec ||
+		     g_key_file_get_int64(kf, "file", "mtime_nsec", NULL) !=
+			     now->st_mtim.tv_nsec ||
+		     g_key_file_get_int64(kf, "file", "size", NULL) !=
+			     now->st_size))
+			mark_damaged(st, now);
+		seen(st, now);
+	} else if (st->busy == 0 && st->snaps->len &&
+		   (now->st_size != st->seen_size ||
+		    now->st_mtim.tv_sec != st->seen_mtime.tv_sec ||
+		    now->st_mtim.tv_nsec != st->seen_mtime.tv_nsec)) {
+		mark_damaged(st, now);
+		seen(st, now);
+	}
+	return st->damaged;
+}
+
+bool mf_state_verify(MfState *st, int fd)
+{
+	struct stat now;
+	bool d;
+
+	g_mutex_lock(&st->lock);
+	/* Under the lock, as everywhere seen is compared or set. */
+	d = fstat(fd, &now) == 0 ? verify_locked(st, &now) : st->damaged;
+	g_mutex_unlock(&st->lock);
+	return d;
+}
+
+void mf_state_change_begin(MfState *st)
+{
+	g_mutex_lock(&st->lock);
+	st->busy++;
+	g_mutex_unlock(&st->lock);
+}
+
+void mf_state_change_end(MfState *st, int fd)
+{
+	struct stat now;
+
+	g_mutex_lock(&st->lock);
+	st->busy--;
+	/* Under the lock: a stat taken before it could be older than what
+	 * a write recorded meanwhile. */
+	if (fstat(fd, &now) == 0)
+		seen(st, &now);
+	g_mutex_unlock(&st->lock);
+}
+
+static void changed(void *arg, MfBacking *b)
+{
+	MfState *st = arg;
+	struct stat sb;
+
+	g_mutex_lock(&st->lock);
+	st->busy--;
+	if (fstat(mf_backing_fd(b), &sb) == 0)
+		seen(st, &sb);
+	g_mutex_unlock(&st->lock);
 }
 
 static void detach(void *arg)
@@ -393,28 +521,30 @@ static void detach(void *arg)
 
 static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len);
 
+static const MfChangeHooks hooks = {
+	.before = preserve,
+	.after = changed,
+	.free = detach,
+};
+
 void mf_state_attach(MfState *st, MfBacking *b)
 {
-	g_autoptr(GKeyFile) kf = NULL;
 	struct stat sb;
 
-	if (!mf_backing_set_hook(b, preserve, mf_state_ref(st), detach)) {
+	if (!mf_backing_set_hooks(b, &hooks, mf_state_ref(st))) {
 		mf_state_unref(st);
 		return;
 	}
 	g_mutex_lock(&st->lock);
 	st->attached = b;
-	kf = read_keyfile(st->dir_fd, "meta");
 	if (fstat(mf_backing_fd(b), &sb) == 0) {
-		if (kf && g_key_file_get_boolean(kf, "file", "damaged", NULL))
-			st->damaged = true;
-		if (kf && st->snaps->len &&
-		    g_key_file_get_boolean(kf, "file", "clean", NULL) &&
-		    (g_key_file_get_int64(kf, "file", "ctime_sec", NULL) !=
-			     sb.st_ctim.tv_sec ||
-		     g_key_file_get_int64(kf, "file", "ctime_nsec", NULL) !=
-			     sb.st_ctim.tv_nsec))
-			st->damaged = true;
+		/* Until now b changed the file unwatched: those changes were
+		 * the mount's own. Only a first look compares with the
+		 * record of a clean release. */
+		if (st->seen_valid)
+			seen(st, &sb);
+		else
+			verify_locked(st, &sb);
 		/* Not clean until we let go: after a crash we cannot tell our
 		 * own last writes from someone else's. */
 		record_file(st, &sb, false);
@@ -435,38 +565,90 @@ int mf_state_check_name(const char *name)
 /* ------------------------------------------------------------------ */
 /* Copy-before-write                                                   */
 
+/* The newest snapshot that can see page p, or NULL. Lock held. */
+static Entry *newest_seeing(MfState *st, uint64_t p)
+{
+	for (guint i = st->snaps->len; i-- > 0;) {
+		Entry *e = st->snaps->pdata[i];
+
+		if (p * MF_PAGE < e->size)
+			return e;
+	}
+	return NULL;
+}
+
+/* Keep page p, as the file has it now, for the snapshots that see it:
+ * in the newest of them, unless it holds p already. Newer snapshots
+ * cannot see p, nor hold it, so the chain stays whole. Lock held. */
+static int preserve_page(MfState *st, MfBacking *b, uint64_t p, char *buf)
+{
+	Entry *e = newest_seeing(st, p);
+	bool hole;
+	int r;
+
+	if (!e)
+		return 0;
+	r = mf_store_has(e->store, p);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = mf_backing_page_locked(b, p, buf, &hole);
+	return r < 0 ? r : mf_store_put(e->store, p, hole ? NULL : buf,
+					 st->sd->sync);
+}
+
+/* The largest size any snapshot was taken at. Lock held. */
+static uint64_t widest(MfState *st)
+{
+	uint64_t w = 0;
+
+	for (guint i = 0; i < st->snaps->len; i++)
+		w = MAX(w, ((Entry *)st->snaps->pdata[i])->size);
+	return w;
+}
+
 /* The change hook: before [off, off+len) of the file changes, keep the
- * old pages the newest snapshot can see and does not hold yet. */
+ * old pages snapshots can see and do not hold yet. len UINT64_MAX: the
+ * bytes from off on go away (truncation); holes among them need no copy:
+ * they read as zeros before and after, and should one get data later,
+ * that write keeps its zeros for the snapshots that see it. So only data
+ * is walked, and a sparse terabyte truncates as fast as its data. */
 static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 {
 	MfState *st = arg;
-	uint64_t end = len == UINT64_MAX || off + len < off ? UINT64_MAX
-							    : off + len;
-	g_autofree char *page = NULL;
-	Entry *newest;
+	bool shrink = len == UINT64_MAX;
+	uint64_t end = shrink || off + len < off ? UINT64_MAX : off + len;
+	g_autofree char *page = g_malloc(MF_PAGE);
+	struct stat sb;
 	int r = 0;
 
 	g_mutex_lock(&st->lock);
-	if (!st->snaps->len)
+	if (!st->snaps->len || len == 0)
 		goto out;
-	newest = st->snaps->pdata[st->snaps->len - 1];
-	end = MIN(end, newest->size);
-	for (uint64_t p = off / MF_PAGE; p * MF_PAGE < end && r == 0; p++) {
-		bool hole;
+	/* Was it changed behind our back since our last change? */
+	if (st->busy == 0 && st->seen_valid && fstat(mf_backing_fd(b), &sb) == 0)
+		verify_locked(st, &sb);
+	end = MIN(end, widest(st));
+	for (uint64_t pos = off / MF_PAGE * MF_PAGE; pos < end && r == 0;) {
+		uint64_t stop = end;
 
-		r = mf_store_has(newest->store, p);
-		if (r != 0) {
-			r = r < 0 ? r : 0;
-			continue;
+		if (shrink) {   /* the next run of data: [pos, stop) */
+			off_t d = lseek(mf_backing_fd(b), (off_t)pos, SEEK_DATA);
+			off_t h = d >= 0 ? lseek(mf_backing_fd(b), d, SEEK_HOLE)
+					 : -1;
+
+			if (d < 0 && errno == ENXIO)
+				break;
+			if (d >= 0)
+				pos = (uint64_t)d / MF_PAGE * MF_PAGE;
+			if (h >= 0)
+				stop = MIN(end, (uint64_t)h);
 		}
-		if (!page)
-			page = g_malloc(MF_PAGE);
-		r = mf_backing_page_locked(b, p, page, &hole);
-		if (r == 0)
-			r = mf_store_put(newest->store, p, hole ? NULL : page,
-					 st->sd->sync);
+		for (; pos < stop && r == 0; pos += MF_PAGE)
+			r = preserve_page(st, b, pos / MF_PAGE, page);
 	}
 out:
+	if (r == 0)
+		st->busy++;     /* until changed() */
 	g_mutex_unlock(&st->lock);
 	return r;
 }
@@ -510,20 +692,32 @@ out:
 }
 
 typedef struct HandOver {
-	Entry *from, *to;
+	MfState *st;
+	guint index;            /* of the snapshot going */
 	char *buf;
-	bool sync;
 } HandOver;
 
+/* Page p of the snapshot going: the older snapshots that see p read it
+ * through the newest of them; give it to that one, unless it has p. */
 static int hand_page(uint64_t p, void *arg)
 {
 	HandOver *h = arg;
-	int r = mf_store_has(h->to->store, p);
+	Entry *from = h->st->snaps->pdata[h->index];
 
-	if (r != 0)
-		return r < 0 ? r : 0;
-	r = mf_store_get(h->from->store, p, h->buf);
-	return r < 0 ? r : mf_store_put(h->to->store, p, h->buf, h->sync);
+	for (guint j = h->index; j-- > 0;) {
+		Entry *to = h->st->snaps->pdata[j];
+		int r;
+
+		if (p * MF_PAGE >= to->size)
+			continue;
+		r = mf_store_has(to->store, p);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		r = mf_store_get(from->store, p, h->buf);
+		return r < 0 ? r : mf_store_put(to->store, p, h->buf,
+						 h->st->sd->sync);
+	}
+	return 0;
 }
 
 int mf_state_snap_delete(MfState *st, const char *name)
@@ -537,17 +731,20 @@ int mf_state_snap_delete(MfState *st, const char *name)
 	if (!e) {
 		r = -ENOENT;
 	} else if (i > 0) {
-		/* The older one may still need what this one kept. */
-		Entry *older = st->snaps->pdata[i - 1];
-		HandOver h = { e, older, g_malloc(MF_PAGE), st->sd->sync };
+		/* Older ones may still need what this one kept. */
+		HandOver h = { st, i, g_malloc(MF_PAGE) };
+		uint64_t seen_by_older = 0;
 
+		for (guint j = 0; j < i; j++)
+			seen_by_older = MAX(seen_by_older,
+					    ((Entry *)st->snaps->pdata[j])->size);
 		r = mf_store_foreach(e->store,
-				     (older->size + MF_PAGE - 1) / MF_PAGE,
+				     (seen_by_older + MF_PAGE - 1) / MF_PAGE,
 				     hand_page, &h);
 		g_free(h.buf);
 	}
 	if (r == 0) {
-		r = remove_entry_dir(st->snap_fd, name);
+		r = discard_entry(st, st->snap_fd, name);
 		g_ptr_array_remove_index(st->snaps, i);
 	}
 	g_mutex_unlock(&st->lock);
@@ -728,7 +925,7 @@ int mf_state_cow_delete(MfState *st, const char *name)
 
 	g_mutex_lock(&st->lock);
 	if (g_hash_table_contains(st->cows, name)) {
-		r = remove_entry_dir(st->cow_fd, name);
+		r = discard_entry(st, st->cow_fd, name);
 		g_hash_table_remove(st->cows, name);
 	}
 	g_mutex_unlock(&st->lock);
@@ -901,7 +1098,7 @@ int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 		return r;
 	g_mutex_lock(&st->lock);
 	if (r == 0) {
-		remove_entry_dir(st->cow_fd, c.e->name);
+		discard_entry(st, st->cow_fd, c.e->name);
 		entry_free(c.e);
 	} else {        /* keep the view: nothing is lost */
 		g_hash_table_insert(st->cows, c.e->name, c.e);

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -51,8 +52,19 @@ void mf_state_unref(MfState *st);
 /* Make b's changes go through st's copy-before-write. Idempotent. */
 void mf_state_attach(MfState *st, MfBacking *b);
 /* True if the file was changed outside the mount while its snapshots
- * existed: they can no longer be trusted. */
+ * existed: they can no longer be trusted, and are not read. */
 bool mf_state_damaged(MfState *st);
+/* Check the file as it is now (fd: the file, O_PATH will do) against what
+ * the state last saw: at the first look after loading, against its record
+ * of a clean release; later, against our own last change. A difference while
+ * no change of ours is under way marks the snapshots damaged (logged,
+ * and kept). Returns mf_state_damaged(). */
+bool mf_state_verify(MfState *st, int fd);
+/* The mount itself changes the file other than through its backing (its
+ * times): not a bypass. begin before the change, end after it with an
+ * fd of the file (O_PATH will do). */
+void mf_state_change_begin(MfState *st);
+void mf_state_change_end(MfState *st, int fd);
 
 /* Names: not empty, ".", "..", nor starting with '.', no '/' or ':',
  * at most NAME_MAX bytes. Returns 0 or -EINVAL. */

@@ -4,6 +4,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_log.h>
 
+#include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,8 +24,22 @@ static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt,
 	}
 }
 
+/* What core/ has to say (g_log), said the same way. */
+static void glib_log_to_ours(const gchar *domain, GLogLevelFlags level,
+			     const gchar *message, gpointer unused)
+{
+	(void)domain;
+	(void)unused;
+	fs_log(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL |
+			G_LOG_LEVEL_WARNING)
+		       ? LOG_WARNING
+		       : LOG_INFO,
+	       "%s", message);
+}
+
 void fs_log_init(bool to_syslog, bool debug)
 {
+	g_log_set_handler("mapfs", G_LOG_LEVEL_MASK, glib_log_to_ours, NULL);
 	log_syslog = to_syslog;
 	log_debug = debug;
 	if (to_syslog)

@@ -174,7 +174,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			return fs_reply_err(req, -r, "truncate", NULL);
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		r = fs_inode_set_times(in, attr, valid);
+		r = fs_views_set_times(ctx, in, attr, valid);
 		if (r < 0)
 			return fs_reply_err(req, -r, "utimens", NULL);
 		g_mutex_lock(&in->lock);

@@ -268,7 +268,7 @@ static void attr_job(void *arg)
 
 	fs_notify_inval(file_ino(in), from, 0);
 	if (j->valid & ~FUSE_SET_ATTR_SIZE)
-		r = fs_inode_set_times(in->base, &j->attr, j->valid);
+		r = fs_views_set_times(ctx, in->base, &j->attr, j->valid);
 	if (r == 0 && resize) {
 		r = fs_inode_backing_rw(ctx, in->base, &b);
 		if (r == 0) {

@@ -41,7 +41,30 @@ void fs_views_note_shadowed(const char *name)
 
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 {
-	return mf_state_get(ctx->states, (uint64_t)in->base->ino, create, ret);
+	int r = mf_state_get(ctx->states, (uint64_t)in->base->ino, create, ret);
+
+	/* Every look at snapshots first checks the file was not changed
+	 * outside the mount. */
+	if (r == 0)
+		mf_state_verify(*ret, in->base->fd);
+	return r;
+}
+
+int fs_views_set_times(FsContext *ctx, FsInode *file,
+		       const struct stat *attr, int valid)
+{
+	MfState *st = NULL;
+	int r;
+
+	if (file->type == S_IFREG &&
+	    mf_state_get(ctx->states, (uint64_t)file->ino, false, &st) == 0)
+		mf_state_change_begin(st);
+	r = fs_inode_set_times(file, attr, valid);
+	if (st) {
+		mf_state_change_end(st, file->fd);
+		mf_state_unref(st);
+	}
+	return r;
 }
 
 static bool is_snap(const FsInode *in)
@@ -408,6 +431,8 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	r = fs_inode_backing(ctx, dir->base, &b);
 	if (r == 0)
 		r = fs_views_state(ctx, dir, true, &st);
+	if (r == 0 && mode == MF_VIEW_COW)
+		mf_state_attach(st, b);
 	if (r == 0)
 		r = mode == MF_VIEW_SNAP ? mf_state_snap_create(st, b, name)
 					 : mf_state_cow_create(st, name);

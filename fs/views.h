@@ -60,5 +60,10 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 void fs_views_commit(fuse_req_t req, FsInode *cowdir, const char *name,
 		     FsInode *target_dir, const char *target);
 
-/* The state (snapshots, private views) of in's file. */
+/* fs_inode_set_times(), known to the file's snapshots as the mount's own
+ * change, not one from outside. Returns 0 or -errno. */
+int fs_views_set_times(FsContext *ctx, FsInode *file, const struct stat *attr,
+		       int valid);
+/* The state (snapshots, private views) of in's file, checked against
+ * changes made outside the mount. */
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);
