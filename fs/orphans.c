@@ -37,19 +37,22 @@ void fs_orphans_close(FsContext *ctx)
 	g_clear_pointer(&ctx->orphans, g_free);
 }
 
-/* The orphan's name: the path it had in the tree, escaped into one
- * component (hashed if that would be too long). */
-static char *orphan_name(FsContext *ctx, FsInode *dir, const char *name)
+/* The orphan's name: the path name (in) has in the tree, escaped into
+ * one component (hashed if that would be too long). */
+static char *orphan_name(FsContext *ctx, FsInode *in, const char *name)
 {
 	char proc[FS_PROC_PATH_MAX];
 	g_autofree char *target = NULL, *rel = NULL, *escaped = NULL;
 	size_t n = strlen(ctx->backing);
 
-	fs_inode_proc_path(dir, proc);
+	fs_inode_proc_path(in, proc);
 	target = g_file_read_link(proc, NULL);
 	if (!target || strncmp(target, ctx->backing, n) != 0)
 		return NULL;
-	rel = g_build_filename(target + n, name, NULL);
+	rel = name ? g_build_filename(target + n, name, NULL)
+		   : g_strdup(target + n);
+	/* One spelling for both ways in: "a/b", never "/a/b". */
+	memmove(rel, rel + strspn(rel, "/"), strlen(rel + strspn(rel, "/")) + 1);
 	escaped = g_uri_escape_string(rel, NULL, TRUE);
 	if (strlen(escaped) <= 200)
 		return g_steal_pointer(&escaped);
@@ -106,6 +109,23 @@ int fs_orphans_find(FsContext *ctx, FsInode *dir, const char *name,
 	if (!orphan)
 		return -ENOENT;
 	return fs_inode_find(ctx->inodes, ctx->orphans, orphan, &st, ret);
+}
+
+int fs_orphans_find_for(FsContext *ctx, FsInode *file, FsInode **ret)
+{
+	g_autofree char *orphan = ctx->orphans ? orphan_name(ctx, file, NULL)
+					       : NULL;
+	struct stat st;
+	int r;
+
+	if (!orphan)
+		return -ENOENT;
+	r = fs_inode_find(ctx->inodes, ctx->orphans, orphan, &st, ret);
+	if (r == 0 && *ret == file) {   /* the file itself: no other */
+		fs_inode_unref(ctx->inodes, *ret);
+		r = -ENOENT;
+	}
+	return r;
 }
 
 void fs_orphans_release(FsContext *ctx, FsInode *base)

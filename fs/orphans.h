@@ -25,6 +25,10 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name);
  * Returns 0 or -ENOENT. */
 int fs_orphans_find(FsContext *ctx, FsInode *dir, const char *name,
 		    FsInode **ret);
+/* The orphan once at the path file has now: a file replaced there (mv G
+ * F, sed -i) whose snapshots F@@/snap still shows. Returns 0 with one
+ * reference, or -ENOENT. */
+int fs_orphans_find_for(FsContext *ctx, FsInode *file, FsInode **ret);
 /* base lost its last snapshot or private view: if it is an orphan, let
  * it go. */
 void fs_orphans_release(FsContext *ctx, FsInode *base);

@@ -186,6 +186,37 @@ static void bad_window(fuse_req_t req, const char *name)
 	fuse_reply_err(req, EINVAL);
 }
 
+/* Snapshot entry of the file that had this path before it was replaced
+ * (mv G F, sed -i): F@@/snap shows those too. */
+static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
+			    const MfViewSpec *spec, const char *name)
+{
+	FsContext *ctx = ctx_of(req);
+	MfEntryInfo info;
+	FsInode *old;
+	MfState *st;
+	int r = fs_orphans_find_for(ctx, dir->base, &old);
+
+	if (r == 0) {
+		r = mf_state_get(ctx->states, (uint64_t)old->ino, false, &st);
+		if (r == 0) {
+			mf_state_verify(st, old->fd);
+			r = mf_state_snap_info(st, entry, &info);
+			mf_state_unref(st);
+		}
+		if (r == 0) {
+			reply_view_entry(req,
+					 fs_inode_view(ctx->inodes, old, FS_VIEW,
+						       spec, entry),
+					 "lookup");
+		}
+		fs_inode_unref(ctx->inodes, old);
+		if (r == 0)
+			return;
+	}
+	fs_reply_err(req, ENOENT, "lookup", name);
+}
+
 /* A cow or snap entry, NAME[:WINDOW], in dir. */
 static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
 {
@@ -205,6 +236,8 @@ static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
 					 : mf_state_cow_info(st, entry, &info);
 		mf_state_unref(st);
 	}
+	if (r == -ENOENT && mode == MF_VIEW_SNAP)
+		return lookup_replaced(req, dir, entry, &spec, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	reply_view_entry(req, fs_inode_view(ctx->inodes, dir->base, FS_VIEW,
@@ -260,6 +293,30 @@ void fs_views_refuse(fuse_req_t req, FsInode *in, const char *op)
 	fuse_reply_err(req, ro ? EROFS : EPERM);
 }
 
+/* names, and the snapshots of a file replaced at base's path that base
+ * does not have by the same name. */
+static char **add_replaced(FsContext *ctx, FsInode *base, char **names)
+{
+	g_autoptr(GStrvBuilder) all = g_strv_builder_new();
+	g_auto(GStrv) old_names = NULL;
+	FsInode *old;
+	MfState *st;
+
+	if (fs_orphans_find_for(ctx, base, &old) < 0)
+		return names;
+	if (mf_state_get(ctx->states, (uint64_t)old->ino, false, &st) == 0) {
+		old_names = mf_state_snap_list(st);
+		mf_state_unref(st);
+	}
+	fs_inode_unref(ctx->inodes, old);
+	g_strv_builder_addv(all, (const char **)names);
+	for (char **n = old_names; n && *n; n++)
+		if (!g_strv_contains((const char *const *)names, *n))
+			g_strv_builder_add(all, *n);
+	g_strfreev(names);
+	return g_strv_builder_end(all);
+}
+
 /* The names a virtual directory lists, NULL-terminated. */
 static char **dir_names(FsContext *ctx, FsInode *in)
 {
@@ -270,10 +327,14 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	if (in->kind == FS_VIEWDIR)
 		return g_strdupv((char **)fixed);
 	if (fs_views_state(ctx, in, false, &st) < 0)
-		return g_new0(char *, 1);
-	names = in->kind == FS_SNAPDIR ? mf_state_snap_list(st)
-				       : mf_state_cow_list(st);
-	mf_state_unref(st);
+		names = g_new0(char *, 1);
+	else {
+		names = in->kind == FS_SNAPDIR ? mf_state_snap_list(st)
+					       : mf_state_cow_list(st);
+		mf_state_unref(st);
+	}
+	if (in->kind == FS_SNAPDIR)
+		names = add_replaced(ctx, in->base, names);
 	return names;
 }
 

@@ -33,7 +33,7 @@ ROWS = [
     ("randread-2", "rand read 4K O_DIRECT, 2 jobs", "kIOPS", "rate", 0.15),
     ("randwrite-1", "rand write 4K, 1 job", "kIOPS", "rate", 0.23),
     ("randwrite-2", "rand write 4K, 2 jobs", "kIOPS", "rate", None),
-    ("mmap-randread", "mmap rand read 4K, 1 job", "kIOPS", "rate", 0.09),
+    ("mmap-randread", "mmap rand read 4K, cold, 1 job", "kIOPS", "rate", 0.09),
     ("create", "create {files} 4K files", "ms", "time", 0.065),
     ("ls", "ls -l of {files} files, warm", "ms", "time", 0.9),
     ("stat", "stat of {files} files, cold", "ms", "time", 0.12),

@@ -34,8 +34,11 @@
  *       READY is created once the first two phases are done.  The storm
  *       goes on until the daemon dies (every operation then fails with
  *       ENOTCONN or ECONNABORTED) or 30 s pass.  Any other error is a
- *       failure of the daemon (exit 1).  Then the model is written to
- *       MODELDIR (see write_model) and a summary printed.
+ *       failure of the daemon (exit 1) if it came before the kill, whose
+ *       time (CLOCK_REALTIME in ns) the caller writes to READY.killed just
+ *       before killing; after it, the operation counts as in flight.  Then
+ *       the model is written to MODELDIR (see write_model) and a summary
+ *       printed.
  *
  *   check ROOT MODELDIR [files]
  *       Compare ROOT with the model: every file holds every acknowledged
@@ -270,25 +273,71 @@ static size_t nsnaps, snaps_cap;
 
 static const char *root;
 static volatile int stop;       /* the daemon is gone (or time is up) */
-static int failed;              /* an error the daemon must not give */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Errors other than the dead connection's: an error the daemon gave while
+ * it lived is a failure; the kill may also cut a request short with another
+ * errno (a write into a partial page needs a read first: EIO), so those
+ * are judged against the moment of the kill once it is known. */
+#define MAX_ODD 16
+static struct {
+	char text[600];
+	long long when;         /* CLOCK_REALTIME, ns */
+} odd[MAX_ODD];
+static int nodd;
 
 static bool gone_errno(int e)
 {
 	return e == ENOTCONN || e == ECONNABORTED;
 }
 
+static long long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /* An operation failed: the daemon died (the storm ends), or a bug. */
 static void op_failed(const char *what, const char *path, int e)
 {
+	long long when = now_ns();
+
 	pthread_mutex_lock(&report_lock);
-	if (!gone_errno(e)) {
-		fprintf(stderr, "mf-crash storm: %s %s: %s (%s)\n", what, path,
-			strerror(e), ename(e));
-		failed = 1;
+	if (!gone_errno(e) && nodd < MAX_ODD) {
+		snprintf(odd[nodd].text, sizeof(odd[nodd].text), "%s %s: %s (%s)",
+			 what, path, strerror(e), ename(e));
+		odd[nodd++].when = when;
 	}
 	stop = 1;
 	pthread_mutex_unlock(&report_lock);
+}
+
+/* READY.killed holds the kill's CLOCK_REALTIME in ns, written just before
+ * the kill.  Returns how many errors came before it (failures). */
+static int judge_odd(const char *ready)
+{
+	char path[4096];
+	long long killed = -1;
+	int bad = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.killed", ready);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%lld", &killed) != 1)
+			killed = -1;
+		fclose(f);
+	}
+	for (int i = 0; i < nodd; i++) {
+		bool before = killed < 0 || odd[i].when < killed;
+
+		fprintf(stderr, "mf-crash storm: %s, %s\n", odd[i].text,
+			before ? "while the daemon lived" : "after the kill (in flight)");
+		bad += before;
+	}
+	return bad;
 }
 
 typedef struct {
@@ -676,7 +725,7 @@ static int cmd_storm(int argc, char **argv)
 	printf("storm: %d phases, %ld writes acknowledged, %ld snapshots taken, "
 	       "%ld deleted, %.2f s%s\n", phase, ops, snaps_taken, snaps_deleted,
 	       now_s() - start, said_ready ? "" : " (never ready)");
-	return failed ? 1 : 0;
+	return judge_odd(ready) ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ check */

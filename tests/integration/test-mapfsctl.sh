@@ -11,6 +11,8 @@
 #     rename (never over another), delete, through a symlink, odd names
 #     (JSON escaping), names after "--", and what touch/mv/rm did;
 #   * private views: create, write, list, commit into the file, discard;
+#   * the snapshots of an unlinked file, by its path; a snapshot whose file
+#     was written behind the mount is listed as damaged;
 #   * list MOUNT: every file with snapshots or views, once, not following
 #     symlinks, not entering F@@ (also with -o views=visible), entering a
 #     real directory named R@@;
@@ -544,6 +546,21 @@ cmp "$M/gone.bin@@/snap/last" "$MF_T/gone.model" || fail "the snapshot of the un
 ctl 0 snapshot rename "$M/gone.bin" last final
 ctl 0 snapshot delete "$M/gone.bin" final
 [ ! -e "$B/gone.bin" ] || fail "gone.bin came back"
+
+check "a snapshot whose file was changed outside the mount is listed as damaged, before anything reads it"
+ctl 0 snapshot create "$F" before-bypass
+mf_umount "$M"
+printf 'BYPASS' | dd of="$B/db.bin" bs=1 seek=100 conv=notrunc status=none
+mf_mount "$B" "$M"
+ctl 0 --json snapshot list "$F"
+jcheck "snapshot list --json after a write that bypassed the mount" "
+assert [(e['name'], e['state']) for e in d['snapshots']] == [('before-bypass', 'damaged')], d"
+ctl 0 --json list "$M"
+jcheck "list --json after a write that bypassed the mount" "
+assert [(f['path'], [(e['name'], e['state']) for e in f['snapshots']]) for f in d['files']] == [(M + '/db.bin', [('before-bypass', 'damaged')])], d"
+ctl 0 snapshot delete "$F" before-bypass
+ctl 0 --json list "$M"
+jcheck "list --json after deleting the damaged snapshot" "assert d == {'root': M, 'files': []}, d"
 
 mf_umount "$M"
 echo "PASS"
