@@ -83,7 +83,7 @@ void mf_backing_unref(MfBacking *b)
 	if (!b || !g_atomic_int_dec_and_test(&b->refs))
 		return;
 	if (b->hooks)
-		b->hooks->free(b->hook_arg);
+		b->hooks->free(b->hook_arg, b);
 	mf_window_cache_forget_fd(b->cache, b->fd);
 	close(b->fd);
 	pthread_rwlock_destroy(&b->resize_lock);

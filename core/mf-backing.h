@@ -34,7 +34,7 @@ typedef struct MfBacking MfBacking;
 typedef struct MfChangeHooks {
 	int (*before)(void *arg, MfBacking *b, uint64_t off, uint64_t len);
 	void (*after)(void *arg, MfBacking *b);
-	void (*free)(void *arg);
+	void (*free)(void *arg, MfBacking *b);
 } MfChangeHooks;
 
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero

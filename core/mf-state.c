@@ -506,15 +506,18 @@ static void changed(void *arg, MfBacking *b)
 	g_mutex_unlock(&st->lock);
 }
 
-static void detach(void *arg)
+static void detach(void *arg, MfBacking *b)
 {
 	MfState *st = arg;
 	struct stat sb;
 
 	g_mutex_lock(&st->lock);
-	if (st->attached && fstat(mf_backing_fd(st->attached), &sb) == 0)
-		record_file(st, &sb, true);
-	st->attached = NULL;
+	/* Clean only if no other backing of the file took over meanwhile. */
+	if (st->attached == b) {
+		if (fstat(mf_backing_fd(b), &sb) == 0)
+			record_file(st, &sb, true);
+		st->attached = NULL;
+	}
 	g_mutex_unlock(&st->lock);
 	mf_state_unref(st);
 }
@@ -944,6 +947,11 @@ int mf_state_cow_info(MfState *st, const char *name, MfEntryInfo *out)
 	return e ? 0 : -ENOENT;
 }
 
+static gint cmp_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
 char **mf_state_cow_list(MfState *st)
 {
 	GPtrArray *names = g_ptr_array_new();
@@ -955,7 +963,7 @@ char **mf_state_cow_list(MfState *st)
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		g_ptr_array_add(names, g_strdup(key));
 	g_mutex_unlock(&st->lock);
-	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	g_ptr_array_sort(names, cmp_names);
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(names, FALSE);
 }
@@ -1051,6 +1059,7 @@ ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
 }
 
 typedef struct Commit {
+	MfState *st;
 	Entry *e;
 	MfBacking *b;
 	uint64_t size;
@@ -1069,9 +1078,19 @@ static int commit_page(uint64_t p, void *arg)
 	return r < 0 ? (int)r : (size_t)r == n ? 0 : -EIO;
 }
 
+static int commit_preserve(uint64_t p, void *arg)
+{
+	Commit *c = arg;
+	int r = preserve(c->st, c->b, p * MF_PAGE, MF_PAGE);
+
+	if (r == 0)
+		changed(c->st, c->b);   /* preserve() counted a change */
+	return r;
+}
+
 int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 {
-	Commit c = { .b = b, .buf = g_malloc(MF_PAGE) };
+	Commit c = { .st = st, .b = b, .buf = g_malloc(MF_PAGE) };
 	gpointer key;
 	int r;
 
@@ -1086,6 +1105,12 @@ int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 		    ? mf_backing_size_locked(b, &c.size)
 		    : -ENOENT;
 	g_mutex_unlock(&st->lock);
+	/* Every page the commit changes is kept for the snapshots first:
+	 * a failure then leaves the file as it was. */
+	if (r == 0)
+		r = mf_store_foreach(c.e->store,
+				     (c.size + MF_PAGE - 1) / MF_PAGE,
+				     commit_preserve, &c);
 	if (r == 0)
 		r = mf_store_foreach(c.e->store,
 				     (c.size + MF_PAGE - 1) / MF_PAGE,

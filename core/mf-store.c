@@ -128,12 +128,16 @@ int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
 
 	if (data)
 		r = write_all(s->pages_fd, data, MF_PAGE, at);
-	else    /* zeros: punch, in case the page held data before */
-		r = fallocate(s->pages_fd,
-			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
-			      MF_PAGE) < 0 && errno != EOPNOTSUPP
-			    ? -errno
-			    : 0;
+	else if (fallocate(s->pages_fd,
+			   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+			   MF_PAGE) == 0)
+		r = 0;
+	else if (errno == EOPNOTSUPP) {   /* no holes here: write zeros */
+		static const char zero[MF_PAGE];
+
+		r = write_all(s->pages_fd, zero, MF_PAGE, at);
+	} else
+		r = -errno;
 	if (r == 0 && sync && fdatasync(s->pages_fd) < 0)
 		r = -errno;
 	if (r < 0)
@@ -143,10 +147,13 @@ int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
 	if (r == 0 && !((byte >> (page % 8)) & 1)) {
 		byte |= (unsigned char)(1u << (page % 8));
 		r = write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
-		if (r == 0) {
+		if (r == 0 && sync && fdatasync(s->map_fd) < 0) {
+			/* Not known to be on disk: take the bit back. */
+			r = -errno;
+			byte &= (unsigned char)~(1u << (page % 8));
+			write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
+		} else if (r == 0) {
 			s->count++;
-			if (sync && fdatasync(s->map_fd) < 0)
-				r = -errno;
 		}
 	}
 	g_mutex_unlock(&s->lock);

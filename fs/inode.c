@@ -16,6 +16,12 @@ struct FsInodeTable {
 	FsInode root;
 };
 
+/* Backings held by inodes (atomic). Up to IDLE_BACKINGS of them stay open
+ * after their last close, keeping their windows for the next open; past
+ * that a closed file lets its backing go, so fds stay within the limit. */
+static gint held_backings;
+#define IDLE_BACKINGS 1024
+
 /* st_ino of virtual inodes: the top bit keeps them clear of real ones. */
 #define VINO_BASE (UINT64_C(1) << 63)
 
@@ -54,6 +60,8 @@ FsInodeTable *fs_inode_table_new(int root_fd)
 
 static void inode_free(FsInode *in)
 {
+	if (in->backing)
+		g_atomic_int_add(&held_backings, -1);
 	mf_backing_unref(in->backing);
 	if (in->fd >= 0)
 		close(in->fd);
@@ -274,11 +282,13 @@ static int open_backing_locked(FsContext *ctx, FsInode *in)
 	if (fd < 0)
 		return -errno;
 	r = mf_backing_new(ctx->cache, fd, writable, &in->backing);
-	if (r < 0)
+	if (r < 0) {
 		close(fd);
-	else
-		attach_state(ctx, in);
-	return r;
+		return r;
+	}
+	g_atomic_int_inc(&held_backings);
+	attach_state(ctx, in);
+	return 0;
 }
 
 static int get_backing(FsContext *ctx, FsInode *in, bool rw,
@@ -298,10 +308,12 @@ static int get_backing(FsContext *ctx, FsInode *in, bool rw,
 		MfBacking *old = in->backing;
 
 		in->backing = NULL;
-		if (open_backing_locked(ctx, in) < 0)
+		if (open_backing_locked(ctx, in) < 0) {
 			in->backing = old;
-		else
+		} else {
+			g_atomic_int_add(&held_backings, -1);
 			mf_backing_unref(old);
+		}
 	}
 	if (r == 0 && rw && !mf_backing_writable(in->backing))
 		r = -in->backing_rw_err;
@@ -324,10 +336,12 @@ int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret)
 void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd)
 {
 	g_mutex_lock(&in->lock);
-	if (in->backing || mf_backing_new(ctx->cache, fd, true, &in->backing) < 0)
+	if (in->backing || mf_backing_new(ctx->cache, fd, true, &in->backing) < 0) {
 		close(fd);
-	else
+	} else {
+		g_atomic_int_inc(&held_backings);
 		attach_state(ctx, in);
+	}
 	g_mutex_unlock(&in->lock);
 }
 
@@ -356,6 +370,39 @@ int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid)
 								     : 0;
 	fs_inode_proc_path(in, path);
 	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
+}
+
+/* The file an open counts against: a view's base, or the file itself. */
+static FsInode *file_of(FsInode *in)
+{
+	return in->kind == FS_REAL ? in : in->base;
+}
+
+void fs_inode_opened(FsContext *ctx, FsInode *in)
+{
+	FsInode *f = file_of(in);
+
+	g_atomic_int_inc(&ctx->open_files);
+	g_mutex_lock(&f->lock);
+	f->opens++;
+	g_mutex_unlock(&f->lock);
+}
+
+void fs_inode_closed(FsContext *ctx, FsInode *in)
+{
+	FsInode *f = file_of(in);
+	MfBacking *gone = NULL;
+
+	g_atomic_int_add(&ctx->open_files, -1);
+	g_mutex_lock(&f->lock);
+	if (--f->opens == 0 && f->backing &&
+	    g_atomic_int_get(&held_backings) > IDLE_BACKINGS) {
+		gone = g_steal_pointer(&f->backing);
+		g_atomic_int_add(&held_backings, -1);
+	}
+	g_mutex_unlock(&f->lock);
+	/* Requests still using it hold references of their own. */
+	mf_backing_unref(gone);
 }
 
 void fs_inode_proc_path(const FsInode *in, char buf[FS_PROC_PATH_MAX])

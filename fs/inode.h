@@ -37,7 +37,9 @@ struct FsInode {
 	uint64_t nlookup;       /* protected by table->lock */
 	unsigned refs;          /* protected by table->lock */
 	GMutex lock;            /* protects the fields below */
-	MfBacking *backing;     /* opened on first open of a regular file */
+	MfBacking *backing;     /* opened on first use of a regular file's
+				 * data, dropped when its last open ends */
+	unsigned opens;         /* opens of it and of its views */
 	int backing_rw_err;     /* why it is read-only (positive errno), or 0 */
 	struct timespec seen_mtime; /* mtime and size at our last release: */
 	off_t seen_size;        /* the kernel may keep its cache if unchanged */
@@ -92,6 +94,13 @@ void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd);
 /* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
  * in valid, the times in attr). Returns 0 or -errno. */
 int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid);
+
+/* Count an open of in (a file, or a view of one) that is being answered,
+ * and its end. When the last open of a file ends and many files hold
+ * backings, its backing goes: an fd and windows for every file the kernel
+ * remembers would not fit the descriptor limit. */
+void fs_inode_opened(FsContext *ctx, FsInode *in);
+void fs_inode_closed(FsContext *ctx, FsInode *in);
 
 /* "/proc/self/fd/N" for the inode's O_PATH fd. */
 #define FS_PROC_PATH_MAX 32

@@ -410,7 +410,7 @@ static void opened(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 
 	fi->keep_cache = stat_inode(in, &st) == 0 && may_keep_cache(in, &st);
 	fi->fh = 0;
-	g_atomic_int_inc(&ctx_of(req)->open_files);
+	fs_inode_opened(ctx_of(req), in);
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -435,7 +435,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 		return fs_reply_err(req, -r, "open", NULL);
 	opened(req, in, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		g_atomic_int_add(&ctx->open_files, -1);
+		fs_inode_closed(ctx, in);
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -475,7 +475,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.entry_timeout = ctx->timeout;
 	opened(req, in, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		g_atomic_int_add(&ctx->open_files, -1);
+		fs_inode_closed(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 	}
 }
@@ -584,7 +584,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	if (!is_virtual(in))
 		remember_state(in);
-	g_atomic_int_add(&ctx_of(req)->open_files, -1);
+	fs_inode_closed(ctx_of(req), in);
 	fuse_reply_err(req, 0);
 }
 

@@ -61,9 +61,9 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
-	g_atomic_int_inc(&ctx_of(req)->open_files);
+	fs_inode_opened(ctx_of(req), in);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		g_atomic_int_add(&ctx_of(req)->open_files, -1);
+		fs_inode_closed(ctx_of(req), in);
 }
 
 /* Clamp [voff, voff+*len) to the view's window; false if it starts past

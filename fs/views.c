@@ -516,9 +516,9 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	e.entry_timeout = 0;    /* see reply_view_entry() */
 	fi->direct_io = 1;
 	fi->fh = 0;
-	g_atomic_int_inc(&ctx->open_files);
+	fs_inode_opened(ctx, in);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		g_atomic_int_add(&ctx->open_files, -1);
+		fs_inode_closed(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 	}
 }

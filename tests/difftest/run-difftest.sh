@@ -12,7 +12,8 @@
 #
 # Environment: MAPFS, DIFFTEST (required); DIFFTEST_TIMEOUT seconds for all
 # the runs together (default 240, 0 for none); MAPFS_OPTS extra options for
-# mapfs (-o ...).
+# mapfs (-o ...); DIFFTEST_ARGS extra difftest arguments for every run (e.g.
+# "--skip seek"); MAPFS_LOG a file to keep the daemon's log in.
 set -u
 
 if [ ! -e /dev/fuse ]; then
@@ -65,6 +66,9 @@ cleanup() {
 				timeout 10 fusermount3 -uz "$MNT" 2>/dev/null
 		fi
 	fi
+	if [ -n "${MAPFS_LOG:-}" ] && [ -e "$TMP/mapfs.log" ]; then
+		cp "$TMP/mapfs.log" "$MAPFS_LOG"
+	fi
 	if [ "$rc" -ne 0 ] && [ -s "$TMP/mapfs.log" ]; then
 		echo "run-difftest: last lines of the mapfs log:" >&2
 		tail -n 40 "$TMP/mapfs.log" >&2
@@ -107,6 +111,8 @@ run() {
 		left=$((RUN_TIMEOUT - SECONDS))
 		[ "$left" -gt 0 ] || left=1
 	fi
+	# shellcheck disable=SC2086 # DIFFTEST_ARGS is a list of words
+	set -- "$@" ${DIFFTEST_ARGS:-}
 	echo "run-difftest: difftest $*"
 	timeout "$left" "$DIFFTEST" "$@" "$MNT" "$PLAIN" &
 	TEST_PID=$!

@@ -114,7 +114,7 @@ typedef struct Seen {
 	int stop_value;
 } Seen;
 
-static int collect(uint64_t page, void *arg)
+G_GNUC_UNUSED static int collect(uint64_t page, void *arg)
 {
 	Seen *s = arg;
 
@@ -123,7 +123,8 @@ static int collect(uint64_t page, void *arg)
 	return s->n == s->stop_after ? s->stop_value : 0;
 }
 
-static void assert_seen(const Seen *s, const uint64_t *want, unsigned n)
+G_GNUC_UNUSED static void assert_seen(const Seen *s, const uint64_t *want,
+				       unsigned n)
 {
 	assert_int_equal(s->n, n);
 	for (unsigned i = 0; i < n; i++)
