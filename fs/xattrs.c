@@ -1,0 +1,110 @@
+/* xattrs: extended attributes: the backing object's own, the user.mapfs.*
+ * of views (views.c), and the daemon's figures on the mount's root.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "mf-backing.h"
+#include "ops.h"
+#include "reply.h"
+#include "views.h"
+
+#define STATS_XATTR "user.mapfs.stats"
+
+static char *stats_text(FsContext *ctx)
+{
+	MfWindowStats ws;
+	MfIoStats io;
+
+	mf_window_cache_stats(ctx->cache, &ws);
+	mf_backing_io_stats(&io);
+	return g_strdup_printf(
+		"windows_mapped=%" PRIu64 "\nmaps=%" PRIu64 "\nunmaps=%" PRIu64
+		"\nhits=%" PRIu64 "\nmisses=%" PRIu64 "\nmap_failures=%" PRIu64
+		"\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
+		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n",
+		ws.mapped_now, ws.maps, ws.unmaps, ws.hits, ws.misses,
+		ws.map_failures, io.bytes_read, io.bytes_written,
+		g_atomic_int_get(&ctx->open_files), io.sigbus,
+		fs_inode_table_size(ctx->inodes));
+}
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	FsInode *in = inode_of(req, ino);
+	char path[FS_PROC_PATH_MAX];
+	char *value = NULL;
+	ssize_t n;
+
+	if (is_virtual(in))
+		return fs_views_getxattr(req, in, name, size);
+	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
+		char *text = stats_text(ctx_of(req));
+
+		fs_reply_xattr(req, text, strlen(text), size);
+		g_free(text);
+		return;
+	}
+	fs_inode_proc_path(inode_of(req, ino), path);
+	if (size)
+		value = g_malloc(size);
+	n = getxattr(path, name, value, size);
+	if (n < 0)
+		fs_reply_err(req, errno, "getxattr", name);
+	else
+		fs_reply_xattr(req, value, (size_t)n, size);
+	g_free(value);
+}
+
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	FsInode *in = inode_of(req, ino);
+	char path[FS_PROC_PATH_MAX];
+	char *list = NULL;
+	ssize_t n;
+
+	if (is_virtual(in))
+		return fs_views_listxattr(req, in, size);
+	fs_inode_proc_path(in, path);
+	if (size)
+		list = g_malloc(size);
+	n = listxattr(path, list, size);
+	if (n < 0)
+		fs_reply_err(req, errno, "listxattr", NULL);
+	else
+		fs_reply_xattr(req, list, (size_t)n, size);
+	g_free(list);
+}
+
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	FsInode *in = inode_of(req, ino);
+	char path[FS_PROC_PATH_MAX];
+
+	if (is_virtual(in))
+		return fs_views_refuse(req, in, "setxattr");
+	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0)
+		return fs_reply_err(req, EPERM, "setxattr", name);
+	fs_inode_proc_path(in, path);
+	if (setxattr(path, name, value, size, flags) < 0)
+		return fs_reply_err(req, errno, "setxattr", name);
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
+			      const char *name)
+{
+	FsInode *in = inode_of(req, ino);
+	char path[FS_PROC_PATH_MAX];
+
+	if (is_virtual(in))
+		return fs_views_refuse(req, in, "removexattr");
+	fs_inode_proc_path(in, path);
+	if (removexattr(path, name) < 0)
+		return fs_reply_err(req, errno, "removexattr", name);
+	fuse_reply_err(req, 0);
+}
