@@ -14,44 +14,7 @@
 
 #include "mf-store.h"
 
-struct MfStateDir {
-	int files_fd;
-	bool sync;
-	GMutex lock;
-	GHashTable *by_ino;     /* ino -> MfState*, while referenced; lock */
-};
-
-/* A snapshot or a private view: a named page store. */
-typedef struct Entry {
-	char *name;
-	MfStore *store;
-	uint64_t seq;           /* snapshots: order of taking */
-	uint64_t size;          /* snapshots: the file's size when taken */
-	struct timespec taken;
-} Entry;
-
-struct MfState {
-	gint refs;
-	MfStateDir *sd;
-	uint64_t ino;
-	int dir_fd;             /* files/INO */
-	int snap_fd;            /* files/INO/snap */
-	int cow_fd;             /* files/INO/cow */
-	GMutex lock;            /* everything below */
-	GPtrArray *snaps;       /* Entry*, oldest first */
-	GHashTable *cows;       /* name -> Entry* */
-	uint64_t next_seq;
-	uint64_t next_tmp;      /* names entries while they are made */
-	bool damaged;
-	MfBacking *attached;    /* whose hooks we are; no reference */
-	/* Bypass detection: the file's mtime and size after our last change.
-	 * While no change of ours is under way (busy == 0), any other value
-	 * means someone changed the file outside the mount. */
-	unsigned busy;
-	bool seen_valid;
-	struct timespec seen_mtime;
-	off_t seen_size;
-};
+#include "mf-state-impl.h"
 
 static const char NEW_PREFIX[] = ".new-";
 
@@ -112,7 +75,7 @@ static int remove_entry_dir(int dirfd, const char *name)
 
 /* Remove entry name whole or not at all: first out of sight (a dot name,
  * which loading sweeps), then its files. */
-static int discard_entry(MfState *st, int kind_fd, const char *name)
+int mf_entry_discard(MfState *st, int kind_fd, const char *name)
 {
 	g_autofree char *gone = g_strdup_printf(".gone-%" PRIu64,
 						st->next_tmp++);
@@ -137,7 +100,7 @@ static int open_subdir(int dirfd, const char *name, bool create)
 /* ------------------------------------------------------------------ */
 /* Entries                                                             */
 
-static void entry_free(Entry *e)
+void mf_entry_free(Entry *e)
 {
 	mf_store_close(e->store);
 	g_free(e->name);
@@ -228,7 +191,7 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 }
 
 /* Make a new entry under kind_fd, whole or not at all. */
-static int make_entry(MfState *st, int kind_fd, const char *name,
+int mf_entry_make(MfState *st, int kind_fd, const char *name,
 		      GKeyFile *meta, Entry **ret)
 {
 	/* Not derived from name: a name of NAME_MAX bytes must fit. */
@@ -319,9 +282,9 @@ static int state_load(MfStateDir *sd, uint64_t ino, bool create,
 	st->refs = 1;
 	st->sd = sd;
 	st->ino = ino;
-	st->snaps = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
+	st->snaps = g_ptr_array_new_with_free_func((GDestroyNotify)mf_entry_free);
 	st->cows = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					 (GDestroyNotify)entry_free);
+					 (GDestroyNotify)mf_entry_free);
 	st->next_seq = 1;
 	g_mutex_init(&st->lock);
 	st->snap_fd = st->cow_fd = -1;
@@ -398,7 +361,7 @@ bool mf_state_damaged(MfState *st)
 }
 
 /* The file's record: its ctime when we last let go of it cleanly. If it
- * changed since, someone wrote it outside the mount. */
+ * mf_state_changed since, someone wrote it outside the mount. */
 static void record_file(MfState *st, const struct stat *sb, bool clean)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -424,7 +387,7 @@ static void mark_damaged(MfState *st, const struct stat *sb)
 		return;
 	st->damaged = true;
 	g_log("mapfs", G_LOG_LEVEL_WARNING,
-	      "file with inode %" PRIu64 " was changed outside the mount: "
+	      "file with inode %" PRIu64 " was mf_state_changed outside the mount: "
 	      "its snapshots are damaged", st->ino);
 	record_file(st, sb, false);
 }
@@ -494,7 +457,7 @@ void mf_state_change_end(MfState *st, int fd)
 	g_mutex_unlock(&st->lock);
 }
 
-static void changed(void *arg, MfBacking *b)
+void mf_state_changed(void *arg, MfBacking *b)
 {
 	MfState *st = arg;
 	struct stat sb;
@@ -522,11 +485,9 @@ static void detach(void *arg, MfBacking *b)
 	mf_state_unref(st);
 }
 
-static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len);
-
 static const MfChangeHooks hooks = {
-	.before = preserve,
-	.after = changed,
+	.before = mf_state_preserve,
+	.after = mf_state_changed,
 	.free = detach,
 };
 
@@ -541,7 +502,7 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_lock(&st->lock);
 	st->attached = b;
 	if (fstat(mf_backing_fd(b), &sb) == 0) {
-		/* Until now b changed the file unwatched: those changes were
+		/* Until now b mf_state_changed the file unwatched: those changes were
 		 * the mount's own. Only a first look compares with the
 		 * record of a clean release. */
 		if (st->seen_valid)
@@ -615,7 +576,7 @@ static uint64_t widest(MfState *st)
  * they read as zeros before and after, and should one get data later,
  * that write keeps its zeros for the snapshots that see it. So only data
  * is walked, and a sparse terabyte truncates as fast as its data. */
-static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
+int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 {
 	MfState *st = arg;
 	bool shrink = len == UINT64_MAX;
@@ -627,7 +588,7 @@ static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 	g_mutex_lock(&st->lock);
 	if (!st->snaps->len || len == 0)
 		goto out;
-	/* Was it changed behind our back since our last change? */
+	/* Was it mf_state_changed behind our back since our last change? */
 	if (st->busy == 0 && st->seen_valid && fstat(mf_backing_fd(b), &sb) == 0)
 		verify_locked(st, &sb);
 	end = MIN(end, widest(st));
@@ -651,7 +612,7 @@ static int preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 	}
 out:
 	if (r == 0)
-		st->busy++;     /* until changed() */
+		st->busy++;     /* until mf_state_changed() */
 	g_mutex_unlock(&st->lock);
 	return r;
 }
@@ -681,7 +642,7 @@ int mf_state_snap_create(MfState *st, MfBacking *b, const char *name)
 	g_key_file_set_uint64(meta, "entry", "size", size);
 	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
 	g_key_file_set_int64(meta, "entry", "taken_nsec", now.tv_nsec);
-	r = make_entry(st, st->snap_fd, name, meta, &e);
+	r = mf_entry_make(st, st->snap_fd, name, meta, &e);
 	if (r < 0)
 		goto out;
 	e->seq = st->next_seq++;
@@ -747,7 +708,7 @@ int mf_state_snap_delete(MfState *st, const char *name)
 		g_free(h.buf);
 	}
 	if (r == 0) {
-		r = discard_entry(st, st->snap_fd, name);
+		r = mf_entry_discard(st, st->snap_fd, name);
 		g_ptr_array_remove_index(st->snaps, i);
 	}
 	g_mutex_unlock(&st->lock);
@@ -778,7 +739,7 @@ int mf_state_snap_rename(MfState *st, const char *from, const char *to)
 	return r;
 }
 
-static void fill_info(const Entry *e, MfEntryInfo *out)
+void mf_entry_info(const Entry *e, MfEntryInfo *out)
 {
 	out->size = e->size;
 	out->taken = e->taken;
@@ -792,7 +753,7 @@ int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out)
 	g_mutex_lock(&st->lock);
 	e = find_snap(st, name, NULL);
 	if (e)
-		fill_info(e, out);
+		mf_entry_info(e, out);
 	g_mutex_unlock(&st->lock);
 	return e ? 0 : -ENOENT;
 }
@@ -835,9 +796,7 @@ static int snap_page(MfState *st, guint i, MfBacking *b, uint64_t p,
 
 /* Copy [off, off+len) page by page with page_fn(p, buf), which fills a
  * whole page. Returns bytes or -errno. */
-typedef int (*PageFn)(void *ctx, uint64_t p, char *buf);
-
-static ssize_t copy_pages(PageFn fn, void *ctx, uint64_t off, void *out,
+ssize_t mf_copy_pages(MfPageFn fn, void *ctx, uint64_t off, void *out,
 			  size_t len)
 {
 	g_autofree char *page = g_malloc(MF_PAGE);
@@ -888,246 +847,10 @@ ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
 	else if (off >= e->size)
 		r = 0;
 	else
-		r = copy_pages(snap_read_page, &s, off, buf,
+		r = mf_copy_pages(snap_read_page, &s, off, buf,
 			       (size_t)MIN((uint64_t)len, e->size - off));
 	g_mutex_unlock(&st->lock);
 	if (b)
 		mf_backing_unlock(b);
-	return r;
-}
-
-/* ------------------------------------------------------------------ */
-/* Private views                                                       */
-
-int mf_state_cow_create(MfState *st, const char *name)
-{
-	g_autoptr(GKeyFile) meta = g_key_file_new();
-	struct timespec now;
-	Entry *e;
-	int r = mf_state_check_name(name);
-
-	if (r < 0)
-		return r;
-	clock_gettime(CLOCK_REALTIME, &now);
-	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
-	g_key_file_set_int64(meta, "entry", "taken_nsec", now.tv_nsec);
-	g_mutex_lock(&st->lock);
-	if (g_hash_table_contains(st->cows, name)) {
-		r = -EEXIST;
-	} else if ((r = make_entry(st, st->cow_fd, name, meta, &e)) == 0) {
-		e->taken = now;
-		g_hash_table_insert(st->cows, e->name, e);
-	}
-	g_mutex_unlock(&st->lock);
-	return r;
-}
-
-int mf_state_cow_delete(MfState *st, const char *name)
-{
-	int r = -ENOENT;
-
-	g_mutex_lock(&st->lock);
-	if (g_hash_table_contains(st->cows, name)) {
-		r = discard_entry(st, st->cow_fd, name);
-		g_hash_table_remove(st->cows, name);
-	}
-	g_mutex_unlock(&st->lock);
-	return r;
-}
-
-int mf_state_cow_info(MfState *st, const char *name, MfEntryInfo *out)
-{
-	Entry *e;
-
-	g_mutex_lock(&st->lock);
-	e = g_hash_table_lookup(st->cows, name);
-	if (e)
-		fill_info(e, out);
-	g_mutex_unlock(&st->lock);
-	return e ? 0 : -ENOENT;
-}
-
-static gint cmp_names(gconstpointer a, gconstpointer b)
-{
-	return g_strcmp0(*(char *const *)a, *(char *const *)b);
-}
-
-char **mf_state_cow_list(MfState *st)
-{
-	GPtrArray *names = g_ptr_array_new();
-	GHashTableIter it;
-	gpointer key;
-
-	g_mutex_lock(&st->lock);
-	g_hash_table_iter_init(&it, st->cows);
-	while (g_hash_table_iter_next(&it, &key, NULL))
-		g_ptr_array_add(names, g_strdup(key));
-	g_mutex_unlock(&st->lock);
-	g_ptr_array_sort(names, cmp_names);
-	g_ptr_array_add(names, NULL);
-	return (char **)g_ptr_array_free(names, FALSE);
-}
-
-typedef struct CowRead {
-	Entry *e;
-	MfBacking *b;
-} CowRead;
-
-/* Page p of a private view: its own if written, else the file's. */
-static int cow_page(void *ctx, uint64_t p, char *buf)
-{
-	CowRead *c = ctx;
-	bool hole;
-	int r = mf_store_has(c->e->store, p);
-
-	if (r < 0)
-		return r;
-	if (r)
-		return mf_store_get(c->e->store, p, buf);
-	return mf_backing_page_locked(c->b, p, buf, &hole);
-}
-
-/* Find cow view name and the file's size; st->lock and b (shared) held
- * on success. */
-static int cow_begin(MfState *st, MfBacking *b, const char *name,
-		     CowRead *c, uint64_t *size)
-{
-	int r;
-
-	mf_backing_lock_shared(b);
-	g_mutex_lock(&st->lock);
-	c->b = b;
-	c->e = g_hash_table_lookup(st->cows, name);
-	r = c->e ? mf_backing_size_locked(b, size) : -ENOENT;
-	if (r < 0) {
-		g_mutex_unlock(&st->lock);
-		mf_backing_unlock(b);
-	}
-	return r;
-}
-
-static void cow_end(MfState *st, MfBacking *b)
-{
-	g_mutex_unlock(&st->lock);
-	mf_backing_unlock(b);
-}
-
-ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
-			  uint64_t off, void *buf, size_t len)
-{
-	uint64_t size;
-	CowRead c;
-	ssize_t r = cow_begin(st, b, name, &c, &size);
-
-	if (r < 0)
-		return r;
-	r = off >= size ? 0
-			: copy_pages(cow_page, &c, off, buf,
-				     (size_t)MIN((uint64_t)len, size - off));
-	cow_end(st, b);
-	return r;
-}
-
-ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
-			   uint64_t off, const void *buf, size_t len)
-{
-	g_autofree char *page = g_malloc(MF_PAGE);
-	size_t done = 0;
-	uint64_t size;
-	CowRead c;
-	int r = cow_begin(st, b, name, &c, &size);
-
-	if (r < 0)
-		return r;
-	if (off > size || len > size - off)
-		r = -EFBIG;     /* a private view cannot grow the file */
-	while (r == 0 && done < len) {
-		uint64_t pos = off + done, p = pos / MF_PAGE;
-		size_t in = (size_t)(pos % MF_PAGE);
-		size_t n = MIN(len - done, MF_PAGE - in);
-
-		r = cow_page(&c, p, page);
-		if (r == 0) {
-			memcpy(page + in, (const char *)buf + done, n);
-			r = mf_store_put(c.e->store, p, page, st->sd->sync);
-		}
-		if (r == 0)
-			done += n;
-	}
-	cow_end(st, b);
-	return done ? (ssize_t)done : r;
-}
-
-typedef struct Commit {
-	MfState *st;
-	Entry *e;
-	MfBacking *b;
-	uint64_t size;
-	char *buf;
-} Commit;
-
-static int commit_page(uint64_t p, void *arg)
-{
-	Commit *c = arg;
-	uint64_t at = p * MF_PAGE;
-	size_t n = (size_t)MIN((uint64_t)MF_PAGE, c->size - at);
-	ssize_t r = mf_store_get(c->e->store, p, c->buf);
-
-	if (r == 0)
-		r = mf_backing_write_locked(c->b, at, c->buf, n);
-	return r < 0 ? (int)r : (size_t)r == n ? 0 : -EIO;
-}
-
-static int commit_preserve(uint64_t p, void *arg)
-{
-	Commit *c = arg;
-	int r = preserve(c->st, c->b, p * MF_PAGE, MF_PAGE);
-
-	if (r == 0)
-		changed(c->st, c->b);   /* preserve() counted a change */
-	return r;
-}
-
-int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
-{
-	Commit c = { .st = st, .b = b, .buf = g_malloc(MF_PAGE) };
-	gpointer key;
-	int r;
-
-	mf_state_attach(st, b);
-	/* Exclusive: readers through the backing see all of it or none. */
-	mf_backing_lock_exclusive(b);
-	/* Take the view out of the table while its pages are written: the
-	 * hook takes st->lock for each page, so it cannot be held, and
-	 * nobody may discard the view meanwhile. */
-	g_mutex_lock(&st->lock);
-	r = g_hash_table_steal_extended(st->cows, name, &key, (gpointer *)&c.e)
-		    ? mf_backing_size_locked(b, &c.size)
-		    : -ENOENT;
-	g_mutex_unlock(&st->lock);
-	/* Every page the commit changes is kept for the snapshots first:
-	 * a failure then leaves the file as it was. */
-	if (r == 0)
-		r = mf_store_foreach(c.e->store,
-				     (c.size + MF_PAGE - 1) / MF_PAGE,
-				     commit_preserve, &c);
-	if (r == 0)
-		r = mf_store_foreach(c.e->store,
-				     (c.size + MF_PAGE - 1) / MF_PAGE,
-				     commit_page, &c);
-	if (r == 0 && st->sd->sync)
-		r = mf_backing_flush(b, 0, 0, true);
-	mf_backing_unlock(b);
-	g_free(c.buf);
-	if (!c.e)
-		return r;
-	g_mutex_lock(&st->lock);
-	if (r == 0) {
-		discard_entry(st, st->cow_fd, c.e->name);
-		entry_free(c.e);
-	} else {        /* keep the view: nothing is lost */
-		g_hash_table_insert(st->cows, c.e->name, c.e);
-	}
-	g_mutex_unlock(&st->lock);
 	return r;
 }
