@@ -516,6 +516,26 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_unlock(&st->lock);
 }
 
+int mf_state_purge(MfState *st)
+{
+	char name[32];
+	int r = 0;
+
+	g_mutex_lock(&st->lock);
+	if (st->snaps->len || g_hash_table_size(st->cows)) {
+		r = -ENOTEMPTY;
+	} else {
+		unlinkat(st->dir_fd, "meta", 0);
+		unlinkat(st->dir_fd, "snap", AT_REMOVEDIR);
+		unlinkat(st->dir_fd, "cow", AT_REMOVEDIR);
+		snprintf(name, sizeof(name), "%" PRIu64, st->ino);
+		if (unlinkat(st->sd->files_fd, name, AT_REMOVEDIR) < 0)
+			r = -errno;
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
 int mf_state_check_name(const char *name)
 {
 	size_t n = strlen(name);

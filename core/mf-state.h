@@ -66,6 +66,11 @@ bool mf_state_verify(MfState *st, int fd);
 void mf_state_change_begin(MfState *st);
 void mf_state_change_end(MfState *st, int fd);
 
+/* The file has no snapshot or private view left and is gone: remove its
+ * record, so a file that gets its inode number later starts clean.
+ * Returns 0, -ENOTEMPTY, or -errno. */
+int mf_state_purge(MfState *st);
+
 /* Names: not empty, ".", "..", nor starting with '.', no '/' or ':',
  * at most NAME_MAX bytes. Returns 0 or -EINVAL. */
 int mf_state_check_name(const char *name);

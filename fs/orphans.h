@@ -1,12 +1,12 @@
 /* orphans: files that were removed through the mount while they had
  * snapshots or private views. Their snapshots stay reachable under the
- * old path (F@@/snap/NAME after rm F) until deleted.
+ * old path (F@@/snap/NAME after rm F, or after mv G F) until deleted.
  *
  * Instead of copying the file's pages into its snapshots, removal keeps
- * the inode alive with a hard link in STATEDIR/orphans, named after the
- * path it had: O(1), nothing to copy, and the state (keyed by inode
- * number) stays attached. The link goes when the last snapshot and
- * private view of the file do.
+ * the inode alive with a hard link in STATEDIR/orphans named KEY@INO,
+ * KEY being the path it had: O(1), nothing to copy, and the state (keyed
+ * by inode number) stays attached. The link goes when the last snapshot
+ * and private view of the file do, and so does the file's record.
  */
 #pragma once
 
@@ -17,18 +17,16 @@
 int fs_orphans_open(FsContext *ctx, int statedir_fd);
 void fs_orphans_close(FsContext *ctx);
 
+/* The key of name in dir: its path in the tree, escaped into one name
+ * component. g_free it; NULL outside the tree. */
+char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name);
 /* name in dir is about to lose a link (unlink, or replaced by rename):
  * if that is its last link and it has snapshots or private views, keep
  * it as an orphan. Returns 0 or -errno (the removal must not go on). */
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name);
-/* The orphan once at name in dir, with one reference (fs_inode_unref).
- * Returns 0 or -ENOENT. */
-int fs_orphans_find(FsContext *ctx, FsInode *dir, const char *name,
-		    FsInode **ret);
-/* The orphan once at the path file has now: a file replaced there (mv G
- * F, sed -i) whose snapshots F@@/snap still shows. Returns 0 with one
- * reference, or -ENOENT. */
-int fs_orphans_find_for(FsContext *ctx, FsInode *file, FsInode **ret);
+/* The orphans once at the path key, each with one reference. */
+GPtrArray *fs_orphans_list(FsContext *ctx, const char *key);
+void fs_orphans_unref_all(FsContext *ctx, GPtrArray *orphans);
 /* base lost its last snapshot or private view: if it is an orphan, let
- * it go. */
+ * it go, with its record. */
 void fs_orphans_release(FsContext *ctx, FsInode *base);

@@ -160,13 +160,23 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
 	g_autofree char *file = g_strndup(name, strlen(name) - 2);
+	g_autofree char *key = fs_orphans_key(ctx, parent, file);
 	FsInode *base, *dir;
 	struct stat st;
 	int r = fs_inode_find(ctx->inodes, parent, file, &st, &base);
 
 	/* A file removed with snapshots: they stay under its path. */
-	if (r == -ENOENT && fs_orphans_find(ctx, parent, file, &base) == 0)
-		r = fstatat(base->fd, "", &st, AT_EMPTY_PATH) < 0 ? -errno : 0;
+	if (r == -ENOENT) {
+		GPtrArray *old = fs_orphans_list(ctx, key);
+
+		if (old->len) {
+			base = fs_inode_hold(ctx->inodes, old->pdata[0]);
+			r = fstatat(base->fd, "", &st, AT_EMPTY_PATH) < 0
+				    ? -errno
+				    : 0;
+		}
+		fs_orphans_unref_all(ctx, old);
+	}
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	if (base->kind != FS_REAL || !S_ISREG(st.st_mode)) {
@@ -174,7 +184,9 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 		return fs_reply_err(req, ENOENT, "lookup",
 				    "view directory of a non-regular file");
 	}
-	dir = fs_inode_view(ctx->inodes, base, FS_VIEWDIR, NULL, NULL);
+	/* The directory remembers the path it was reached by: the files
+	 * removed from that path show their snapshots there too. */
+	dir = fs_inode_view(ctx->inodes, base, FS_VIEWDIR, NULL, key);
 	fs_inode_unref(ctx->inodes, base);      /* dir holds its own */
 	reply_view_entry(req, dir, "lookup");
 }
@@ -186,35 +198,45 @@ static void bad_window(fuse_req_t req, const char *name)
 	fuse_reply_err(req, EINVAL);
 }
 
-/* Snapshot entry of the file that had this path before it was replaced
- * (mv G F, sed -i): F@@/snap shows those too. */
+/* The file removed from dir's path (mv G F, sed -i, rm F) that has
+ * snapshot entry, with a reference; NULL if none. */
+static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
+				 const char *entry)
+{
+	GPtrArray *old = fs_orphans_list(ctx, dir->entry);
+	FsInode *found = NULL;
+	MfEntryInfo info;
+	MfState *st;
+
+	for (guint i = 0; i < old->len && !found; i++) {
+		FsInode *o = old->pdata[i];
+
+		if (o == dir->base ||
+		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+			continue;
+		mf_state_verify(st, o->fd);
+		if (mf_state_snap_info(st, entry, &info) == 0)
+			found = fs_inode_hold(ctx->inodes, o);
+		mf_state_unref(st);
+	}
+	fs_orphans_unref_all(ctx, old);
+	return found;
+}
+
+/* Snapshot entry of a file removed from this path: F@@/snap shows
+ * those too. */
 static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
 			    const MfViewSpec *spec, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
-	MfEntryInfo info;
-	FsInode *old;
-	MfState *st;
-	int r = fs_orphans_find_for(ctx, dir->base, &old);
+	FsInode *old = replaced_holding(ctx, dir, entry);
 
-	if (r == 0) {
-		r = mf_state_get(ctx->states, (uint64_t)old->ino, false, &st);
-		if (r == 0) {
-			mf_state_verify(st, old->fd);
-			r = mf_state_snap_info(st, entry, &info);
-			mf_state_unref(st);
-		}
-		if (r == 0) {
-			reply_view_entry(req,
-					 fs_inode_view(ctx->inodes, old, FS_VIEW,
-						       spec, entry),
-					 "lookup");
-		}
-		fs_inode_unref(ctx->inodes, old);
-		if (r == 0)
-			return;
-	}
-	fs_reply_err(req, ENOENT, "lookup", name);
+	if (!old)
+		return fs_reply_err(req, ENOENT, "lookup", name);
+	reply_view_entry(req, fs_inode_view(ctx->inodes, old, FS_VIEW, spec,
+					    entry),
+			 "lookup");
+	fs_inode_unref(ctx->inodes, old);
 }
 
 /* A cow or snap entry, NAME[:WINDOW], in dir. */
@@ -257,7 +279,7 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 		FsKind kind = name[0] == 's' ? FS_SNAPDIR : FS_COWDIR;
 
 		return reply_view_entry(
-			req, fs_inode_view(t, dir->base, kind, NULL, NULL),
+			req, fs_inode_view(t, dir->base, kind, NULL, dir->entry),
 			"lookup");
 	}
 	r = mf_view_spec_parse(name, &spec);
@@ -289,30 +311,39 @@ void fs_views_refuse(fuse_req_t req, FsInode *in, const char *op)
 
 	fs_log(LOG_NOTICE, "%s on %s%s: %s", op,
 	       in->kind == FS_VIEW ? "view " : "a view directory",
-	       in->entry ? in->entry : "", why);
+	       in->kind == FS_VIEW && in->entry ? in->entry : "", why);
 	fuse_reply_err(req, ro ? EROFS : EPERM);
 }
 
-/* names, and the snapshots of a file replaced at base's path that base
- * does not have by the same name. */
-static char **add_replaced(FsContext *ctx, FsInode *base, char **names)
+/* names, and the snapshots of the files removed from snapdir's path
+ * that are not there by the same name. */
+static char **add_replaced(FsContext *ctx, FsInode *snapdir, char **names)
 {
 	g_autoptr(GStrvBuilder) all = g_strv_builder_new();
-	g_auto(GStrv) old_names = NULL;
-	FsInode *old;
-	MfState *st;
+	GPtrArray *old = fs_orphans_list(ctx, snapdir->entry);
+	g_autoptr(GHashTable) seen =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
-	if (fs_orphans_find_for(ctx, base, &old) < 0)
-		return names;
-	if (mf_state_get(ctx->states, (uint64_t)old->ino, false, &st) == 0) {
+	g_strv_builder_addv(all, (const char **)names);
+	for (char **n = names; *n; n++)
+		g_hash_table_add(seen, g_strdup(*n));
+	for (guint i = 0; i < old->len; i++) {
+		FsInode *o = old->pdata[i];
+		g_auto(GStrv) old_names = NULL;
+		MfState *st;
+
+		if (o == snapdir->base ||
+		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+			continue;
 		old_names = mf_state_snap_list(st);
 		mf_state_unref(st);
+		for (char **n = old_names; *n; n++)
+			if (!g_hash_table_contains(seen, *n)) {
+				g_strv_builder_add(all, *n);
+				g_hash_table_add(seen, g_strdup(*n));
+			}
 	}
-	fs_inode_unref(ctx->inodes, old);
-	g_strv_builder_addv(all, (const char **)names);
-	for (char **n = old_names; n && *n; n++)
-		if (!g_strv_contains((const char *const *)names, *n))
-			g_strv_builder_add(all, *n);
+	fs_orphans_unref_all(ctx, old);
 	g_strfreev(names);
 	return g_strv_builder_end(all);
 }
@@ -334,7 +365,7 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 		mf_state_unref(st);
 	}
 	if (in->kind == FS_SNAPDIR)
-		names = add_replaced(ctx, in->base, names);
+		names = add_replaced(ctx, in, names);
 	return names;
 }
 
@@ -525,20 +556,39 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 
 void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 {
+	FsContext *ctx = ctx_of(req);
 	MfState *st;
 	int r;
 
 	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
 		return fs_views_refuse(req, dir, "unlink");
-	r = fs_views_state(ctx_of(req), dir, false, &st);
+	FsInode *file = fs_inode_hold(ctx->inodes, dir->base);
+
+	r = fs_views_state(ctx, dir, false, &st);
 	if (r == 0) {
 		r = dir->kind == FS_SNAPDIR ? mf_state_snap_delete(st, name)
 					    : mf_state_cow_delete(st, name);
 		mf_state_unref(st);
 	}
+	/* Not the file's own: a removed file's, shown at this path. */
+	if (r == -ENOENT && dir->kind == FS_SNAPDIR) {
+		FsInode *old = replaced_holding(ctx, dir, name);
+
+		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
+					false, &st) == 0) {
+			r = mf_state_snap_delete(st, name);
+			mf_state_unref(st);
+		}
+		if (old) {
+			fs_inode_unref(ctx->inodes, file);
+			file = old;
+		}
+	}
+	if (r == 0)
+		fs_orphans_release(ctx, file);
+	fs_inode_unref(ctx->inodes, file);
 	if (r < 0)
 		return fs_reply_err(req, -r, "unlink", name);
-	fs_orphans_release(ctx_of(req), dir->base);
 	fuse_reply_err(req, 0);
 }
 

@@ -3,6 +3,7 @@
  *
  *   difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]
  *            [--shrink] [--shrink-time S] [--replay FILE] [--step-timeout S]
+ *            [--skip OP,...] [--no-views] [--no-snapshots] [--avoid-orphan-bugs]
  *            MOUNTDIR PLAINDIR
  *
  * Operations: write and read (pwrite/pread, or lseek + write/read; holes past
@@ -39,17 +40,46 @@
  *  - the two trees receive the same calls in the same order; whatever then
  *    differs between them is a finding.
  *
+ * Views (issue 3; on by default, --no-views turns them off): some reads and
+ * writes of a slot go, on the mount, through a view of the slot's file
+ * (F@@/rw and F@@/ro, whole or with a window :OFF+LEN or :OFF, the numbers
+ * spelled in decimal, 0x hex or with a K/M suffix), while the plain tree
+ * does the same read or write on F at the file offset: the model stays one
+ * plain file. A view read returns min(LEN, size - OFF) bytes at most; a
+ * write reaching past a window's end fails with EFBIG on the mount and the
+ * plain tree does nothing; a write to an ro view fails with EROFS. View
+ * descriptors are opened for one operation. See io_target().
+ *
+ * Snapshots and private views (issue 4; on by default, --no-snapshots turns
+ * them off): snap, snapread, snapdel, cowwrite, cowread, cowcommit and
+ * cowdiscard act on F@@/snap/sK and F@@/cow/cK of the mount only, and are
+ * checked against a model: a snapshot is a copy of the plain file's bytes
+ * when it was taken (an unlinked temporary file); a private view is a set
+ * of private 4096-byte pages over the current plain file (FILE_MAP_COPY).
+ * Snapshot and private view names are unique in a run. Files are model
+ * objects: renames carry an object's snapshots and private views to the new
+ * name; a file that loses its name (unlink, replaced by a rename) keeps its
+ * snapshots listed under its last name, next to those of any file that has
+ * that name now (see "model" below). After every step every snapshot is
+ * checked (size, and bytes around the op's offset plus a random range; all
+ * bytes after the last step), every private view of a named file likewise,
+ * and the listings of every F@@/snap and F@@/cow. Before a view, snapshot or
+ * private view operation the tester msyncs the lingering mappings of that
+ * file in both trees: the contract makes mmap stores visible to other
+ * aliases only once written back.
+ *
  * Extending: every operation is a row of op_table (generator, executor and the
  * fields it logs). Reads and writes find their descriptor and offset through
- * io_target(), the one place where an alias path (a view such as F@@/rw:OFF+LEN
- * on the mount against F at OFF on the plain tree) can be slotted in.
+ * io_target(), where the view aliases are slotted in.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <glib.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -58,6 +88,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -71,6 +102,9 @@
 #define BIG_FILE (16 * MiB)	/* beyond this a file is pushed to shrink */
 #define BIG_BUDGET (24 * MiB)	/* total bytes allowing a 64 MiB offset */
 #define CHUNK (1 * MiB)		/* unit of the content comparison */
+#define PAGE 4096ULL		/* page of a private view's model */
+#define MAX_SNAPS 6		/* live snapshots the generator allows */
+#define MAX_COWS 4		/* live private views the generator allows */
 
 enum { T_MNT, T_PLAIN, NTREES };
 static const char *const tree_label[NTREES] = { "mount", "plain" };
@@ -106,6 +140,13 @@ enum op_kind {
 	OP_COPY,
 	OP_REOPEN,
 	OP_SEEK,
+	OP_SNAP,
+	OP_SNAPREAD,
+	OP_SNAPDEL,
+	OP_COWWRITE,
+	OP_COWREAD,
+	OP_COWCOMMIT,
+	OP_COWDISCARD,
 	OP__COUNT
 };
 
@@ -118,9 +159,19 @@ enum op_kind {
 #define OF_TRUNC (1u << 5)	/* reopen: O_TRUNC */
 #define OF_APPEND (1u << 6)	/* reopen: O_APPEND */
 #define OF_ASYNC (1u << 7)	/* msync: MS_ASYNC rather than MS_SYNC */
+#define OF_VIEW (1u << 8)	/* read/write: through a view on the mount; snapread,
+				 * cowread: through a window; woff, wlen */
+#define OF_RO (1u << 9)		/* read/write: an ro view, not rw (writes: EROFS) */
+#define OF_WHOLE (1u << 10)	/* view: no window (F@@/rw) */
+#define OF_OPEN (1u << 11)	/* view: window to the end (:OFF) */
+#define OF_HEX (1u << 12)	/* view: OFF spelled 0x... */
+#define OF_KSUF (1u << 13)	/* view: multiples of 1 KiB spelled with K or M */
+#define OF_ROFS (1u << 14)	/* snapread: first try to open it for writing */
+#define OF_FULL (1u << 15)	/* snapread, cowread: all bytes */
 
 static const char *const flag_names[] = {
 	"pos", "zero", "keep", "linger", "creat", "trunc", "append", "async",
+	"view", "ro", "whole", "open", "hex", "ksuf", "rofs", "full",
 };
 
 struct op {
@@ -130,6 +181,8 @@ struct op {
 	uint64_t off, off2, len;
 	uint64_t dseed;		/* seed of the bytes written */
 	unsigned flags;
+	int id;			/* snapshot sID, private view cID */
+	uint64_t woff, wlen;	/* window of a view (OF_VIEW) */
 };
 
 /* fields an op logs and reads back */
@@ -142,6 +195,8 @@ struct op {
 #define F_LEN (1u << 6)
 #define F_DSEED (1u << 7)
 #define F_FLAGS (1u << 8)
+#define F_ID (1u << 9)
+#define F_WIN (1u << 10)	/* woff, wlen: logged for views with a window */
 
 /* One open file per slot and tree; a slot may also hold one dirty mapping
  * left for a later msync (OF_LINGER). */
@@ -156,6 +211,25 @@ struct tree {
 	struct slot s[MAX_FILES];
 };
 
+/*
+ * The model of snapshots and private views. Files are objects numbered in
+ * the order they came to be; name_obj[] and slot_obj[] say which object
+ * each name and each slot holds (-1: none), kept by the executors of reopen,
+ * rename and unlink (and checked against the plain tree's inode numbers).
+ * A snapshot or private view belongs to an object and is listed under
+ * path: the object's name while it has one, its last name after.
+ */
+struct msnap {
+	int id, obj, path;
+	uint64_t size;
+	int fd;			/* the bytes when taken: an unlinked file */
+};
+
+struct mcow {
+	int id, obj, path;
+	GHashTable *pages;	/* page index (guint64 *) -> PAGE private bytes */
+};
+
 struct ctx {
 	struct tree t[NTREES];
 	int nfiles;
@@ -168,6 +242,15 @@ struct ctx {
 	uint8_t *data;		/* bytes to write */
 	long pagesize;
 	unsigned weight[OP__COUNT];	/* op_table's, 0 for --skip'ped kinds */
+	bool views;		/* read/write through views (not --no-views) */
+	bool snapshots;		/* snapshot and cow ops (not --no-snapshots) */
+	int name_obj[MAX_FILES], slot_obj[MAX_FILES], nobjs;
+	GPtrArray *snaps;	/* struct msnap *, live */
+	GPtrArray *cows;	/* struct mcow *, live */
+	int next_snap, next_cow;	/* generator: the next unused ids */
+	uint64_t hint_off, hint_len;	/* the range the current op touched */
+	bool full_check;	/* check every byte of snapshots and cows */
+	bool avoid_orphan_bugs;	/* generate around two daemon bugs, see removal_clashes() */
 };
 
 struct res {
@@ -336,25 +419,249 @@ static void tree_sizes(struct ctx *c, uint64_t *total, uint64_t *largest)
 	}
 }
 
+/* ---------------------------------------------------------------- model */
+
+static struct msnap *find_snap(struct ctx *c, int id)
+{
+	guint i;
+
+	for (i = 0; i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+
+		if (m->id == id)
+			return m;
+	}
+	return NULL;
+}
+
+static struct mcow *find_cow(struct ctx *c, int id)
+{
+	guint i;
+
+	for (i = 0; i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+
+		if (m->id == id)
+			return m;
+	}
+	return NULL;
+}
+
+static void msnap_free(gpointer p)
+{
+	struct msnap *m = p;
+
+	if (m->fd >= 0)
+		close(m->fd);
+	g_free(m);
+}
+
+static void mcow_free(gpointer p)
+{
+	struct mcow *m = p;
+
+	g_hash_table_destroy(m->pages);
+	g_free(m);
+}
+
+/* the name of an object, or -1 */
+static int obj_name(struct ctx *c, int obj)
+{
+	int n;
+
+	for (n = 0; obj >= 0 && n < c->nfiles; n++)
+		if (c->name_obj[n] == obj)
+			return n;
+	return -1;
+}
+
+/* Forget every snapshot and private view; each name i and slot i hold
+ * object i (the state trees_setup() makes). */
+static void model_reset(struct ctx *c)
+{
+	int i;
+
+	g_ptr_array_set_size(c->snaps, 0);
+	g_ptr_array_set_size(c->cows, 0);
+	for (i = 0; i < MAX_FILES; i++)
+		c->name_obj[i] = c->slot_obj[i] = i < c->nfiles ? i : -1;
+	c->nobjs = c->nfiles;
+}
+
+/* a rename of name a onto name b succeeded */
+static void model_rename(struct ctx *c, int a, int b)
+{
+	int obj = c->name_obj[a];
+	guint i;
+
+	if (a == b)
+		return;
+	c->name_obj[b] = obj;	/* b's object, if any, loses its name */
+	c->name_obj[a] = -1;
+	for (i = 0; i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+
+		if (m->obj == obj)
+			m->path = b;
+	}
+	for (i = 0; i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+
+		if (m->obj == obj)
+			m->path = b;
+	}
+}
+
+/* mount path of a view of name: MOUNT/fN@@/REST */
+static char *G_GNUC_PRINTF(3, 4) view_path(struct ctx *c, int name, const char *fmt, ...)
+{
+	g_autofree char *rest = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rest = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	return g_strdup_printf("%s/f%d@@/%s", c->t[T_MNT].root, name, rest);
+}
+
+/* a number of a window, spelled as the op's flags say */
+static void spell_num(GString *s, uint64_t v, bool hex, bool ksuf)
+{
+	if (hex)
+		g_string_append_printf(s, (v >> 4) & 1 ? "0x%" PRIX64 : "0x%" PRIx64, v);
+	else if (ksuf && v && v % MiB == 0)
+		g_string_append_printf(s, "%" PRIu64 "M", (uint64_t)(v / MiB));
+	else if (ksuf && v && v % KiB == 0)
+		g_string_append_printf(s, "%" PRIu64 "K", (uint64_t)(v / KiB));
+	else
+		g_string_append_printf(s, "%" PRIu64, v);
+}
+
+/* the window suffix of a view op: "", ":OFF" or ":OFF+LEN" */
+static char *window_suffix(const struct op *o)
+{
+	GString *s = g_string_new(NULL);
+
+	if (!(o->flags & OF_VIEW) || (o->flags & OF_WHOLE))
+		return g_string_free(s, false);
+	g_string_append_c(s, ':');
+	spell_num(s, o->woff, o->flags & OF_HEX, o->flags & OF_KSUF);
+	if (!(o->flags & OF_OPEN)) {
+		g_string_append_c(s, '+');
+		spell_num(s, o->wlen, false, o->flags & OF_KSUF);
+	}
+	return g_string_free(s, false);
+}
+
+/* does the op read or write through a window with an end? */
+static bool bounded_window(const struct op *o)
+{
+	return (o->flags & OF_VIEW) && !(o->flags & (OF_WHOLE | OF_OPEN));
+}
+
+/* The window [woff, woff+wlen) of a file of size: the view's size. */
+static uint64_t window_size(const struct op *o, uint64_t size)
+{
+	uint64_t w = (o->flags & OF_VIEW) && !(o->flags & OF_WHOLE) ? o->woff : 0;
+
+	if (w >= size)
+		return 0;
+	return bounded_window(o) ? MIN(o->wlen, size - w) : size - w;
+}
+
+/*
+ * Write back the lingering mappings of an object in both trees before a
+ * view, snapshot or private view sees the file: stores into a MAP_SHARED
+ * mapping reach other aliases only once written back (the coherence
+ * contract), while the plain tree has one page cache for all.
+ */
+static void flush_obj_maps(struct ctx *c, int obj)
+{
+	int i, t;
+
+	for (i = 0; obj >= 0 && i < c->nfiles; i++) {
+		if (c->slot_obj[i] != obj)
+			continue;
+		for (t = 0; t < NTREES; t++)
+			if (c->t[t].s[i].map)
+				msync(c->t[t].s[i].map, c->t[t].s[i].maplen, MS_SYNC);
+	}
+}
+
 /* ---------------------------------------------------------------- targets */
 
 /*
  * Where a read or write of an op goes in tree t: a descriptor and the offset
- * in it. Today that is the slot's own descriptor at the op's offset in both
- * trees. An alias (issue 3: F@@/rw:OFF+LEN, F@@/ro on the mount) fits here:
- * the mount side opens the view and uses off - OFF, the plain side keeps the
- * file at off, and the executors compare as they do now.
+ * in it. Without OF_VIEW, or when no name reaches the slot's file (a view is
+ * opened by name), that is the slot's own descriptor at the op's offset in
+ * both trees. With OF_VIEW the mount opens the view fN@@/{rw,ro}[WINDOW] of
+ * the slot's file for this op and uses off - OFF; the plain tree opens fN and
+ * uses off, reads at most up to the window's end, and does nothing where the
+ * mount must refuse: a write to an ro view (EROFS), a write reaching past a
+ * window's end (EFBIG). fd < 0: the op's result in this tree is err.
  */
 struct target {
 	int fd;
-	uint64_t off;
+	uint64_t off;		/* offset in fd */
+	uint64_t base;		/* file offset of fd's byte 0 (a view's OFF), else 0 */
+	uint64_t limit;		/* bytes a read may return from off */
+	bool own;		/* opened for this op: target_done() closes it */
+	struct res err;		/* fd < 0: the result in this tree */
 };
 
-static struct target io_target(struct ctx *c, int t, int slot, uint64_t off)
+/* the name a view op reaches the slot's file by, or -1 */
+static int view_name(struct ctx *c, const struct op *o)
 {
-	struct target tg = { c->t[t].s[slot].fd, off };
+	if (!(o->flags & OF_VIEW) || c->t[T_PLAIN].s[o->slot].fd < 0)
+		return -1;
+	return obj_name(c, c->slot_obj[o->slot]);
+}
 
+static struct target io_target(struct ctx *c, int t, const struct op *o, bool write)
+{
+	struct target tg = { c->t[t].s[o->slot].fd, o->off, 0, UINT64_MAX, false, { 0, 0 } };
+	int name = view_name(c, o);
+	int flags = write ? O_WRONLY : O_RDONLY;
+
+	if (name < 0)
+		return tg;
+	tg.own = true;
+	if (t == T_MNT) {
+		g_autofree char *sfx = window_suffix(o);
+		g_autofree char *p = view_path(c, name, "%s%s", o->flags & OF_RO ? "ro" : "rw", sfx);
+
+		tg.base = o->flags & OF_WHOLE ? 0 : o->woff;
+		tg.off = o->off - tg.base;
+		tg.fd = open(p, flags);
+		tg.err = res_of(tg.fd < 0 ? -1 : 0);
+		return tg;
+	}
+	if (write && (o->flags & OF_RO)) {
+		tg.fd = -1;
+		tg.err = (struct res){ -1, EROFS };
+		return tg;
+	}
+	if (write && bounded_window(o) && o->off - o->woff + o->len > o->wlen) {
+		tg.fd = -1;
+		tg.err = (struct res){ -1, EFBIG };
+		return tg;
+	}
+	if (!write && bounded_window(o))
+		tg.limit = o->woff + o->wlen > o->off ? o->woff + o->wlen - o->off : 0;
+	{
+		g_autofree char *p = path_of(c, t, name);
+
+		tg.fd = open(p, flags);
+		tg.err = res_of(tg.fd < 0 ? -1 : 0);
+	}
 	return tg;
+}
+
+static void target_done(struct target *tg)
+{
+	if (tg->own && tg->fd >= 0)
+		close(tg->fd);
+	tg->fd = -1;
 }
 
 /* ---------------------------------------------------------------- generators */
@@ -462,6 +769,62 @@ static uint64_t gen_size(struct ctx *c, uint64_t size)
 	return 64 * MiB + rnd(c, MiB);
 }
 
+/*
+ * A view for a read or write of [off, off+len) (OF_VIEW): the whole-file
+ * view, a window to the end, or a window OFF+LEN that starts at or before
+ * off; for writes the window mostly holds the write, else it ends inside it
+ * (EFBIG). Numbers are now and then multiples of 1 KiB, spelled with K or M.
+ * Reads go through ro or rw views; a few writes try an ro view (EROFS).
+ */
+static void gen_window(struct ctx *c, struct op *o, bool write)
+{
+	unsigned r = (unsigned)rnd(c, 100);
+	uint64_t back;
+
+	o->flags |= OF_VIEW;
+	if (write ? chance(c, 5) : chance(c, 50))
+		o->flags |= OF_RO;
+	if (r < 20) {
+		o->flags |= OF_WHOLE;
+		return;
+	}
+	if (r < 35)
+		o->flags |= OF_OPEN;
+	switch (rnd(c, 5)) {
+	case 0: case 1:
+		back = 0;
+		break;
+	case 2:
+		back = rnd(c, 4096);
+		break;
+	case 3:
+		back = rnd(c, MiB);
+		break;
+	default:
+		back = rnd(c, o->off + 1);
+		break;
+	}
+	back = MIN(back, o->off);
+	o->woff = o->off - back;
+	if (chance(c, 40))
+		o->woff &= ~(KiB - 1);	/* still at or before off */
+	if (chance(c, 30))
+		o->flags |= OF_HEX;
+	if (chance(c, 50))
+		o->flags |= OF_KSUF;
+	back = o->off - o->woff;
+	if (o->flags & OF_OPEN)
+		return;
+	if (write && chance(c, 80))
+		o->wlen = back + o->len + (chance(c, 50) ? 0 : rnd(c, 64 * KiB));
+	else if (write)	/* ends inside the write, often one byte short */
+		o->wlen = back + (chance(c, 40) ? o->len - 1 : rnd(c, o->len));
+	else
+		o->wlen = chance(c, 50) ? back + rnd(c, 2 * o->len + 1) : rnd(c, 4 * MiB);
+	if (chance(c, 30))
+		o->wlen = (o->wlen + KiB - 1) & ~(KiB - 1);
+}
+
 static void gen_write(struct ctx *c, struct op *o)
 {
 	o->slot = pick_slot(c);
@@ -469,6 +832,8 @@ static void gen_write(struct ctx *c, struct op *o)
 	o->off = gen_off(c, slot_size(c, o->slot), o->len);
 	o->dseed = splitmix64(&c->rng);
 	o->flags = (chance(c, 25) ? OF_POS : 0) | (chance(c, 10) ? OF_ZERO : 0);
+	if (c->views && chance(c, 30))
+		gen_window(c, o, true);
 }
 
 static void gen_read(struct ctx *c, struct op *o)
@@ -480,6 +845,8 @@ static void gen_read(struct ctx *c, struct op *o)
 	o->len = gen_len(c, MAX_IO);
 	o->off = chance(c, 80) && size ? gen_inside(c, size) : gen_off(c, size, o->len);
 	o->flags = chance(c, 25) ? OF_POS : 0;
+	if (c->views && chance(c, 30))
+		gen_window(c, o, false);
 }
 
 static void gen_truncate(struct ctx *c, struct op *o)
@@ -537,15 +904,54 @@ static void gen_msync(struct ctx *c, struct op *o)
 	o->flags = chance(c, 30) ? OF_ASYNC : 0;
 }
 
+/*
+ * --avoid-orphan-bugs: would removing the file named name (unlink, or
+ * replacing it by a rename) lose an earlier removed file's snapshots? The
+ * daemon keeps one removed file per path (an older one gives way, and its
+ * snapshots are lost, their state left to a later file with the same inode
+ * number): so when the file has snapshots or private views and the model
+ * keeps snapshots or private views of a removed file under the name.
+ */
+static bool removal_clashes(struct ctx *c, int name)
+{
+	int obj = c->name_obj[name];
+	bool has = false, kept = false;
+	guint i;
+
+	if (!c->avoid_orphan_bugs || obj < 0)
+		return false;
+	for (i = 0; i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+
+		has |= m->obj == obj;
+		kept |= m->path == name && m->obj != obj;
+	}
+	for (i = 0; i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+
+		has |= m->obj == obj;
+		kept |= m->path == name && m->obj != obj && obj_name(c, m->obj) < 0;
+	}
+	return has && kept;
+}
+
 static void gen_rename(struct ctx *c, struct op *o)
 {
 	o->name = (int)rnd(c, c->nfiles);
 	o->name2 = (int)rnd(c, c->nfiles);
+	if (c->name_obj[o->name] >= 0 && removal_clashes(c, o->name2))
+		o->name2 = o->name;	/* rename onto itself: nothing */
 }
+
+static void gen_seek(struct ctx *c, struct op *o);
 
 static void gen_unlink(struct ctx *c, struct op *o)
 {
 	o->name = (int)rnd(c, c->nfiles);
+	if (removal_clashes(c, o->name)) {
+		o->kind = OP_SEEK;
+		gen_seek(c, o);
+	}
 }
 
 static void gen_sync(struct ctx *c, struct op *o)
@@ -582,54 +988,306 @@ static void gen_reopen(struct ctx *c, struct op *o)
 		   (chance(c, 20) ? OF_APPEND : 0);
 }
 
+/* a name that exists in the plain tree, if there is one */
+static int pick_name(struct ctx *c)
+{
+	int have[MAX_FILES], n = 0, i;
+
+	for (i = 0; i < c->nfiles; i++)
+		if (c->name_obj[i] >= 0)
+			have[n++] = i;
+	if (!n)
+		return (int)rnd(c, c->nfiles);
+	return have[rnd(c, n)];
+}
+
+static uint64_t name_size(struct ctx *c, int name)
+{
+	struct stat st;
+
+	return name_stat(c, name, &st) ? (uint64_t)st.st_size : 0;
+}
+
+/* a window for a snapshot or private view read of a file of size */
+static void gen_entry_window(struct ctx *c, struct op *o, uint64_t size)
+{
+	if (!chance(c, 20))
+		return;
+	o->flags |= OF_VIEW;
+	o->woff = rnd(c, size + 8 * KiB);
+	if (chance(c, 30))
+		o->woff &= ~(KiB - 1);
+	if (chance(c, 30))
+		o->flags |= OF_OPEN;
+	else
+		o->wlen = 1 + rnd(c, chance(c, 50) ? 64 * KiB : 2 * MiB);
+	if (chance(c, 30))
+		o->flags |= OF_HEX;
+	if (chance(c, 50))
+		o->flags |= OF_KSUF;
+}
+
+/* a read range of an entry of size seen through the op's window */
+static void gen_entry_range(struct ctx *c, struct op *o, uint64_t size)
+{
+	uint64_t vsize = window_size(o, size);
+
+	o->len = gen_len(c, MAX_IO);
+	o->off = vsize && chance(c, 85) ? rnd(c, vsize) : rnd(c, vsize + 64 * KiB);
+}
+
+static void gen_snapdel(struct ctx *c, struct op *o);
+
+static void gen_snap(struct ctx *c, struct op *o)
+{
+	if (c->snaps->len >= MAX_SNAPS) {
+		o->kind = OP_SNAPDEL;
+		gen_snapdel(c, o);
+		return;
+	}
+	o->name = pick_name(c);
+	o->id = c->next_snap++;
+}
+
+static void gen_snapread(struct ctx *c, struct op *o)
+{
+	struct msnap *m;
+
+	if (!c->snaps->len) {
+		o->kind = OP_SNAP;
+		gen_snap(c, o);
+		return;
+	}
+	m = g_ptr_array_index(c->snaps, rnd(c, c->snaps->len));
+	o->id = m->id;
+	o->name = chance(c, 5) ? (int)rnd(c, c->nfiles) : m->path;	/* ENOENT elsewhere */
+	o->flags = (chance(c, 5) ? OF_ROFS : 0) | (chance(c, 10) ? OF_FULL : 0);
+	gen_entry_window(c, o, m->size);
+	gen_entry_range(c, o, m->size);
+}
+
+/* --avoid-orphan-bugs: a snapshot of a replaced file cannot be deleted
+ * while another file has its name (the daemon looks in that file's own
+ * snapshots only) */
+static bool undeletable(struct ctx *c, const struct msnap *m)
+{
+	int obj = c->name_obj[m->path];
+
+	return c->avoid_orphan_bugs && obj >= 0 && obj != m->obj;
+}
+
+static void gen_snapdel(struct ctx *c, struct op *o)
+{
+	struct msnap *m, *can[MAX_SNAPS + 8];
+	guint i, n = 0;
+
+	for (i = 0; i < c->snaps->len && n < G_N_ELEMENTS(can); i++)
+		if (!undeletable(c, g_ptr_array_index(c->snaps, i)))
+			can[n++] = g_ptr_array_index(c->snaps, i);
+	if (!n) {
+		o->kind = OP_SNAP;
+		o->name = pick_name(c);
+		o->id = c->next_snap++;
+		return;
+	}
+	m = c->avoid_orphan_bugs ? can[rnd(c, n)]
+				 : g_ptr_array_index(c->snaps, rnd(c, c->snaps->len));
+	o->id = m->id;
+	o->name = chance(c, 5) ? (int)rnd(c, c->nfiles) : m->path;
+}
+
+/* private views of named files */
+static guint named_cows(struct ctx *c)
+{
+	guint i, n = 0;
+
+	for (i = 0; i < c->cows->len; i++)
+		if (obj_name(c, ((struct mcow *)g_ptr_array_index(c->cows, i))->obj) >= 0)
+			n++;
+	return n;
+}
+
+/* a private view of a named file, or NULL */
+static struct mcow *pick_cow(struct ctx *c)
+{
+	struct mcow *have[64];
+	guint i, n = 0;
+
+	for (i = 0; i < c->cows->len && n < G_N_ELEMENTS(have); i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+
+		if (obj_name(c, m->obj) >= 0)
+			have[n++] = m;
+	}
+	return n ? have[rnd(c, n)] : NULL;
+}
+
+static void gen_cowwrite(struct ctx *c, struct op *o)
+{
+	struct mcow *m = chance(c, 75) || named_cows(c) >= MAX_COWS ? pick_cow(c) : NULL;
+	uint64_t size;
+
+	if (m) {
+		o->name = obj_name(c, m->obj);
+		o->id = m->id;
+	} else {
+		o->name = pick_name(c);
+		o->id = c->next_cow++;
+	}
+	size = name_size(c, o->name);
+	o->len = gen_len(c, chance(c, 70) ? 16 * KiB : MAX_IO);
+	if (size && chance(c, 90))
+		o->len = MIN(o->len, size);
+	if (chance(c, 90))
+		o->off = rnd(c, size - MIN(size, o->len) + 1);	/* inside */
+	else
+		o->off = rnd(c, size + 8 * KiB);	/* EFBIG past the end */
+	o->dseed = splitmix64(&c->rng);
+	o->flags = (chance(c, 25) ? OF_POS : 0) | (chance(c, 10) ? OF_ZERO : 0);
+}
+
+static void gen_cowread(struct ctx *c, struct op *o)
+{
+	struct mcow *m = pick_cow(c);
+
+	if (!m) {
+		o->kind = OP_COWWRITE;
+		gen_cowwrite(c, o);
+		return;
+	}
+	o->name = obj_name(c, m->obj);
+	o->id = m->id;
+	o->flags = chance(c, 10) ? OF_FULL : 0;
+	gen_entry_window(c, o, name_size(c, o->name));
+	gen_entry_range(c, o, name_size(c, o->name));
+}
+
+static void gen_cowcommit(struct ctx *c, struct op *o)
+{
+	struct mcow *m = pick_cow(c);
+
+	if (!m) {
+		o->kind = OP_COWWRITE;
+		gen_cowwrite(c, o);
+		return;
+	}
+	o->name = obj_name(c, m->obj);
+	o->id = m->id;
+	o->name2 = chance(c, 90) ? o->name : (int)rnd(c, c->nfiles);	/* EINVAL elsewhere */
+}
+
+static void gen_cowdiscard(struct ctx *c, struct op *o)
+{
+	struct mcow *m = pick_cow(c);
+
+	if (!m) {
+		o->kind = OP_COWWRITE;
+		gen_cowwrite(c, o);
+		return;
+	}
+	o->name = obj_name(c, m->obj);
+	o->id = m->id;
+}
+
 /* ---------------------------------------------------------------- executors */
+
+/* a view op's window must start at or before its offset */
+static bool bad_window(struct ctx *c, const struct op *o)
+{
+	if ((o->flags & OF_VIEW) && !(o->flags & OF_WHOLE) && o->woff > o->off) {
+		fail(c, "bad op: woff > off");
+		return true;
+	}
+	return false;
+}
+
+/* File positions after a read or write: through a view, the view's position
+ * plus its OFF is the file position; compared only when both trees did it. */
+static bool same_pos(struct ctx *c, const char *what, const struct op *o,
+		     struct target tg[NTREES], const struct res r[NTREES])
+{
+	struct res pos[NTREES];
+	int t;
+
+	for (t = 0; t < NTREES; t++) {
+		if (tg[t].own && (tg[t].fd < 0 || r[t].ret < 0))
+			return true;
+		pos[t] = res_of(lseek(tg[t].fd, 0, SEEK_CUR));
+		if (tg[t].own && (o->flags & OF_POS) && pos[t].ret >= 0)
+			pos[t].ret += (long long)tg[t].base;
+	}
+	return same_res(c, what, pos);
+}
 
 static bool ex_write(struct ctx *c, const struct op *o)
 {
-	struct res r[NTREES], pos[NTREES];
+	struct target tg[NTREES];
+	struct res r[NTREES];
+	bool ok;
 	int t;
 
 	if (o->len > MAX_IO)
 		return fail(c, "bad op: len > %llu", MAX_IO);
+	if (bad_window(c, o))
+		return false;
 	fill_data(c->data, o->len, o->dseed, o->flags & OF_ZERO);
+	if (view_name(c, o) >= 0)
+		flush_obj_maps(c, c->slot_obj[o->slot]);
 	for (t = 0; t < NTREES; t++) {
-		struct target tg = io_target(c, t, o->slot, o->off);
-
-		if (o->flags & OF_POS) {
-			r[t] = res_of(lseek(tg.fd, (off_t)tg.off, SEEK_SET));
+		tg[t] = io_target(c, t, o, true);
+		if (tg[t].fd < 0 && tg[t].own) {
+			r[t] = tg[t].err;
+		} else if (o->flags & OF_POS) {
+			r[t] = res_of(lseek(tg[t].fd, (off_t)tg[t].off, SEEK_SET));
 			if (r[t].ret >= 0)
-				r[t] = res_of(write(tg.fd, c->data, o->len));
+				r[t] = res_of(write(tg[t].fd, c->data, o->len));
 		} else {
-			r[t] = res_of(pwrite(tg.fd, c->data, o->len, (off_t)tg.off));
+			r[t] = res_of(pwrite(tg[t].fd, c->data, o->len, (off_t)tg[t].off));
 		}
-		pos[t] = res_of(lseek(tg.fd, 0, SEEK_CUR));
 	}
-	return same_res(c, "write", r) && same_res(c, "file position after write", pos);
+	ok = same_res(c, tg[T_MNT].own ? "write through a view" : "write", r) &&
+	     same_pos(c, "file position after write", o, tg, r);
+	for (t = 0; t < NTREES; t++)
+		target_done(&tg[t]);
+	return ok;
 }
 
 static bool ex_read(struct ctx *c, const struct op *o)
 {
-	struct res r[NTREES], pos[NTREES];
+	struct target tg[NTREES];
+	struct res r[NTREES];
+	bool ok;
 	int t;
 
 	if (o->len > MAX_IO)
 		return fail(c, "bad op: len > %llu", MAX_IO);
-	for (t = 0; t < NTREES; t++) {
-		struct target tg = io_target(c, t, o->slot, o->off);
-
-		if (o->flags & OF_POS) {
-			r[t] = res_of(lseek(tg.fd, (off_t)tg.off, SEEK_SET));
-			if (r[t].ret >= 0)
-				r[t] = res_of(read(tg.fd, c->buf[t], o->len));
-		} else {
-			r[t] = res_of(pread(tg.fd, c->buf[t], o->len, (off_t)tg.off));
-		}
-		pos[t] = res_of(lseek(tg.fd, 0, SEEK_CUR));
-	}
-	if (!same_res(c, "read", r) || !same_res(c, "file position after read", pos))
+	if (bad_window(c, o))
 		return false;
-	return r[0].ret <= 0 ||
-	       same_bytes(c, "read", o->off, c->buf[T_MNT], c->buf[T_PLAIN], (size_t)r[0].ret);
+	if (view_name(c, o) >= 0)
+		flush_obj_maps(c, c->slot_obj[o->slot]);
+	for (t = 0; t < NTREES; t++) {
+		size_t len;
+
+		tg[t] = io_target(c, t, o, false);
+		len = (size_t)MIN((uint64_t)o->len, tg[t].limit);
+		if (tg[t].fd < 0 && tg[t].own) {
+			r[t] = tg[t].err;
+		} else if (o->flags & OF_POS) {
+			r[t] = res_of(lseek(tg[t].fd, (off_t)tg[t].off, SEEK_SET));
+			if (r[t].ret >= 0)
+				r[t] = res_of(read(tg[t].fd, c->buf[t], len));
+		} else {
+			r[t] = res_of(pread(tg[t].fd, c->buf[t], len, (off_t)tg[t].off));
+		}
+	}
+	ok = same_res(c, tg[T_MNT].own ? "read through a view" : "read", r) &&
+	     same_pos(c, "file position after read", o, tg, r);
+	if (ok && r[0].ret > 0)
+		ok = same_bytes(c, tg[T_MNT].own ? "read through a view" : "read", o->off,
+				c->buf[T_MNT], c->buf[T_PLAIN], (size_t)r[0].ret);
+	for (t = 0; t < NTREES; t++)
+		target_done(&tg[t]);
+	return ok;
 }
 
 static bool ex_truncate(struct ctx *c, const struct op *o)
@@ -829,6 +1487,8 @@ static bool ex_rename(struct ctx *c, const struct op *o)
 
 		r[t] = res_of(rename(a, b));
 	}
+	if (r[T_PLAIN].ret == 0)
+		model_rename(c, o->name, o->name2);
 	return same_res(c, "rename", r);
 }
 
@@ -842,6 +1502,8 @@ static bool ex_unlink(struct ctx *c, const struct op *o)
 
 		r[t] = res_of(unlink(a));
 	}
+	if (r[T_PLAIN].ret == 0)
+		c->name_obj[o->name] = -1;	/* its snapshots stay listed under the name */
 	return same_res(c, "unlink", r);
 }
 
@@ -912,6 +1574,12 @@ static bool ex_reopen(struct ctx *c, const struct op *o)
 		cl[t] = s->fd >= 0 ? res_of(close(s->fd)) : res_of(0);
 		s->fd = open(p, flags, 0644);
 		r[t] = res_of(s->fd < 0 ? -1 : 0);	/* descriptor numbers may differ */
+	}
+	c->slot_obj[o->slot] = -1;
+	if (r[T_PLAIN].ret == 0) {
+		if (c->name_obj[o->name] < 0)
+			c->name_obj[o->name] = c->nobjs++;	/* created */
+		c->slot_obj[o->slot] = c->name_obj[o->name];
 	}
 	return same_res(c, "close", cl) && same_res(c, "open", r);
 }
@@ -991,6 +1659,491 @@ static bool ex_seek(struct ctx *c, const struct op *o)
 	return true;
 }
 
+/* ---------------------------------------------------------------- snapshots, private views */
+
+/* The result of a call on the mount against what the model expects. */
+static bool expect_res(struct ctx *c, const char *what, struct res got, struct res want)
+{
+	char a[64], b[64];
+
+	if (got.ret == want.ret && (got.ret >= 0 || got.err == want.err))
+		return true;
+	return fail(c, "%s: mount returned %s, the model expects %s", what,
+		    res_str(got, a, sizeof(a)), res_str(want, b, sizeof(b)));
+}
+
+static const struct res RES_OK = { 0, 0 };
+
+static struct res res_err(int err)
+{
+	struct res r = { -1, err };
+
+	return r;
+}
+
+/* a fresh unlinked file in the plain tree's directory, for a model copy */
+static int model_file(struct ctx *c)
+{
+	g_autofree char *tmpl = NULL;
+	int fd = open(c->t[T_PLAIN].root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		return fd;
+	tmpl = g_strdup_printf("%s/.difftest-model.XXXXXX", c->t[T_PLAIN].root);
+	fd = mkstemp(tmpl);
+	if (fd >= 0)
+		unlink(tmpl);
+	return fd;
+}
+
+/* a copy of size bytes of src (a clone where the filesystem can; else its
+ * data, holes left out), or -1 */
+static int copy_file(struct ctx *c, int src, uint64_t size)
+{
+	int fd = model_file(c);
+	uint64_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, FICLONE, src) == 0)
+		return fd;
+	while (off < size) {
+		off_t d = lseek(src, (off_t)off, SEEK_DATA), h;
+
+		if (d < 0)
+			break;	/* ENXIO: only a hole is left */
+		h = lseek(src, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h > size)
+			h = (off_t)size;
+		for (off = (uint64_t)d; off < (uint64_t)h;) {
+			size_t n = (size_t)MIN((uint64_t)CHUNK, (uint64_t)h - off);
+			ssize_t k = pread(src, c->buf[T_PLAIN], n, (off_t)off);
+
+			if (k <= 0 || pwrite(fd, c->buf[T_PLAIN], (size_t)k, (off_t)off) != k)
+				goto bad;
+			off += (uint64_t)k;
+		}
+	}
+	if (ftruncate(fd, (off_t)size) == 0)
+		return fd;
+bad:
+	close(fd);
+	return -1;
+}
+
+/* What a snapshot or private view holds, for reading: the model's bytes. */
+struct mview {
+	struct msnap *snap;	/* a snapshot, or */
+	struct mcow *cow;	/* a private view over */
+	int plainfd;		/* its file in the plain tree */
+	uint64_t size;		/* the entry's size */
+};
+
+static bool mview_open(struct ctx *c, struct mview *mv, struct msnap *snap, struct mcow *cow)
+{
+	struct stat st;
+
+	memset(mv, 0, sizeof(*mv));
+	mv->plainfd = -1;
+	mv->snap = snap;
+	mv->cow = cow;
+	if (snap) {
+		mv->size = snap->size;
+		return true;
+	}
+	{
+		g_autofree char *p = path_of(c, T_PLAIN, obj_name(c, cow->obj));
+
+		mv->plainfd = open(p, O_RDONLY);
+		if (mv->plainfd < 0 || fstat(mv->plainfd, &st) < 0)
+			return fail(c, "difftest model: open %s: %s", p, strerror(errno));
+	}
+	mv->size = (uint64_t)st.st_size;	/* a private view has its file's size */
+	return true;
+}
+
+static void mview_close(struct mview *mv)
+{
+	if (mv->plainfd >= 0)
+		close(mv->plainfd);
+	mv->plainfd = -1;
+}
+
+/* pread that fills buf[0..n) with what fd has at off, zeros past its end */
+static bool pread_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pread(fd, buf + done, n - done, (off_t)(off + done));
+
+		if (k < 0)
+			return false;
+		if (!k)
+			break;
+		done += (size_t)k;
+	}
+	memset(buf + done, 0, n - done);
+	return true;
+}
+
+static guint64 *page_key(uint64_t p)
+{
+	guint64 *k = g_new(guint64, 1);
+
+	*k = p;
+	return k;
+}
+
+/* the model's bytes [off, off+n) of an entry */
+static bool mview_read(struct ctx *c, struct mview *mv, uint64_t off, uint8_t *buf, size_t n)
+{
+	size_t done = 0;
+
+	if (mv->snap)
+		return pread_full(mv->snap->fd, buf, n, off) ||
+		       fail(c, "difftest model: read snapshot copy: %s", strerror(errno));
+	while (done < n) {
+		uint64_t pos = off + done, p = pos / PAGE;
+		size_t in = (size_t)(pos % PAGE), k = (size_t)MIN((uint64_t)(n - done), PAGE - in);
+		const uint8_t *priv = g_hash_table_lookup(mv->cow->pages, &p);
+
+		if (priv)
+			memcpy(buf + done, priv + in, k);
+		else if (!pread_full(mv->plainfd, buf + done, k, pos))
+			return fail(c, "difftest model: read plain file: %s", strerror(errno));
+		done += k;
+	}
+	return true;
+}
+
+/*
+ * Read [voff, voff+len) of an entry through vfd (the mount's snapshot or
+ * private view, through the op's window if OF_VIEW) and compare the count
+ * and the bytes with the model: the view has window_size() bytes.
+ */
+static bool same_entry_range(struct ctx *c, const char *what, int vfd, struct mview *mv,
+			     const struct op *o, uint64_t voff, size_t len)
+{
+	uint64_t vsize = window_size(o, mv->size);
+	uint64_t w = o->flags & OF_VIEW ? o->woff : 0;
+	size_t want = voff < vsize ? (size_t)MIN((uint64_t)len, vsize - voff) : 0;
+	struct res got = res_of(pread(vfd, c->buf[T_MNT], len, (off_t)voff));
+
+	if (got.ret < 0 || (size_t)got.ret != want) {
+		char a[64];
+
+		return fail(c, "%s: read %zu at %" PRIu64 " (size %" PRIu64 "): mount returned %s, the model expects %zu",
+			    what, len, voff, vsize, res_str(got, a, sizeof(a)), want);
+	}
+	if (!want)
+		return true;
+	if (!mview_read(c, mv, w + voff, c->buf[T_PLAIN], want))
+		return false;
+	return same_bytes(c, what, voff, c->buf[T_MNT], c->buf[T_PLAIN], want);
+}
+
+static bool same_entry_size(struct ctx *c, const char *what, int vfd, struct mview *mv,
+			    const struct op *o)
+{
+	uint64_t vsize = window_size(o, mv->size);
+	struct stat st;
+
+	if (fstat(vfd, &st) < 0)
+		return fail(c, "%s: fstat: %s", what, strerror(errno));
+	if ((uint64_t)st.st_size != vsize)
+		return fail(c, "%s: st_size mount %lld, the model %" PRIu64, what,
+			    (long long)st.st_size, vsize);
+	return true;
+}
+
+static bool same_entry_all(struct ctx *c, const char *what, int vfd, struct mview *mv,
+			   const struct op *o)
+{
+	uint64_t vsize = window_size(o, mv->size), off;
+
+	for (off = 0; off < vsize; off += CHUNK)
+		if (!same_entry_range(c, what, vfd, mv, o, off, (size_t)CHUNK))
+			return false;
+	return same_entry_range(c, what, vfd, mv, o, vsize, 4096);	/* EOF */
+}
+
+/* Take a snapshot sID of fNAME: create it on the mount (O_CREAT | O_EXCL, as
+ * touch does), copy the plain file into the model. */
+static bool ex_snap(struct ctx *c, const struct op *o)
+{
+	int obj = c->name_obj[o->name], fd, src;
+	g_autofree char *p = view_path(c, o->name, "snap/s%d", o->id);
+	g_autofree char *pp = path_of(c, T_PLAIN, o->name);
+	struct msnap *m;
+	struct stat st;
+	struct res r;
+
+	if (obj < 0 || find_snap(c, o->id))
+		return true;	/* no such file, or the id is taken (a shrunk log): nothing */
+	flush_obj_maps(c, obj);
+	fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	r = res_of(fd < 0 ? -1 : 0);
+	if (fd >= 0)
+		close(fd);
+	if (!expect_res(c, "snap (create F@@/snap/NAME)", r, RES_OK))
+		return false;
+	src = open(pp, O_RDONLY);
+	if (src < 0 || fstat(src, &st) < 0)
+		return fail(c, "difftest model: open %s: %s", pp, strerror(errno));
+	m = g_new0(struct msnap, 1);
+	m->id = o->id;
+	m->obj = obj;
+	m->path = o->name;
+	m->size = (uint64_t)st.st_size;
+	m->fd = copy_file(c, src, m->size);
+	close(src);
+	if (m->fd < 0) {
+		g_free(m);
+		return fail(c, "difftest model: cannot copy %s: %s", pp, strerror(errno));
+	}
+	g_ptr_array_add(c->snaps, m);
+	return true;
+}
+
+/* Read a range (or all) of fNAME@@/snap/sID[WINDOW]; ENOENT unless the model
+ * lists the snapshot under that name; OF_ROFS: opening it for writing first
+ * fails with EROFS. */
+static bool ex_snapread(struct ctx *c, const struct op *o)
+{
+	struct msnap *m = find_snap(c, o->id);
+	bool here = m && m->path == o->name;
+	g_autofree char *sfx = window_suffix(o);
+	g_autofree char *p = view_path(c, o->name, "snap/s%d%s", o->id, sfx);
+	struct mview mv;
+	struct res r;
+	bool ok;
+	int fd;
+
+	if (o->len > MAX_IO)
+		return fail(c, "bad op: len > %llu", MAX_IO);
+	if (o->flags & OF_ROFS) {
+		fd = open(p, O_RDWR);
+		r = res_of(fd < 0 ? -1 : 0);
+		if (fd >= 0)
+			close(fd);
+		if (!expect_res(c, "snapread: open a snapshot for writing", r,
+				res_err(here ? EROFS : ENOENT)))
+			return false;
+	}
+	fd = open(p, O_RDONLY);
+	r = res_of(fd < 0 ? -1 : 0);
+	ok = expect_res(c, "snapread: open", r, here ? RES_OK : res_err(ENOENT));
+	if (!ok || !here) {
+		if (fd >= 0)
+			close(fd);
+		return ok;
+	}
+	mview_open(c, &mv, m, NULL);
+	ok = same_entry_size(c, "snapread", fd, &mv, o) &&
+	     (o->flags & OF_FULL ? same_entry_all(c, "snapread", fd, &mv, o)
+				 : same_entry_range(c, "snapread", fd, &mv, o, o->off, (size_t)o->len));
+	close(fd);
+	return ok;
+}
+
+static bool ex_snapdel(struct ctx *c, const struct op *o)
+{
+	struct msnap *m = find_snap(c, o->id);
+	bool here = m && m->path == o->name;
+	g_autofree char *p = view_path(c, o->name, "snap/s%d", o->id);
+	struct res r = res_of(unlink(p));
+
+	if (!expect_res(c, "snapdel (unlink F@@/snap/NAME)", r, here ? RES_OK : res_err(ENOENT)))
+		return false;
+	if (here)
+		g_ptr_array_remove(c->snaps, m);
+	return true;
+}
+
+/*
+ * The private view cID of fNAME, opened on the mount for a cow op: created
+ * (O_CREAT | O_EXCL) if the model has no such view, opened if it belongs to
+ * fNAME's file; else the open must fail with ENOENT (*fd = -1, true). False:
+ * a mismatch.
+ */
+static bool cow_open(struct ctx *c, const struct op *o, int flags, bool create,
+		     struct mcow **mp, int *fd)
+{
+	struct mcow *m = find_cow(c, o->id);
+	int obj = c->name_obj[o->name];
+	g_autofree char *sfx = window_suffix(o);
+	g_autofree char *p = view_path(c, o->name, "cow/c%d%s", o->id, sfx);
+	bool here = m && m->obj == obj;
+	struct res r;
+
+	*mp = NULL;
+	if (!m && create) {
+		*fd = open(p, flags | O_CREAT | O_EXCL, 0644);
+		r = res_of(*fd < 0 ? -1 : 0);
+		if (!expect_res(c, "cow: create F@@/cow/NAME", r, RES_OK))
+			return false;
+		m = g_new0(struct mcow, 1);
+		m->id = o->id;
+		m->obj = obj;
+		m->path = o->name;
+		m->pages = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+		g_ptr_array_add(c->cows, m);
+		*mp = m;
+		return true;
+	}
+	*fd = open(p, flags);
+	r = res_of(*fd < 0 ? -1 : 0);
+	if (!expect_res(c, "cow: open F@@/cow/NAME", r, here ? RES_OK : res_err(ENOENT)))
+		return false;
+	if (here)
+		*mp = m;
+	else if (*fd >= 0)
+		close(*fd);
+	return true;
+}
+
+static bool ex_cowwrite(struct ctx *c, const struct op *o)
+{
+	int obj = c->name_obj[o->name], fd;
+	uint64_t size, p;
+	struct mcow *m;
+	struct res r, want;
+	bool ok;
+
+	if (o->len > MAX_IO)
+		return fail(c, "bad op: len > %llu", MAX_IO);
+	if (obj < 0)
+		return true;	/* no such file (a shrunk log): nothing */
+	flush_obj_maps(c, obj);
+	if (!cow_open(c, o, O_RDWR, true, &m, &fd))
+		return false;
+	if (!m)
+		return true;
+	size = name_size(c, o->name);
+	want = o->off > size || o->len > size - o->off ? res_err(EFBIG) : (struct res){ (long long)o->len, 0 };
+	fill_data(c->data, o->len, o->dseed, o->flags & OF_ZERO);
+	if (o->flags & OF_POS) {
+		r = res_of(lseek(fd, (off_t)o->off, SEEK_SET));
+		if (r.ret >= 0)
+			r = res_of(write(fd, c->data, o->len));
+	} else {
+		r = res_of(pwrite(fd, c->data, o->len, (off_t)o->off));
+	}
+	close(fd);
+	ok = expect_res(c, "cowwrite", r, want);
+	if (!ok || want.ret < 0)
+		return ok;
+	/* FILE_MAP_COPY: a page first written takes the file's bytes then */
+	for (p = o->off / PAGE; p * PAGE < o->off + o->len; p++) {
+		uint8_t *page = g_hash_table_lookup(m->pages, &p);
+		uint64_t from = MAX(o->off, p * PAGE), to = MIN(o->off + o->len, (p + 1) * PAGE);
+
+		if (!page) {
+			g_autofree char *pp = path_of(c, T_PLAIN, o->name);
+			int pfd = open(pp, O_RDONLY);
+
+			page = g_malloc(PAGE);
+			if (pfd < 0 || !pread_full(pfd, page, PAGE, p * PAGE)) {
+				g_free(page);
+				if (pfd >= 0)
+					close(pfd);
+				return fail(c, "difftest model: read %s: %s", pp, strerror(errno));
+			}
+			close(pfd);
+			g_hash_table_insert(m->pages, page_key(p), page);
+		}
+		memcpy(page + (from - p * PAGE), c->data + (from - o->off), (size_t)(to - from));
+	}
+	return true;
+}
+
+static bool ex_cowread(struct ctx *c, const struct op *o)
+{
+	int obj = c->name_obj[o->name], fd;
+	struct mcow *m;
+	struct mview mv;
+	bool ok;
+
+	if (o->len > MAX_IO)
+		return fail(c, "bad op: len > %llu", MAX_IO);
+	if (obj < 0)
+		return true;
+	flush_obj_maps(c, obj);
+	if (!cow_open(c, o, O_RDONLY, false, &m, &fd))
+		return false;
+	if (!m)
+		return true;
+	ok = mview_open(c, &mv, NULL, m) && same_entry_size(c, "cowread", fd, &mv, o) &&
+	     (o->flags & OF_FULL ? same_entry_all(c, "cowread", fd, &mv, o)
+				 : same_entry_range(c, "cowread", fd, &mv, o, o->off, (size_t)o->len));
+	mview_close(&mv);
+	close(fd);
+	return ok;
+}
+
+/* Commit: mv fNAME@@/cow/cID fNAME2. Onto its own file: its private pages
+ * below the file's size go into the file, and it is gone; onto anything
+ * else: EINVAL. */
+static bool ex_cowcommit(struct ctx *c, const struct op *o)
+{
+	struct mcow *m = find_cow(c, o->id);
+	int obj = c->name_obj[o->name];
+	bool here = m && m->obj == obj;
+	g_autofree char *from = view_path(c, o->name, "cow/c%d", o->id);
+	g_autofree char *to = path_of(c, T_MNT, o->name2);
+	g_autofree char *pp = path_of(c, T_PLAIN, o->name);
+	GHashTableIter it;
+	gpointer k, v;
+	struct stat st;
+	struct res r;
+	int fd;
+
+	if (obj < 0)
+		return true;
+	flush_obj_maps(c, obj);
+	r = res_of(rename(from, to));
+	if (!expect_res(c, "cowcommit (mv F@@/cow/NAME F)", r,
+			!here ? res_err(ENOENT) : o->name2 != o->name ? res_err(EINVAL) : RES_OK))
+		return false;
+	if (r.ret < 0)
+		return true;
+	fd = open(pp, O_WRONLY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fail(c, "difftest model: open %s: %s", pp, strerror(errno));
+	g_hash_table_iter_init(&it, m->pages);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		uint64_t at = *(guint64 *)k * PAGE;
+
+		if (at < (uint64_t)st.st_size &&
+		    pwrite(fd, v, (size_t)MIN(PAGE, (uint64_t)st.st_size - at), (off_t)at) < 0) {
+			close(fd);
+			return fail(c, "difftest model: write %s: %s", pp, strerror(errno));
+		}
+	}
+	close(fd);
+	g_ptr_array_remove(c->cows, m);
+	return true;
+}
+
+static bool ex_cowdiscard(struct ctx *c, const struct op *o)
+{
+	struct mcow *m = find_cow(c, o->id);
+	int obj = c->name_obj[o->name];
+	bool here = m && m->obj == obj;
+	g_autofree char *p = view_path(c, o->name, "cow/c%d", o->id);
+	struct res r;
+
+	if (obj < 0)
+		return true;
+	r = res_of(unlink(p));
+	if (!expect_res(c, "cowdiscard (rm F@@/cow/NAME)", r, here ? RES_OK : res_err(ENOENT)))
+		return false;
+	if (here)
+		g_ptr_array_remove(c->cows, m);
+	return true;
+}
+
 struct op_desc {
 	const char *name;
 	unsigned fields;
@@ -1000,8 +2153,8 @@ struct op_desc {
 };
 
 static const struct op_desc op_table[OP__COUNT] = {
-	[OP_WRITE] = { "write", F_SLOT | F_OFF | F_LEN | F_DSEED | F_FLAGS, 25, gen_write, ex_write },
-	[OP_READ] = { "read", F_SLOT | F_OFF | F_LEN | F_FLAGS, 12, gen_read, ex_read },
+	[OP_WRITE] = { "write", F_SLOT | F_OFF | F_LEN | F_DSEED | F_FLAGS | F_WIN, 25, gen_write, ex_write },
+	[OP_READ] = { "read", F_SLOT | F_OFF | F_LEN | F_FLAGS | F_WIN, 12, gen_read, ex_read },
 	[OP_TRUNCATE] = { "ftruncate", F_SLOT | F_OFF, 6, gen_truncate, ex_truncate },
 	[OP_PTRUNCATE] = { "truncate", F_NAME | F_OFF, 2, gen_ptruncate, ex_ptruncate },
 	[OP_FALLOCATE] = { "fallocate", F_SLOT | F_OFF | F_LEN | F_FLAGS, 4, gen_fallocate, ex_fallocate },
@@ -1016,6 +2169,13 @@ static const struct op_desc op_table[OP__COUNT] = {
 	[OP_COPY] = { "copy_file_range", F_SLOT | F_SLOT2 | F_OFF | F_OFF2 | F_LEN, 5, gen_copy, ex_copy },
 	[OP_REOPEN] = { "reopen", F_SLOT | F_NAME | F_FLAGS, 5, gen_reopen, ex_reopen },
 	[OP_SEEK] = { "seek", F_SLOT | F_OFF, 3, gen_seek, ex_seek },
+	[OP_SNAP] = { "snap", F_NAME | F_ID, 3, gen_snap, ex_snap },
+	[OP_SNAPREAD] = { "snapread", F_NAME | F_ID | F_OFF | F_LEN | F_FLAGS | F_WIN, 3, gen_snapread, ex_snapread },
+	[OP_SNAPDEL] = { "snapdel", F_NAME | F_ID, 2, gen_snapdel, ex_snapdel },
+	[OP_COWWRITE] = { "cowwrite", F_NAME | F_ID | F_OFF | F_LEN | F_DSEED | F_FLAGS, 4, gen_cowwrite, ex_cowwrite },
+	[OP_COWREAD] = { "cowread", F_NAME | F_ID | F_OFF | F_LEN | F_FLAGS | F_WIN, 3, gen_cowread, ex_cowread },
+	[OP_COWCOMMIT] = { "cowcommit", F_NAME | F_NAME2 | F_ID, 1, gen_cowcommit, ex_cowcommit },
+	[OP_COWDISCARD] = { "cowdiscard", F_NAME | F_ID, 1, gen_cowdiscard, ex_cowdiscard },
 };
 
 /* ---------------------------------------------------------------- generation */
@@ -1083,6 +2243,8 @@ static void format_op(const struct op *o, char *buf, size_t n)
 		OUT(" name=%d", o->name);
 	if (d->fields & F_NAME2)
 		OUT(" name2=%d", o->name2);
+	if (d->fields & F_ID)
+		OUT(" id=%d", o->id);
 	if (d->fields & F_OFF)
 		OUT(" off=%" PRIu64, o->off);
 	if (d->fields & F_OFF2)
@@ -1099,6 +2261,8 @@ static void format_op(const struct op *o, char *buf, size_t n)
 			if (o->flags & (1u << i))
 				OUT("%s%s", (o->flags & ((1u << i) - 1)) ? "|" : "", flag_names[i]);
 	}
+	if ((d->fields & F_WIN) && (o->flags & OF_VIEW) && !(o->flags & OF_WHOLE))
+		OUT(" woff=%" PRIu64 " wlen=%" PRIu64, o->woff, o->wlen);
 #undef OUT
 	if (k >= n && n)
 		buf[n - 1] = 0;
@@ -1176,6 +2340,12 @@ static bool parse_op(const char *line, int nfiles, struct op *o, GString *err)
 				o->len = v;
 			else if (!strcmp(tok[i], "dseed"))
 				o->dseed = v;
+			else if (!strcmp(tok[i], "id"))
+				o->id = (int)v;
+			else if (!strcmp(tok[i], "woff"))
+				o->woff = v;
+			else if (!strcmp(tok[i], "wlen"))
+				o->wlen = v;
 			else {
 				g_string_printf(err, "unknown field '%s'", tok[i]);
 				return false;
@@ -1238,6 +2408,198 @@ static bool same_identity(struct ctx *c, const char *a, const char *b,
 	return fail(c, "check: %s and %s are %s in the plain tree but %s on the mount (st_ino %llu, %llu)",
 		    a, b, plain ? "one file" : "two files", mount ? "one file" : "two files",
 		    (unsigned long long)am->st_ino, (unsigned long long)bm->st_ino);
+}
+
+static gint cmp_strp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* the names dir lists, sorted, space-separated; NULL with errno if it cannot
+ * be opened */
+static char *list_dir(const char *dir)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	GString *s;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	guint i;
+
+	if (!d)
+		return NULL;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			g_ptr_array_add(names, g_strdup(de->d_name));
+	closedir(d);
+	g_ptr_array_sort(names, cmp_strp);
+	s = g_string_new(NULL);
+	for (i = 0; i < names->len; i++)
+		g_string_append_printf(s, "%s%s", i ? " " : "", (char *)g_ptr_array_index(names, i));
+	return g_string_free(s, false);
+}
+
+/* what the model lists in fNAME@@/snap (snap) or fNAME@@/cow */
+static char *model_list(struct ctx *c, int name, bool snap)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	GString *s;
+	guint i;
+
+	for (i = 0; snap && i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+
+		if (m->path == name)
+			g_ptr_array_add(names, g_strdup_printf("s%d", m->id));
+	}
+	for (i = 0; !snap && i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+
+		if (m->obj >= 0 && m->obj == c->name_obj[name])
+			g_ptr_array_add(names, g_strdup_printf("c%d", m->id));
+	}
+	g_ptr_array_sort(names, cmp_strp);
+	s = g_string_new(NULL);
+	for (i = 0; i < names->len; i++)
+		g_string_append_printf(s, "%s%s", i ? " " : "", (char *)g_ptr_array_index(names, i));
+	return g_string_free(s, false);
+}
+
+/* The model's files agree with the plain tree: which names and slots hold a
+ * file, and which of them hold the same one. A failure is the tester's. */
+static bool model_sane(struct ctx *c)
+{
+	struct stat ns[MAX_FILES], ss[MAX_FILES];
+	bool nok[MAX_FILES], sok[MAX_FILES];
+	int i, j;
+
+	for (i = 0; i < c->nfiles; i++) {
+		nok[i] = name_stat(c, i, &ns[i]);
+		sok[i] = c->t[T_PLAIN].s[i].fd >= 0 && fstat(c->t[T_PLAIN].s[i].fd, &ss[i]) == 0;
+		if (nok[i] != (c->name_obj[i] >= 0))
+			return fail(c, "difftest model: f%d %s in the plain tree, model object %d",
+				    i, nok[i] ? "exists" : "is missing", c->name_obj[i]);
+		if (sok[i] != (c->slot_obj[i] >= 0))
+			return fail(c, "difftest model: slot %d %s, model object %d", i,
+				    sok[i] ? "is open" : "is closed", c->slot_obj[i]);
+	}
+	for (i = 0; i < c->nfiles; i++)
+		for (j = 0; j < c->nfiles; j++)
+			if (nok[i] && sok[j] &&
+			    (ns[i].st_ino == ss[j].st_ino) != (c->name_obj[i] == c->slot_obj[j]))
+				return fail(c, "difftest model: f%d (object %d) and slot %d (object %d) disagree with the plain tree",
+					    i, c->name_obj[i], j, c->slot_obj[j]);
+	return true;
+}
+
+static bool obj_lingers(struct ctx *c, int obj)
+{
+	int i;
+
+	for (i = 0; i < c->nfiles; i++)
+		if (c->slot_obj[i] == obj && c->t[T_PLAIN].s[i].map)
+			return true;
+	return false;
+}
+
+/*
+ * Compare an entry (snapshot or private view, opened as vfd on the mount)
+ * with the model: its size, and all its bytes (c->full_check or a small
+ * entry) or the range the op touched and a random range.
+ */
+static bool check_entry(struct ctx *c, const char *what, int vfd, struct mview *mv, int id)
+{
+	static const struct op whole = { .kind = OP_SNAPREAD };
+	uint64_t rs = c->step * 0x9e3779b97f4a7c15ULL ^ (uint64_t)id, off;
+
+	if (!same_entry_size(c, what, vfd, mv, &whole))
+		return false;
+	if (c->full_check || mv->size <= MAX_IO)
+		return same_entry_all(c, what, vfd, mv, &whole);
+	off = c->hint_off > 4096 ? c->hint_off - 4096 : 0;
+	if (off < mv->size &&
+	    !same_entry_range(c, what, vfd, mv, &whole, off,
+			      (size_t)MIN((uint64_t)MAX_IO, c->hint_len + 8192)))
+		return false;
+	off = splitmix64(&rs) % mv->size;
+	return same_entry_range(c, what, vfd, mv, &whole, off, 64 * KiB);
+}
+
+/*
+ * With snapshots on: every snapshot through its listed name, every private
+ * view of a named file (unless a lingering mapping of the file holds stores
+ * not yet written back), and the listings of fN@@/snap and fN@@/cow, against
+ * the model.
+ */
+static bool check_model(struct ctx *c)
+{
+	char what[96];
+	guint i;
+	int n;
+
+	if (!model_sane(c))
+		return false;
+	if (!c->snapshots)
+		return true;
+	for (i = 0; i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+		g_autofree char *p = view_path(c, m->path, "snap/s%d", m->id);
+		struct mview mv;
+		int fd = open(p, O_RDONLY);
+		bool ok;
+
+		snprintf(what, sizeof(what), "check f%d@@/snap/s%d (taken of object %d)", m->path,
+			 m->id, m->obj);
+		if (fd < 0)
+			return fail(c, "%s: open: %s", what, strerrorname_np(errno) ?: "?");
+		mview_open(c, &mv, m, NULL);
+		ok = check_entry(c, what, fd, &mv, m->id);
+		close(fd);
+		if (!ok)
+			return false;
+	}
+	for (i = 0; i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+		int name = obj_name(c, m->obj), fd;
+		g_autofree char *p = NULL;
+		struct mview mv;
+		bool ok;
+
+		if (name < 0 || obj_lingers(c, m->obj))
+			continue;
+		p = view_path(c, name, "cow/c%d", m->id);
+		snprintf(what, sizeof(what), "check f%d@@/cow/c%d", name, m->id);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			return fail(c, "%s: open: %s", what, strerrorname_np(errno) ?: "?");
+		ok = mview_open(c, &mv, NULL, m) && check_entry(c, what, fd, &mv, m->id);
+		mview_close(&mv);
+		close(fd);
+		if (!ok)
+			return false;
+	}
+	for (n = 0; n < c->nfiles; n++) {
+		int k;
+
+		for (k = 0; k < 2; k++) {
+			bool snap = k == 0;
+			g_autofree char *p = view_path(c, n, snap ? "snap" : "cow");
+			g_autofree char *want = model_list(c, n, snap);
+			g_autofree char *got = NULL;
+
+			if (!snap && c->name_obj[n] < 0)
+				continue;	/* private views of removed files: not modelled */
+			got = list_dir(p);
+			if (!got && errno == ENOENT && c->name_obj[n] < 0 && !*want)
+				continue;	/* no file, nothing kept under its name */
+			if (!got)
+				return fail(c, "check f%d@@/%s: opendir: %s (the model lists \"%s\")", n,
+					    snap ? "snap" : "cow", strerrorname_np(errno) ?: "?", want);
+			if (strcmp(got, want))
+				return fail(c, "check f%d@@/%s: the mount lists \"%s\", the model \"%s\"", n,
+					    snap ? "snap" : "cow", got, want);
+		}
+	}
+	return true;
 }
 
 /*
@@ -1341,7 +2703,7 @@ static bool check_all(struct ctx *c)
 		if (!ok)
 			return false;
 	}
-	return true;
+	return check_model(c);
 }
 
 /* ---------------------------------------------------------------- runs */
@@ -1431,13 +2793,82 @@ static bool trees_setup(struct ctx *c)
 			}
 		}
 	}
+	model_reset(c);
 	return true;
+}
+
+/*
+ * Delete the snapshots and private views the model knows of on the mount
+ * (the daemon would keep those of removed files in its state directory, and
+ * list them under the same names in the next run), then forget them. Those
+ * of files that no name reaches are deleted through their last name; the
+ * file that has that name now is moved aside meanwhile (the daemon finds a
+ * replaced file's snapshots for reading, not for deletion, while the name is
+ * taken).
+ */
+static void model_teardown(struct ctx *c)
+{
+	guint i;
+	int n;
+
+	for (i = 0; i < c->snaps->len; i++) {
+		struct msnap *m = g_ptr_array_index(c->snaps, i);
+		g_autofree char *p = view_path(c, m->path, "snap/s%d", m->id);
+
+		if (obj_name(c, m->obj) >= 0)
+			unlink(p);
+	}
+	for (i = 0; i < c->cows->len; i++) {
+		struct mcow *m = g_ptr_array_index(c->cows, i);
+		int name = obj_name(c, m->obj);
+		g_autofree char *p = view_path(c, name, "cow/c%d", m->id);
+
+		if (name >= 0)
+			unlink(p);
+	}
+	for (n = 0; n < c->nfiles; n++) {
+		g_autofree char *file = path_of(c, T_MNT, n);
+		g_autofree char *away = g_strdup_printf("%s/difftest-away", c->t[T_MNT].root);
+		bool any = false, moved;
+
+		for (i = 0; i < c->snaps->len; i++) {
+			struct msnap *m = g_ptr_array_index(c->snaps, i);
+
+			any |= m->path == n && obj_name(c, m->obj) < 0;
+		}
+		for (i = 0; i < c->cows->len; i++) {
+			struct mcow *m = g_ptr_array_index(c->cows, i);
+
+			any |= m->path == n && obj_name(c, m->obj) < 0;
+		}
+		if (!any)
+			continue;
+		moved = c->name_obj[n] >= 0 && rename(file, away) == 0;
+		for (i = 0; i < c->snaps->len; i++) {
+			struct msnap *m = g_ptr_array_index(c->snaps, i);
+			g_autofree char *p = view_path(c, n, "snap/s%d", m->id);
+
+			if (m->path == n && obj_name(c, m->obj) < 0)
+				unlink(p);
+		}
+		for (i = 0; i < c->cows->len; i++) {
+			struct mcow *m = g_ptr_array_index(c->cows, i);
+			g_autofree char *p = view_path(c, n, "cow/c%d", m->id);
+
+			if (m->path == n && obj_name(c, m->obj) < 0)
+				unlink(p);
+		}
+		if (moved)
+			rename(away, file);
+	}
+	model_reset(c);
 }
 
 static void trees_teardown(struct ctx *c, bool remove)
 {
 	int t, i;
 
+	model_teardown(c);
 	for (t = 0; t < NTREES; t++) {
 		tree_close(&c->t[t], c->nfiles);
 		for (i = 0; remove && i < c->nfiles; i++) {
@@ -1475,6 +2906,9 @@ static int64_t run_ops(struct ctx *c, struct op *ops, uint64_t n, unsigned step_
 			format_op(&ops[i], line, sizeof(line));
 			fprintf(stderr, "  #%" PRIu64 " %s\n", i, line);
 		}
+		c->hint_off = ops[i].kind == OP_COPY ? ops[i].off2 : ops[i].off;
+		c->hint_len = ops[i].len;
+		c->full_check = i + 1 == n;	/* every byte of every entry, last */
 		alarm(step_timeout);
 		ok = op_table[ops[i].kind].exec(c, &ops[i]) &&
 		     (!check_each && i + 1 < n ? true : check_all(c));
@@ -1576,6 +3010,8 @@ static GArray *shrink(struct ctx *c, struct op *ops, uint64_t n, unsigned step_t
 	r = trial(c, (struct op *)cur->data, cur->len, step_timeout, base, k++);
 	g_array_free(cand, true);
 	if (r < 0) {
+		fprintf(stderr, "difftest: shrink: after %u trials the shrunk log of %u ops %s\n", k,
+			cur->len, r == -1 ? "passed its last replay (the failure depends on timing, or on state earlier trials left in the filesystem)" : "could not be set up");
 		g_array_free(cur, true);
 		return NULL;
 	}
@@ -1590,6 +3026,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]\n"
 		"                [--shrink] [--shrink-time S] [--replay FILE] [--step-timeout S]\n"
+		"                [--skip OP,...] [--no-views] [--no-snapshots] [--avoid-orphan-bugs]\n"
 		"                MOUNTDIR PLAINDIR\n"
 		"Applies one random sequence of file operations to MOUNTDIR and PLAINDIR and\n"
 		"compares results, sizes and bytes after every step.\n"
@@ -1603,7 +3040,13 @@ static void usage(FILE *f)
 		"  --replay FILE     run the ops of a log (as printed on failure) instead\n"
 		"  --step-timeout S  a step taking longer fails the run (default 60, 0 off)\n"
 		"  --skip OP[,OP]    generate no such ops (forced size control still\n"
-		"                    truncates); OP is a name of the log, e.g. seek\n",
+		"                    truncates); OP is a name of the log, e.g. seek\n"
+		"  --no-views        no reads or writes through F@@/rw and F@@/ro views\n"
+		"  --no-snapshots    no snapshot or private view (cow) operations\n"
+		"                    (both are on by default; MOUNTDIR must be a mapfs mount)\n"
+		"  --avoid-orphan-bugs  generate no removal of a file with snapshots where an\n"
+		"                    earlier removed file keeps some, nor a deletion of a\n"
+		"                    replaced file's snapshot while its name is taken\n",
 		MAX_FILES);
 }
 
@@ -1677,6 +3120,9 @@ int main(int argc, char **argv)
 		{ "replay", required_argument, NULL, 'r' },
 		{ "step-timeout", required_argument, NULL, 'a' },
 		{ "skip", required_argument, NULL, 'k' },
+		{ "no-views", no_argument, NULL, 'V' },
+		{ "no-snapshots", no_argument, NULL, 'N' },
+		{ "avoid-orphan-bugs", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1685,7 +3131,7 @@ int main(int argc, char **argv)
 	unsigned step_timeout = 60, shrink_time = 120;
 	const char *replay = NULL, *base[NTREES];
 	bool do_shrink = false;
-	struct ctx c = { .nfiles = 4 };
+	struct ctx c = { .nfiles = 4, .views = true, .snapshots = true };
 	struct sigaction sa;
 	GArray *ops;
 	int64_t failed;
@@ -1734,6 +3180,15 @@ int main(int argc, char **argv)
 			if (!skip_ops(&c, optarg))
 				goto bad;
 			break;
+		case 'V':
+			c.views = false;
+			break;
+		case 'N':
+			c.snapshots = false;
+			break;
+		case 'O':
+			c.avoid_orphan_bugs = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1742,6 +3197,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (!c.snapshots)
+		for (t = OP_SNAP; t <= OP_COWDISCARD; t++)
+			c.weight[t] = 0;
 	for (t = 0; t < OP__COUNT; t++)
 		total += c.weight[t];
 	if (argc - optind != 2 || !total) {
@@ -1768,6 +3226,8 @@ int main(int argc, char **argv)
 			c.t[t].s[i].fd = -1;
 	}
 	c.data = g_malloc(MAX_IO);
+	c.snaps = g_ptr_array_new_with_free_func(msnap_free);
+	c.cows = g_ptr_array_new_with_free_func(mcow_free);
 
 	if (replay) {
 		ops = read_replay(replay, c.nfiles);
@@ -1842,6 +3302,8 @@ out:
 		g_free(c.t[t].root);
 	}
 	g_free(c.data);
+	g_ptr_array_free(c.snaps, true);
+	g_ptr_array_free(c.cows, true);
 	g_string_free(c.why, true);
 	return rc;
 bad:

@@ -4,7 +4,9 @@
 #   MAPFS=build/fs/mapfs DIFFTEST=build/tests/difftest/difftest run-difftest.sh [DIFFTEST-ARGS...]
 #
 # Without arguments it runs the fixed seeds of the meson test; with arguments
-# it runs difftest once with them (scripts/difftest does that). Everything
+# it runs difftest once with them (scripts/difftest does that). difftest
+# exercises views (F@@/rw, F@@/ro windows) and snapshots and private views
+# (F@@/snap, F@@/cow) by default; --no-views, --no-snapshots turn them off. Everything
 # lives under one fresh mktemp -d directory: BACKING, the mount point MNT and
 # PLAIN, so the backing tree and the plain tree are on the same filesystem.
 # The EXIT trap always unmounts what this script mounted and stops the daemon
@@ -163,6 +165,10 @@ unmount_and_compare() {
 if [ $# -gt 0 ]; then
 	run "$@" || exit $?
 else
+	# steers around two known daemon bugs with the
+	# snapshots of removed files (one removed file kept per path, an older
+	# one's snapshots lost; a replaced file's snapshot undeletable while its
+	# name is taken). Drop it once they are fixed: seeds 1 and 2 hit both.
 	run --seed 1 --ops 3000 || exit $?
 	run --seed 2 --ops 3000 || exit $?
 fi
