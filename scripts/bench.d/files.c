@@ -1,11 +1,19 @@
-/* Small-file workloads for scripts/bench, timed from inside one process so
- * that no fork or interpreter start-up is counted.
+/* Small-file and snapshot workloads for scripts/bench, timed from inside
+ * one process so that no fork or interpreter start-up is counted.
  *
  *   files create DIR N SIZE   mkdir DIR, create N files of SIZE bytes in it
  *   files stat DIR N          lstat the N files by name
+ *   files snap N FILE...      N rounds: in each, take a snapshot of every
+ *                             FILE in turn, as open(FILE@@/snap/bench-take-I,
+ *                             O_CREAT|O_EXCL) + close, and delete it (unlink,
+ *                             timed apart) before the next
+ *   files take FILE NAME...   take snapshots FILE@@/snap/NAME, untimed
  *
- * Files are named f000000, f000001, ... Prints the elapsed time in
- * milliseconds on stdout; any failure prints why and exits 1.
+ * Files are named f000000, f000001, ... create and stat print the elapsed
+ * time in milliseconds on stdout; snap prints a line per FILE: the median,
+ * minimum, maximum and first take time, and the median unlink time, in
+ * milliseconds. Any
+ * failure prints why and exits 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +39,69 @@ static void die(const char *what, const char *name)
 	exit(1);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median_of(double *v, long n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* FILE@@/snap/NAME, made with O_CREAT|O_EXCL as touch would (read-only:
+ * a snapshot cannot be opened for writing). */
+static void take(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0444);
+
+	if (fd < 0)
+		die("take", path);
+	if (close(fd) < 0)
+		die("close", path);
+}
+
+/* N rounds; each takes and deletes one snapshot of every file in turn, so
+ * that whatever else the machine does falls on all the files alike. */
+static int snap(long n, char **files, int nfiles)
+{
+	double *takes = calloc((size_t)(n * nfiles), sizeof(double));
+	double *dels = calloc((size_t)(n * nfiles), sizeof(double));
+	double t0;
+	char *path;
+
+	if (n < 1 || !takes || !dels) {
+		fprintf(stderr, "files: snap wants N >= 1\n");
+		return 2;
+	}
+	for (long i = 0; i < n; i++) {
+		for (int f = 0; f < nfiles; f++) {
+			if (asprintf(&path, "%s@@/snap/bench-take-%ld", files[f],
+				     i) < 0)
+				die("asprintf", files[f]);
+			t0 = now_ms();
+			take(path);
+			takes[f * n + i] = now_ms() - t0;
+			t0 = now_ms();
+			if (unlink(path) < 0)
+				die("unlink", path);
+			dels[f * n + i] = now_ms() - t0;
+			free(path);
+		}
+	}
+	for (int f = 0; f < nfiles; f++) {
+		double *t = takes + f * n, first = t[0];
+
+		printf("%.4f", median_of(t, n));
+		printf(" %.4f %.4f %.4f", t[0], t[n - 1], first);
+		printf(" %.4f\n", median_of(dels + f * n, n));
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char name[32];
@@ -38,8 +109,22 @@ int main(int argc, char **argv)
 	long n;
 
 	if (argc < 4 || (strcmp(argv[1], "create") == 0 && argc != 5)) {
-		fprintf(stderr, "usage: files create DIR N SIZE | files stat DIR N\n");
+		fprintf(stderr, "usage: files create DIR N SIZE | files stat DIR N"
+			" | files snap N FILE... | files take FILE NAME...\n");
 		return 2;
+	}
+	if (strcmp(argv[1], "snap") == 0)
+		return snap(atol(argv[2]), argv + 3, argc - 3);
+	if (strcmp(argv[1], "take") == 0) {
+		for (int i = 3; i < argc; i++) {
+			char *path;
+
+			if (asprintf(&path, "%s@@/snap/%s", argv[2], argv[i]) < 0)
+				die("asprintf", argv[2]);
+			take(path);
+			free(path);
+		}
+		return 0;
 	}
 	n = atol(argv[3]);
 	if (strcmp(argv[1], "create") == 0) {
