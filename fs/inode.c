@@ -111,11 +111,6 @@ void fs_inode_table_free(FsInodeTable *t)
 	g_free(t);
 }
 
-FsInode *fs_inode_root(FsInodeTable *t)
-{
-	return &t->root;
-}
-
 unsigned fs_inode_table_size(FsInodeTable *t)
 {
 	unsigned n;

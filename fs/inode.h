@@ -53,7 +53,6 @@ struct FsInode {
 
 FsInodeTable *fs_inode_table_new(int root_fd);
 void fs_inode_table_free(FsInodeTable *t);
-FsInode *fs_inode_root(FsInodeTable *t);
 unsigned fs_inode_table_size(FsInodeTable *t);
 
 /* The inode behind a FUSE inode number. */
