@@ -576,11 +576,6 @@ void mf_backing_unlock(MfBacking *b)
 	pthread_rwlock_unlock(&b->resize_lock);
 }
 
-int mf_backing_size_locked(MfBacking *b, uint64_t *size)
-{
-	return mf_backing_size(b, size);
-}
-
 int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 			   bool *hole)
 {

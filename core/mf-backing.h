@@ -62,7 +62,8 @@ void mf_backing_unref(MfBacking *b);
 int mf_backing_fd(const MfBacking *b);
 bool mf_backing_writable(const MfBacking *b);
 
-/* Current size from the file itself. Returns 0 or -errno. */
+/* Current size from the file itself; takes no lock, so callers holding
+ * the resize lock may ask too. Returns 0 or -errno. */
 int mf_backing_size(MfBacking *b, uint64_t *size);
 
 /* Map up to len bytes at off (capped at MF_READ_MAX and at EOF) into out.
@@ -117,8 +118,6 @@ void mf_backing_lock_shared(MfBacking *b);
 void mf_backing_lock_exclusive(MfBacking *b);
 void mf_backing_unlock(MfBacking *b);
 
-/* Size of the file. Lock held. */
-int mf_backing_size_locked(MfBacking *b, uint64_t *size);
 /* Copy page number page (MF_PAGE-sized pages of mf-store.h) of the live
  * file into buf, zeros past EOF; *hole tells that the whole page reads
  * as zeros without data behind it. Lock held. Returns 0 or -errno (-EIO:

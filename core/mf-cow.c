@@ -107,7 +107,7 @@ static int cow_begin(MfState *st, MfBacking *b, const char *name,
 	g_mutex_lock(&st->lock);
 	c->b = b;
 	c->e = g_hash_table_lookup(st->cows, name);
-	r = c->e ? mf_backing_size_locked(b, size) : -ENOENT;
+	r = c->e ? mf_backing_size(b, size) : -ENOENT;
 	if (r < 0) {
 		g_mutex_unlock(&st->lock);
 		mf_backing_unlock(b);
@@ -211,7 +211,7 @@ int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 	 * nobody may discard the view meanwhile. */
 	g_mutex_lock(&st->lock);
 	r = g_hash_table_steal_extended(st->cows, name, &key, (gpointer *)&c.e)
-		    ? mf_backing_size_locked(b, &c.size)
+		    ? mf_backing_size(b, &c.size)
 		    : -ENOENT;
 	g_mutex_unlock(&st->lock);
 	/* Every page the commit changes is kept for the snapshots first:

@@ -654,7 +654,7 @@ int mf_state_snap_create(MfState *st, MfBacking *b, const char *name)
 	/* Exclusive: no write is half done while the size is taken. */
 	mf_backing_lock_exclusive(b);
 	g_mutex_lock(&st->lock);
-	r = find_snap(st, name, NULL) ? -EEXIST : mf_backing_size_locked(b, &size);
+	r = find_snap(st, name, NULL) ? -EEXIST : mf_backing_size(b, &size);
 	if (r < 0)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -14,12 +14,8 @@
 #include "log.h"
 #include "mf-view.h"
 #include "notify.h"
+#include "ops.h"
 #include "reply.h"
-
-static FsContext *ctx_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
 
 /* The file's backing, read-write if the view can write. */
 static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)

@@ -14,12 +14,8 @@
 #include "orphans.h"
 #include "mf-store.h"
 #include "mf-view.h"
+#include "ops.h"
 #include "reply.h"
-
-static FsContext *ctx_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
 
 bool fs_views_is_dir_name(const char *name)
 {
