@@ -35,6 +35,7 @@ MF_TMPFS=()             # tmpfs mounts we made (backing dirs for ENOSPC tests)
 declare -A MF_PID_OF=() # mountpoint -> daemon pid (while it runs)
 declare -A MF_LOG_OF=() # mountpoint -> daemon log file
 declare -A MF_LIVE=()   # daemon pids not yet reaped by `wait`
+declare -A MF_CONN_OF=() # mountpoint -> its FUSE connection id (fusectl)
 MF_PID=                 # pid of the daemon mf_mount started last
 MF_NLOG=0
 
@@ -151,7 +152,10 @@ mf_mount() {
 	local b=$1 m=$2 i
 	mf_start "$@"
 	for ((i = 0; i < 100; i++)); do
-		mf_is_mounted "$m" && return 0
+		if mf_is_mounted "$m"; then
+			MF_CONN_OF[$m]=$(awk -v m="$m" '$5 == m { split($3, d, ":"); print d[2] }' /proc/self/mountinfo)
+			return 0
+		fi
 		if ! kill -0 "$MF_PID" 2>/dev/null; then
 			mf_reap "$MF_PID"
 			mf_dump_log "$m"
@@ -278,6 +282,18 @@ mf_is_our_daemon() { # PID
 	[ "$ppid" == "$$" ]
 }
 
+# mf_abort_conn MOUNTPOINT: abort the kernel's FUSE connection of a mount
+# we made. A daemon deadlocked in the kernel cannot exit, even on SIGKILL,
+# and the processes waiting on it stay in D state until this is done.
+mf_abort_conn() {
+	local id=${MF_CONN_OF[$1]:-} ctl=/sys/fs/fuse/connections
+	[ -n "$id" ] || return 0
+	[ -e "$ctl/$id/abort" ] || mount -t fusectl none "$ctl" 2>/dev/null
+	[ -e "$ctl/$id/abort" ] || return 0
+	echo "cleanup: aborting the FUSE connection $id of $1" >&2
+	echo 1 >"$ctl/$id/abort"
+}
+
 mf_cleanup() {
 	local rc=$? m pid i
 	set +e
@@ -303,6 +319,16 @@ mf_cleanup() {
 				sleep 0.1
 			done
 			kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+			for ((i = 0; i < 50; i++)); do
+				[ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" == Z ] && break
+				sleep 0.1
+			done
+		fi
+		# Dead, or a zombie whose threads are stuck in the kernel.
+		if [ -d "/proc/$pid/task" ] && [ "$(ls "/proc/$pid/task" | wc -l)" -gt 1 ]; then
+			for m in "${!MF_PID_OF[@]}"; do
+				[ "${MF_PID_OF[$m]}" == "$pid" ] && mf_abort_conn "$m"
+			done
 		fi
 		wait "$pid" 2>/dev/null
 	done
