@@ -1,6 +1,7 @@
 /* inode: the inode table. See inode.h for the rules it keeps. */
 #include "inode.h"
 
+#include "aliases.h"
 #include "mf-state.h"
 
 #include <errno.h>
@@ -67,6 +68,7 @@ static void inode_free(FsInode *in)
 		close(in->fd);
 	g_free(in->view_key);
 	g_free(in->entry);
+	g_slist_free(in->cached_views);
 	g_mutex_clear(&in->lock);
 	g_free(in);
 }
@@ -81,10 +83,12 @@ static GSList *drop_if_unused_locked(FsInodeTable *t, FsInode *in)
 	while (in && in != &t->root && in->nlookup == 0 && in->refs == 0) {
 		FsInode *base = in->base;
 
-		if (in->kind == FS_REAL)
+		if (in->kind == FS_REAL) {
 			g_hash_table_remove(t->by_key, in);
-		else
+		} else {
 			g_hash_table_remove(t->views, in->view_key);
+			fs_aliases_forget(in);
+		}
 		dead = g_slist_prepend(dead, in);
 		if (base)
 			base->refs--;
@@ -367,20 +371,77 @@ int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid)
 	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
 }
 
-/* The file an open counts against: a view's base, or the file itself. */
-static FsInode *file_of(FsInode *in)
+void fs_inode_remember(FsInode *in)
 {
-	return in->kind == FS_REAL ? in : in->base;
+	struct stat st;
+
+	if (fstatat(file_of(in)->fd, "", &st,
+		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	g_mutex_lock(&file_of(in)->lock);
+	in->seen_size = st.st_size;
+	in->seen_mtime = st.st_mtim;
+	g_mutex_unlock(&file_of(in)->lock);
+}
+
+/* f->lock held. */
+static void count_open_locked(FsContext *ctx, FsInode *f, FsInode *in)
+{
+	g_atomic_int_inc(&ctx->open_files);
+	f->opens++;
+	if (in == f)
+		f->own_opens++;
+	else
+		in->view_opens++;
 }
 
 void fs_inode_opened(FsContext *ctx, FsInode *in)
 {
 	FsInode *f = file_of(in);
 
-	g_atomic_int_inc(&ctx->open_files);
 	g_mutex_lock(&f->lock);
-	f->opens++;
+	count_open_locked(ctx, f, in);
 	g_mutex_unlock(&f->lock);
+}
+
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in)
+{
+	FsInode *f = file_of(in);
+	struct stat st;
+	bool keep, seen;
+
+	seen = fstatat(f->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+	/* One step with the count: a view's write either sees this open or
+	 * marks the pages stale before it is decided (fs_inode_stale_if_closed). */
+	g_mutex_lock(&f->lock);
+	keep = seen && in->seen_size == st.st_size &&
+	       in->seen_mtime.tv_sec == st.st_mtim.tv_sec &&
+	       in->seen_mtime.tv_nsec == st.st_mtim.tv_nsec;
+	if (in == f) {
+		keep = keep && !f->stale;
+		f->stale = false;
+	}
+	/* Seen now too: the kernel sends RELEASE after close(2) has
+	 * returned, so the next open may come before the last release. */
+	if (seen) {
+		in->seen_size = st.st_size;
+		in->seen_mtime = st.st_mtim;
+	}
+	count_open_locked(ctx, f, in);
+	g_mutex_unlock(&f->lock);
+	return keep;
+}
+
+bool fs_inode_stale_if_closed(FsInode *file)
+{
+	bool closed;
+
+	g_mutex_lock(&file->lock);
+	closed = file->own_opens == 0;
+	if (closed)
+		file->stale = true;
+	g_mutex_unlock(&file->lock);
+	return closed;
 }
 
 void fs_inode_closed(FsContext *ctx, FsInode *in)
@@ -390,6 +451,10 @@ void fs_inode_closed(FsContext *ctx, FsInode *in)
 
 	g_atomic_int_add(&ctx->open_files, -1);
 	g_mutex_lock(&f->lock);
+	if (in == f)
+		f->own_opens--;
+	else
+		in->view_opens--;
 	if (--f->opens == 0 && f->backing &&
 	    g_atomic_int_get(&held_backings) > IDLE_BACKINGS) {
 		gone = g_steal_pointer(&f->backing);

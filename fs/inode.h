@@ -40,15 +40,23 @@ struct FsInode {
 	MfBacking *backing;     /* opened on first use of a regular file's
 				 * data, dropped when its last open ends */
 	unsigned opens;         /* opens of it and of its views */
+	unsigned own_opens;     /* opens of the file itself */
+	GSList *cached_views;   /* its views that the kernel may cache
+				 * (aliases.h): FsInode*, not held */
 	int backing_rw_err;     /* why it is read-only (positive errno), or 0 */
-	struct timespec seen_mtime; /* mtime and size at our last release: */
-	off_t seen_size;        /* the kernel may keep its cache if unchanged */
+	bool stale;             /* written through a view while it was not
+				 * open: the kernel's pages of it are old */
+	struct timespec seen_mtime; /* the file's mtime and size at the last */
+	off_t seen_size;        /* open or release of in: the kernel may keep
+				 * its cache of in if they are unchanged;
+				 * the file's lock, for views too */
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
 	MfViewSpec spec;        /* FS_VIEW: mode and window */
 	char *entry;            /* FS_VIEW of cow and snap: the entry's name */
 	uint64_t vino;          /* st_ino shown for it */
 	char *view_key;         /* its key in the table's view index */
+	unsigned view_opens;    /* FS_VIEW: its opens; base->lock */
 };
 
 FsInodeTable *fs_inode_table_new(int root_fd);
@@ -93,6 +101,27 @@ void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd);
 /* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
  * in valid, the times in attr). Returns 0 or -errno. */
 int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid);
+
+/* The file a view shows, or in itself. */
+static inline FsInode *file_of(FsInode *in)
+{
+	return in->kind == FS_REAL ? in : in->base;
+}
+
+/* Count an open of in (a file, or a cached view of one) that is being
+ * answered, as fs_inode_opened() does, and tell whether the kernel may
+ * keep the pages of in that it cached at the last open. Only if the file
+ * did not change behind the mount since in last saw it (here, or at
+ * fs_inode_remember()), nor through a view while it was closed: the
+ * mount's other changes drop what they change from the kernel's cache
+ * themselves. */
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in);
+/* Note the file's size and mtime in in, at the end of an open of it. */
+void fs_inode_remember(FsInode *in);
+/* If no open of the file itself is counted, mark its kernel pages stale
+ * (its next open drops them) and return true: a change through a view may
+ * then skip dropping them now. */
+bool fs_inode_stale_if_closed(FsInode *file);
 
 /* Count an open of in (a file, or a view of one) that is being answered,
  * and its end. When the last open of a file ends and many files hold

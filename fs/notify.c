@@ -1,4 +1,4 @@
-/* notify: the notifier thread and its queue. See notify.h. */
+/* notify: the notifier threads and their queues. See notify.h. */
 #include "notify.h"
 
 #include <errno.h>
@@ -11,16 +11,22 @@ typedef struct Job {
 	void *arg;
 } Job;
 
-static GAsyncQueue *jobs;
-static GThread *thread;
+typedef struct Lane {
+	const char *name;
+	GAsyncQueue *jobs;
+	GThread *thread;
+} Lane;
+
+static Lane files = { .name = "mapfs-notify" };
+static Lane aliases = { .name = "mapfs-aliases" };
 static struct fuse_session *session;
 
-static gpointer notifier(gpointer unused)
+static gpointer run_lane(gpointer data)
 {
+	Lane *lane = data;
 	Job *j;
 
-	(void)unused;
-	while ((j = g_async_queue_pop(jobs))->fn) {
+	while ((j = g_async_queue_pop(lane->jobs))->fn) {
 		j->fn(j->arg);
 		g_free(j);
 	}
@@ -28,38 +34,61 @@ static gpointer notifier(gpointer unused)
 	return NULL;
 }
 
-int fs_notify_start(struct fuse_session *se)
+static void lane_start(Lane *lane)
 {
-	session = se;
-	jobs = g_async_queue_new();
-	thread = g_thread_new("mapfs-notify", notifier, NULL);
-	return 0;
+	lane->jobs = g_async_queue_new();
+	lane->thread = g_thread_new(lane->name, run_lane, lane);
 }
 
-void fs_notify_stop(void)
+static void lane_stop(Lane *lane)
 {
 	Job *j;
 
-	if (!thread)
+	if (!lane->thread)
 		return;
-	g_async_queue_push(jobs, g_new0(Job, 1));
-	g_thread_join(thread);
-	thread = NULL;
-	while ((j = g_async_queue_try_pop(jobs))) {
+	g_async_queue_push(lane->jobs, g_new0(Job, 1));
+	g_thread_join(lane->thread);
+	lane->thread = NULL;
+	while ((j = g_async_queue_try_pop(lane->jobs))) {
 		if (j->fn)
 			j->fn(j->arg);
 		g_free(j);
 	}
-	g_async_queue_unref(jobs);
+	g_async_queue_unref(lane->jobs);
 }
 
-void fs_notify_run(void (*fn)(void *arg), void *arg)
+static void lane_push(Lane *lane, void (*fn)(void *arg), void *arg)
 {
 	Job *j = g_new0(Job, 1);
 
 	j->fn = fn;
 	j->arg = arg;
-	g_async_queue_push(jobs, j);
+	g_async_queue_push(lane->jobs, j);
+}
+
+int fs_notify_start(struct fuse_session *se)
+{
+	session = se;
+	lane_start(&files);
+	lane_start(&aliases);
+	return 0;
+}
+
+void fs_notify_stop(void)
+{
+	/* Files first: its jobs may still drop aliases. */
+	lane_stop(&files);
+	lane_stop(&aliases);
+}
+
+void fs_notify_run(void (*fn)(void *arg), void *arg)
+{
+	lane_push(&files, fn, arg);
+}
+
+void fs_notify_run_alias(void (*fn)(void *arg), void *arg)
+{
+	lane_push(&aliases, fn, arg);
 }
 
 /* ENOENT: the kernel holds no such node, so it caches nothing of it. */
@@ -73,6 +102,12 @@ void fs_notify_inval(fuse_ino_t ino, off_t off, off_t len)
 {
 	check(fuse_lowlevel_notify_inval_inode(session, ino, off, len),
 	      "a file's cache");
+}
+
+void fs_notify_inval_attr(fuse_ino_t ino)
+{
+	check(fuse_lowlevel_notify_inval_inode(session, ino, -1, 0),
+	      "a file's attributes");
 }
 
 void fs_notify_inval_entry(fuse_ino_t parent, const char *name)

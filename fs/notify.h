@@ -1,33 +1,49 @@
-/* notify: work that needs kernel cache invalidations, done on a thread of
- * its own.
+/* notify: work that needs kernel cache invalidations, done on threads of
+ * their own.
  *
  * libfuse forbids notifications from inside a request's own code path, and
  * a change through one alias of a file must not be answered before the
  * kernel's cache of the file is true again. So such a handler packs its
- * work into a job and returns; the notifier thread runs the job, which
+ * work into a job and returns; a notifier thread runs the job, which
  * invalidates, changes, invalidates again and replies. No daemon lock is
  * held across a notification.
  *
- * One thread is enough and cannot deadlock: jobs only invalidate the pages
- * of file inodes, and the requests that may hold those pages locked
- * (buffered writes, reads, writeback of the file) are answered by the
- * worker threads without waiting for this one. A job must never
- * invalidate pages that its own request holds locked.
+ * Two threads, two lanes, and the order between them is what keeps them
+ * free of deadlock:
+ *
+ *   files    jobs that drop pages of file inodes (changes through rw
+ *            views, commits, lseek). The requests that may hold those
+ *            pages locked (buffered writes, reads, writeback of the file)
+ *            never wait for this lane.
+ *   aliases  jobs that drop pages of cached ro views only, then answer a
+ *            request that changed a file (aliases.h). ro view pages are
+ *            locked only by reads of ro views, which the worker threads
+ *            answer without waiting for either lane.
+ *
+ * So a files job may wait for ro view pages (it drops aliases too), and a
+ * file's write may wait for the aliases lane, but nothing waits for the
+ * files lane while holding what it needs. A job must never drop pages
+ * that its own request holds locked.
  */
 #pragma once
 
 #include "fs.h"
 
 int fs_notify_start(struct fuse_session *se);
-/* Runs what is still queued, then joins the thread. */
+/* Runs what is still queued, then joins the threads. */
 void fs_notify_stop(void);
 
-/* Run fn(arg) on the notifier thread; fn replies to its request. */
+/* Run fn(arg) on the files lane; fn replies to its request. */
 void fs_notify_run(void (*fn)(void *arg), void *arg);
+/* Run fn(arg) on the aliases lane: fn drops only pages of ro views. */
+void fs_notify_run_alias(void (*fn)(void *arg), void *arg);
 
 /* For jobs: drop ino's cached pages in [off, off+len) (len 0: to the end;
  * off -1: none) and its cached attributes. Dirty pages are written back
  * first. */
 void fs_notify_inval(fuse_ino_t ino, off_t off, off_t len);
+/* Drop only ino's cached attributes. This takes no page lock, so unlike
+ * the other drops a request may make it on its own path. */
+void fs_notify_inval_attr(fuse_ino_t ino);
 /* For jobs: drop the kernel's entry name in parent. */
 void fs_notify_inval_entry(fuse_ino_t parent, const char *name);

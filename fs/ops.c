@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "aliases.h"
 #include "log.h"
 #include "mf-backing.h"
 #include "names.h"
@@ -116,7 +117,9 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	FsContext *ctx = ctx_of(req);
 	FsInode *in = inode_of(req, ino);
+	FsAliasDrops *drops = NULL;
 	char path[FS_PROC_PATH_MAX];
+	struct stat st;
 	int r = 0;
 
 	(void)fi;
@@ -151,17 +154,23 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 		if (r < 0)
 			return fs_reply_err(req, -r, "truncate", NULL);
+		drops = fs_aliases_changed(in, (uint64_t)attr->st_size,
+					   FS_ALIASES_TO_END);
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		r = fs_views_set_times(ctx, in, attr, valid);
 		if (r < 0)
-			return fs_reply_err(req, -r, "utimens", NULL);
+			return fs_aliases_reply_err(req, drops, -r, "utimens",
+						    NULL);
 		g_mutex_lock(&in->lock);
 		if (in->backing)
 			mf_backing_times_changed(in->backing);
 		g_mutex_unlock(&in->lock);
 	}
-	reply_attr(req, in, "setattr");
+	r = stat_inode(in, &st);
+	if (r < 0)
+		st = *attr;     /* changed all the same */
+	fs_aliases_reply_attr(req, drops, &st, r < 0 ? 0 : ctx->timeout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -356,40 +365,11 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 /* ------------------------------------------------------------------ */
 /* Files                                                               */
 
-/* May the kernel keep the pages it cached at the last open? Only if the
- * file did not change behind the mount since our last release. */
-static bool may_keep_cache(FsInode *in, const struct stat *st)
-{
-	bool keep;
-
-	g_mutex_lock(&in->lock);
-	keep = in->seen_size == st->st_size &&
-	       in->seen_mtime.tv_sec == st->st_mtim.tv_sec &&
-	       in->seen_mtime.tv_nsec == st->st_mtim.tv_nsec;
-	g_mutex_unlock(&in->lock);
-	return keep;
-}
-
-static void remember_state(FsInode *in)
-{
-	struct stat st;
-
-	if (stat_inode(in, &st) < 0)
-		return;
-	g_mutex_lock(&in->lock);
-	in->seen_size = st.st_size;
-	in->seen_mtime = st.st_mtim;
-	g_mutex_unlock(&in->lock);
-}
-
 /* Fill fi for an open regular file and count it. */
 static void opened(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
-	struct stat st;
-
-	fi->keep_cache = stat_inode(in, &st) == 0 && may_keep_cache(in, &st);
+	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in);
 	fi->fh = 0;
-	fs_inode_opened(ctx_of(req), in);
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -413,8 +393,10 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
 	opened(req, in, fi);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_inode_closed(ctx, in);
+	fs_aliases_reply_open(req, fi->flags & O_TRUNC
+					   ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
+					   : NULL,
+			      in, fi);
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -447,16 +429,17 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fs_reply_err(req, -r, "create", name);
 	}
 	fs_inode_adopt_fd(ctx, in, fd);
-	remember_state(in);
+	fs_inode_remember(in);
 	memset(&e, 0, offsetof(struct fuse_entry_param, attr));
 	e.ino = (uintptr_t)in;
 	e.attr_timeout = ctx->timeout;
 	e.entry_timeout = ctx->timeout;
 	opened(req, in, fi);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		fs_inode_closed(ctx, in);
-		fs_inode_forget(ctx->inodes, in, 1);
-	}
+	/* An existing file opened with O_TRUNC lost its bytes. */
+	fs_aliases_reply_create(req, !made && (fi->flags & O_TRUNC)
+					     ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
+					     : NULL,
+				in, &e, fi);
 }
 
 /* The backing of an open file. The kernel only sends data requests for
@@ -523,7 +506,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
 	FsInode *in = inode_of(req, ino);
-	uint64_t end = 0;
+	uint64_t end = 0, at;
 	MfBacking *b;
 	ssize_t r;
 
@@ -537,11 +520,13 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if ((fi->flags & O_APPEND) && mf_backing_size(b, &end) == 0 &&
 	    end == (uint64_t)off)
 		end = 0;
-	r = mf_backing_write(b, end ? end : (uint64_t)off, buf, size);
+	at = end ? end : (uint64_t)off;
+	r = mf_backing_write(b, at, buf, size);
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
-	fuse_reply_write(req, (size_t)r);
+	fs_aliases_reply_write(req, fs_aliases_changed(in, at, (uint64_t)r),
+			       (size_t)r);
 	if (end)        /* after the reply: the request holds those pages */
 		fs_notify_run(inval_from_job,
 			      inval_from(in, (off_t)MIN(end, (uint64_t)off)));
@@ -561,8 +546,8 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 
 	(void)fi;
-	if (!is_virtual(in))
-		remember_state(in);
+	if (!is_virtual(in) || fs_aliases_cached(in))
+		fs_inode_remember(in);
 	fs_inode_closed(ctx_of(req), in);
 	fuse_reply_err(req, 0);
 }
@@ -587,6 +572,20 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, 0);
 }
 
+/* What fallocate changed of the bytes: punching and zeroing change the
+ * range, collapsing and inserting everything after it; allocating only
+ * the size. */
+static FsAliasDrops *changed_by_fallocate(FsInode *in, int mode, off_t off,
+					  off_t len)
+{
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		return fs_aliases_changed(in, (uint64_t)off,
+					  FS_ALIASES_TO_END);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return fs_aliases_changed(in, (uint64_t)off, (uint64_t)len);
+	return NULL;
+}
+
 static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			    off_t off, off_t len, struct fuse_file_info *fi)
 {
@@ -604,7 +603,8 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	if (r < 0)
 		return fs_reply_err(req, -r, "fallocate", NULL);
-	fuse_reply_err(req, 0);
+	fs_aliases_reply_err(req, changed_by_fallocate(in, mode, off, len), 0,
+			     "fallocate", NULL);
 }
 
 /* SEEK_DATA and SEEK_HOLE, as a notifier job: the kernel asks without
@@ -678,7 +678,11 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	mf_backing_unref(dst);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "copy_file_range", NULL);
-	fuse_reply_write(req, (size_t)r);
+	fs_aliases_reply_write(req,
+			       fs_aliases_changed(inode_of(req, ino_out),
+						  (uint64_t)off_out,
+						  (uint64_t)r),
+			       (size_t)r);
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -19,11 +19,16 @@ static bool is_expected(int err)
 	}
 }
 
-void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what)
+void fs_log_err(int err, const char *op, const char *what)
 {
 	if (err != 0)
 		fs_log(is_expected(err) ? LOG_DEBUG : LOG_NOTICE, "%s %s: %s",
 		       op, what ? what : "", strerror(err));
+}
+
+void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what)
+{
+	fs_log_err(err, op, what);
 	fuse_reply_err(req, err);
 }
 

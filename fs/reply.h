@@ -10,6 +10,8 @@
  * and what it was about. Expected misses (ENOENT, EEXIST, ...) are logged
  * only with -d. */
 void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what);
+/* The log line alone, for replies sent later. */
+void fs_log_err(int err, const char *op, const char *what);
 
 /* Reply in's entry, cached for the mount's timeout (attributes for
  * attr_timeout); if the request was interrupted, give the lookup back. */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "aliases.h"
 #include "log.h"
 #include "mf-view.h"
 #include "notify.h"
@@ -53,11 +54,17 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
-	/* Served without the kernel's page cache: see views.h. */
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
-	fs_inode_opened(ctx_of(req), in);
+	if (fs_aliases_cached(in)) {
+		/* Cached like the file: see aliases.h. */
+		fs_aliases_opened(in);
+		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in);
+	} else {
+		/* Served without the kernel's page cache: see views.h. */
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+		fs_inode_opened(ctx_of(req), in);
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fs_inode_closed(ctx_of(req), in);
 }
@@ -161,6 +168,12 @@ typedef struct WriteJob {
 	char data[];            /* the request's buffer is libfuse's */
 } WriteJob;
 
+static void reply_write_err(fuse_req_t req, ssize_t r)
+{
+	fs_reply_err(req, (int)-r, "write",
+		     r == -EFBIG ? "past the view's window" : "view");
+}
+
 static void write_job(void *arg)
 {
 	WriteJob *j = arg;
@@ -176,15 +189,39 @@ static void write_job(void *arg)
 	fs_notify_inval(file_ino(in), (off_t)off, (off_t)j->size);
 	if (r == 0)
 		r = mf_view_write(j->b, &in->spec, j->voff, j->data, j->size);
-	if (r > 0)
+	if (r > 0) {
 		fs_notify_inval(file_ino(in), (off_t)off, (off_t)r);
+		fs_aliases_drop(fs_aliases_changed(in->base, off, (uint64_t)r));
+	}
 	if (r < 0)
-		fs_reply_err(j->req, (int)-r, "write",
-			     r == -EFBIG ? "past the view's window" : "view");
+		reply_write_err(j->req, r);
 	else
 		fuse_reply_write(j->req, (size_t)r);
 	mf_backing_unref(j->b);
 	g_free(j);
+}
+
+/* A write through a shared view while the file is not open: nothing can
+ * read the kernel's pages of the file before its next open drops them
+ * (fs_inode_stale_if_closed), and no mmap of it holds dirty ones. So the
+ * write is made here, and only the file's attributes are dropped, which
+ * takes no page lock: no trip to the notifier, unless an ro view caches
+ * the bytes. */
+static void write_closed(fuse_req_t req, FsInode *in, MfBacking *b,
+			 const char *buf, size_t size, uint64_t voff)
+{
+	ssize_t r = mf_view_write(b, &in->spec, voff, buf, size);
+
+	mf_backing_unref(b);
+	if (r < 0)
+		return reply_write_err(req, r);
+	fs_notify_inval_attr(file_ino(in));
+	fs_aliases_reply_write(req,
+			       fs_aliases_changed(in->base,
+						  mf_view_file_offset(&in->spec,
+								      voff),
+						  (uint64_t)r),
+			       (size_t)r);
 }
 
 void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
@@ -201,6 +238,8 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 	r = view_backing(req, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
+	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base))
+		return write_closed(req, in, b, buf, size, (uint64_t)off);
 	j = g_malloc(sizeof(*j) + size);
 	j->req = req;
 	j->in = in;     /* the kernel holds it open until we reply */
@@ -274,6 +313,9 @@ static void attr_job(void *arg)
 		}
 	}
 	fs_notify_inval(file_ino(in), from, 0);
+	if (r == 0 && resize)
+		fs_aliases_drop(fs_aliases_changed(in->base, (uint64_t)from,
+						   FS_ALIASES_TO_END));
 	if (r == 0)
 		r = fs_views_stat(ctx, in, &st);
 	if (r == -EPERM)
@@ -346,6 +388,8 @@ static void commit_job(void *arg)
 		mf_state_unref(st);
 	mf_backing_unref(b);
 	fs_notify_inval((fuse_ino_t)(uintptr_t)base, 0, 0);
+	if (r == 0)
+		fs_aliases_drop(fs_aliases_changed(base, 0, FS_ALIASES_TO_END));
 	if (r < 0) {
 		fs_reply_err(j->req, -r, "commit", j->name);
 	} else {

@@ -3,12 +3,14 @@
  * directories "cow" (private views) and "snap" (snapshots), whose entries
  * take windows too.
  *
- * Views are served without kernel page cache (direct_io) and without
- * attribute caching, so reads through them always see the file as it is.
- * The file itself keeps its cache; a change through a view invalidates the
- * file's cached range before it is answered (notify.h). Only one alias of a
- * file, the file, is ever cached and writable, which is what keeps those
- * invalidations free of deadlock.
+ * rw views, private views and snapshots are served without kernel page
+ * cache (direct_io) and without attribute caching, so reads through them
+ * always see the file as it is. The file itself keeps its cache; a change
+ * through a view invalidates the file's cached range before it is answered
+ * (notify.h). ro views are cached too, and every change drops what it
+ * changed from them (aliases.h). Only one alias of a file, the file, is
+ * ever cached and writable, which is what keeps those invalidations free
+ * of deadlock.
  */
 #pragma once
 

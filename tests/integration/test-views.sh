@@ -17,8 +17,11 @@
 #   * user.mapfs.* xattrs; the file's own xattrs unchanged;
 #   * coherence: a write through any alias is read through every other one
 #     at once, from another process too, whatever the kernel cached; shared
-#     mmaps of the file; MAP_PRIVATE of a view works, MAP_SHARED of a view
-#     fails with ENODEV (documented); fsync on views;
+#     mmaps of the file; MAP_PRIVATE of a view works; ro views are cached
+#     by the kernel (a re-read asks the daemon for nothing) and every change
+#     drops what it changed from them, so MAP_SHARED of an ro view works and
+#     follows the file; MAP_SHARED of an rw view fails with ENODEV
+#     (documented); fsync on views;
 #   * -o views=visible lists F@@ after F.
 #
 # The backing file is checked against a model after every change and after
@@ -433,12 +436,59 @@ s cmp "$MF_T/priv3" "$B/c" || fail "MAP_PRIVATE of c@@/ro"
 expect_vc OK mmap "$M/x@@/ro:1" private rdonly 5 "$MF_T/priv4"
 expect_eq "$(od -An -tx1 "$MF_T/priv4" | tr -d ' \n')" 6263000051 "MAP_PRIVATE of x@@/ro:1"
 
-check "MAP_SHARED mmap of a view fails with ENODEV (views are served without the page cache)"
+check "MAP_SHARED mmap of an rw view fails with ENODEV (rw views are served without the page cache)"
 expect_vc ENODEV mmap "$F@@/rw" shared rdwr 4096
 expect_vc ENODEV mmap "$F@@/rw" shared rdonly 4096
-expect_vc ENODEV mmap "$F@@/ro" shared rdonly 4096
 expect_vc ENODEV mmap "$F@@/rw:1M+64K" shared rdwr 4096
-expect_vc ENODEV mmap "$F@@/ro:4K+4K" shared rdonly 4096
+
+check "MAP_SHARED mmap of an ro view works, and a write through any alias shows in it at once, from another process"
+expect_vc OK mmap "$F@@/ro" shared rdonly 4096
+expect_vc OK mmap "$F@@/ro:4K+4K" shared rdonly 4096
+expect_vc OK xproc "$F" "$R" "$F@@/ro:1M+64K" 100 5000 mmap 16
+expect_vc OK xproc "$F@@/rw:1M+64K" 100 "$F@@/ro" "$R" 5000 mmap 16
+expect_vc OK xproc "$F@@/rw" 1048000 "$F@@/ro:1047000+5000" 1000 3000 mmap 16
+
+check "ro views are cached: a second read asks the daemon for nothing"
+head -c 65536 /dev/urandom >"$B/rc"
+s cat "$M/rc@@/ro:4K+32K" >/dev/null
+before=$(mf_stat_key "$M" bytes_read)
+s cmp "$M/rc@@/ro:4K+32K" <(dd if="$B/rc" bs=4K skip=1 count=8 status=none) || fail "second read of rc@@/ro:4K+32K"
+expect_eq "$(mf_stat_key "$M" bytes_read)" "$before" "bytes the daemon read for a second cat of rc@@/ro:4K+32K"
+
+check "every change through the mount drops what it changed from cached ro views, open or closed"
+cmp_rc() { # WHAT: the mount's ro views of rc against the backing file
+	s cmp "$M/rc@@/ro" "$B/rc" || fail "rc@@/ro after $1"
+	s cmp "$M/rc@@/ro:4K+32K" <(dd if="$B/rc" bs=4K skip=1 count=8 status=none) ||
+		fail "rc@@/ro:4K+32K after $1"
+}
+cache_rc() { s cat "$M/rc@@/ro" "$M/rc@@/ro:4K+32K" >/dev/null; }
+cache_rc
+s dd if="$MF_T/patch" of="$M/rc" bs=4K seek=2 conv=notrunc status=none
+cmp_rc "dd into rc (ro views closed)"
+mf_hold "$M/rc@@/ro:4K+32K" 32768   # open, its pages cached
+cache_rc
+printf 'VIEWWRITE' | s dd of="$M/rc@@/rw:8K+4K" bs=1 seek=7 conv=notrunc status=none
+cmp_rc "a write through rc@@/rw:8K+4K (one ro view open)"
+cache_rc
+s fallocate -p -o 12288 -l 4096 "$M/rc"
+cmp_rc "fallocate --punch-hole on rc"
+cache_rc
+s truncate -s 20000 "$M/rc"
+expect_eq "$(s stat -c %s "$M/rc@@/ro:4K+32K")" $((20000 - 4096)) "size of rc@@/ro:4K+32K after truncate"
+cmp_rc "truncate -s 20000 rc"
+cache_rc
+s truncate -s 30000 "$M/rc@@/rw"
+cmp_rc "truncate -s 30000 rc@@/rw"
+cache_rc
+head -c 40000 /dev/urandom >"$MF_T/new-rc"
+s cp "$MF_T/new-rc" "$M/rc"     # O_TRUNC, then writes
+cmp_rc "cp over rc"
+cache_rc
+s touch "$M/rc@@/cow/c1"
+printf 'COW' | s dd of="$M/rc@@/cow/c1" bs=1 seek=5000 conv=notrunc status=none
+s mv "$M/rc@@/cow/c1" "$M/rc"
+cmp_rc "a commit of rc@@/cow/c1"
+mf_release
 s cmp "$F" "$B/c" || fail "after the coherence rounds, c differs between the mount and the backing dir"
 model_ok "at the end"
 mf_alive "$M"
