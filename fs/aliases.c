@@ -20,14 +20,12 @@ bool fs_aliases_cached(const FsInode *view)
 	return view->kind == FS_VIEW && view->spec.mode == MF_VIEW_RO;
 }
 
-void fs_aliases_opened(FsInode *view)
+void fs_aliases_opened_locked(FsInode *view)
 {
 	FsInode *f = view->base;
 
-	g_mutex_lock(&f->lock);
 	if (!g_slist_find(f->cached_views, view))
 		f->cached_views = g_slist_prepend(f->cached_views, view);
-	g_mutex_unlock(&f->lock);
 }
 
 void fs_aliases_forget(FsInode *view)

@@ -30,9 +30,10 @@ typedef struct FsAliasDrops FsAliasDrops;
 /* Is view served through the kernel's page cache? */
 bool fs_aliases_cached(const FsInode *view);
 
-/* An open of the cached view is being answered: from now on it may hold
- * pages. */
-void fs_aliases_opened(FsInode *view);
+/* An open of the cached view is being answered, and counted in the same
+ * hold of its file's lock (fs_inode_opened_cached): from now on it may
+ * hold pages. */
+void fs_aliases_opened_locked(FsInode *view);
 /* The view is going away (its inode is freed): its pages are gone. Called
  * with the inode table locked. */
 void fs_aliases_forget(FsInode *view);

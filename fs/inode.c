@@ -389,9 +389,10 @@ static void count_open_locked(FsContext *ctx, FsInode *f, FsInode *in)
 {
 	g_atomic_int_inc(&ctx->open_files);
 	f->opens++;
-	if (in == f)
+	if (in == f) {
 		f->own_opens++;
-	else
+		f->own_open_gen++;
+	} else
 		in->view_opens++;
 }
 
@@ -420,6 +421,10 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in)
 	if (in == f) {
 		keep = keep && !f->stale;
 		f->stale = false;
+	} else {
+		/* With the count, in one step: a change that sees the view
+		 * closed takes it off the list (aliases.c). */
+		fs_aliases_opened_locked(in);
 	}
 	/* Seen now too: the kernel sends RELEASE after close(2) has
 	 * returned, so the next open may come before the last release. */
@@ -432,7 +437,7 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in)
 	return keep;
 }
 
-bool fs_inode_stale_if_closed(FsInode *file)
+bool fs_inode_stale_if_closed(FsInode *file, uint64_t *gen)
 {
 	bool closed;
 
@@ -440,8 +445,19 @@ bool fs_inode_stale_if_closed(FsInode *file)
 	closed = file->own_opens == 0;
 	if (closed)
 		file->stale = true;
+	*gen = file->own_open_gen;
 	g_mutex_unlock(&file->lock);
 	return closed;
+}
+
+bool fs_inode_opened_since(FsInode *file, uint64_t gen)
+{
+	bool opened;
+
+	g_mutex_lock(&file->lock);
+	opened = file->own_open_gen != gen;
+	g_mutex_unlock(&file->lock);
+	return opened;
 }
 
 void fs_inode_closed(FsContext *ctx, FsInode *in)

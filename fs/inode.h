@@ -46,6 +46,7 @@ struct FsInode {
 	int backing_rw_err;     /* why it is read-only (positive errno), or 0 */
 	bool stale;             /* written through a view while it was not
 				 * open: the kernel's pages of it are old */
+	uint64_t own_open_gen;  /* opens of the file itself ever answered */
 	struct timespec seen_mtime; /* the file's mtime and size at the last */
 	off_t seen_size;        /* open or release of in: the kernel may keep
 				 * its cache of in if they are unchanged;
@@ -119,9 +120,12 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in);
 /* Note the file's size and mtime in in, at the end of an open of it. */
 void fs_inode_remember(FsInode *in);
 /* If no open of the file itself is counted, mark its kernel pages stale
- * (its next open drops them) and return true: a change through a view may
- * then skip dropping them now. */
-bool fs_inode_stale_if_closed(FsInode *file);
+ * (its next open drops them), note in *gen how many opens it had, and
+ * return true: a change through a view may then skip dropping them,
+ * unless fs_inode_opened_since(file, *gen) says an open came meanwhile
+ * (and may have cached the old bytes). */
+bool fs_inode_stale_if_closed(FsInode *file, uint64_t *gen);
+bool fs_inode_opened_since(FsInode *file, uint64_t gen);
 
 /* Count an open of in (a file, or a view of one) that is being answered,
  * and its end. When the last open of a file ends and many files hold

@@ -57,7 +57,6 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
 	if (fs_aliases_cached(in)) {
 		/* Cached like the file: see aliases.h. */
-		fs_aliases_opened(in);
 		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in);
 	} else {
 		/* Served without the kernel's page cache: see views.h. */
@@ -174,6 +173,21 @@ static void reply_write_err(fuse_req_t req, ssize_t r)
 		     r == -EFBIG ? "past the view's window" : "view");
 }
 
+/* On the files lane, once r bytes were written at file offset off: drop
+ * them from the file's cache and from its ro views, then reply. */
+static void finish_write(fuse_req_t req, FsInode *in, uint64_t off,
+			 ssize_t r)
+{
+	if (r > 0) {
+		fs_notify_inval(file_ino(in), (off_t)off, (off_t)r);
+		fs_aliases_drop(fs_aliases_changed(in->base, off, (uint64_t)r));
+	}
+	if (r < 0)
+		reply_write_err(req, r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
 static void write_job(void *arg)
 {
 	WriteJob *j = arg;
@@ -189,15 +203,24 @@ static void write_job(void *arg)
 	fs_notify_inval(file_ino(in), (off_t)off, (off_t)j->size);
 	if (r == 0)
 		r = mf_view_write(j->b, &in->spec, j->voff, j->data, j->size);
-	if (r > 0) {
-		fs_notify_inval(file_ino(in), (off_t)off, (off_t)r);
-		fs_aliases_drop(fs_aliases_changed(in->base, off, (uint64_t)r));
-	}
-	if (r < 0)
-		reply_write_err(j->req, r);
-	else
-		fuse_reply_write(j->req, (size_t)r);
+	finish_write(j->req, in, off, r);
 	mf_backing_unref(j->b);
+	g_free(j);
+}
+
+/* A write made in the worker that an open of the file raced with. */
+typedef struct WrittenJob {
+	fuse_req_t req;
+	FsInode *in;
+	uint64_t off;
+	ssize_t count;
+} WrittenJob;
+
+static void written_job(void *arg)
+{
+	WrittenJob *j = arg;
+
+	finish_write(j->req, j->in, j->off, j->count);
 	g_free(j);
 }
 
@@ -206,21 +229,29 @@ static void write_job(void *arg)
  * (fs_inode_stale_if_closed), and no mmap of it holds dirty ones. So the
  * write is made here, and only the file's attributes are dropped, which
  * takes no page lock: no trip to the notifier, unless an ro view caches
- * the bytes. */
+ * the bytes, or an open of the file came while the bytes changed (gen:
+ * how many opens it had before). */
 static void write_closed(fuse_req_t req, FsInode *in, MfBacking *b,
-			 const char *buf, size_t size, uint64_t voff)
+			 const char *buf, size_t size, uint64_t voff,
+			 uint64_t gen)
 {
 	ssize_t r = mf_view_write(b, &in->spec, voff, buf, size);
+	uint64_t off = mf_view_file_offset(&in->spec, voff);
 
 	mf_backing_unref(b);
 	if (r < 0)
 		return reply_write_err(req, r);
+	if (fs_inode_opened_since(in->base, gen)) {
+		/* That open may have cached the old bytes before they
+		 * changed: drop them as an open file's write would. */
+		WrittenJob *j = g_new(WrittenJob, 1);
+
+		*j = (WrittenJob){ req, in, off, r };
+		return fs_notify_run(written_job, j);
+	}
 	fs_notify_inval_attr(file_ino(in));
 	fs_aliases_reply_write(req,
-			       fs_aliases_changed(in->base,
-						  mf_view_file_offset(&in->spec,
-								      voff),
-						  (uint64_t)r),
+			       fs_aliases_changed(in->base, off, (uint64_t)r),
 			       (size_t)r);
 }
 
@@ -229,6 +260,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 {
 	WriteJob *j;
 	MfBacking *b;
+	uint64_t gen;
 	int r;
 
 	if (in->spec.mode == MF_VIEW_COW)
@@ -238,8 +270,8 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 	r = view_backing(req, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
-	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base))
-		return write_closed(req, in, b, buf, size, (uint64_t)off);
+	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base, &gen))
+		return write_closed(req, in, b, buf, size, (uint64_t)off, gen);
 	j = g_malloc(sizeof(*j) + size);
 	j->req = req;
 	j->in = in;     /* the kernel holds it open until we reply */
