@@ -115,6 +115,7 @@ typedef struct Deferred {
 	struct stat st;                 /* R_ATTR */
 	double timeout;                 /* R_ATTR */
 	FsInode *in;                    /* R_OPEN, R_CREATE */
+	bool stale;                     /* R_OPEN, R_CREATE: drop in's pages */
 	struct fuse_file_info fi;       /* R_OPEN, R_CREATE */
 	struct fuse_entry_param e;      /* R_CREATE */
 } Deferred;
@@ -150,22 +151,32 @@ static void deferred_job(void *arg)
 {
 	Deferred *d = arg;
 
+	/* Only the first open after the file went stale finds pages to
+	 * drop: no open of it was answered since, so none is dirty. */
+	if (d->stale && fs_inode_is_stale(d->in)) {
+		fs_notify_inval((fuse_ino_t)(uintptr_t)d->in, 0, 0);
+		fs_inode_unstale(d->in);
+	}
 	fs_aliases_drop(d->drops);
 	reply(d);
 	g_free(d);
 }
 
-/* Reply now, or after the drops on the aliases lane. */
+/* Reply now, or after the drops: on the files lane if the file's own
+ * pages go, else on the aliases lane. */
 static void finish(Deferred *d)
 {
-	if (!d->drops) {
+	if (!d->drops && !d->stale) {
 		reply(d);
 		return;
 	}
 	Deferred *j = g_new(Deferred, 1);
 
 	*j = *d;
-	fs_notify_run_alias(deferred_job, j);
+	if (d->stale)
+		fs_notify_run(deferred_job, j);
+	else
+		fs_notify_run_alias(deferred_job, j);
 }
 
 void fs_aliases_reply_write(fuse_req_t req, FsAliasDrops *drops,
@@ -191,16 +202,16 @@ void fs_aliases_reply_attr(fuse_req_t req, FsAliasDrops *drops,
 }
 
 void fs_aliases_reply_open(fuse_req_t req, FsAliasDrops *drops, FsInode *in,
-			   const struct fuse_file_info *fi)
+			   const struct fuse_file_info *fi, bool stale)
 {
 	finish(&(Deferred){ .req = req, .drops = drops, .kind = R_OPEN,
-			    .in = in, .fi = *fi });
+			    .in = in, .fi = *fi, .stale = stale });
 }
 
 void fs_aliases_reply_create(fuse_req_t req, FsAliasDrops *drops,
 			     FsInode *in, const struct fuse_entry_param *e,
-			     const struct fuse_file_info *fi)
+			     const struct fuse_file_info *fi, bool stale)
 {
 	finish(&(Deferred){ .req = req, .drops = drops, .kind = R_CREATE,
-			    .in = in, .fi = *fi, .e = *e });
+			    .in = in, .fi = *fi, .e = *e, .stale = stale });
 }

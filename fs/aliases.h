@@ -55,11 +55,12 @@ void fs_aliases_reply_err(fuse_req_t req, FsAliasDrops *drops, int err,
 void fs_aliases_reply_attr(fuse_req_t req, FsAliasDrops *drops,
 			   const struct stat *st, double timeout);
 /* Reply to the open of in (a regular file, counted as opened); an open
- * that the caller gave up on is counted as closed again. */
+ * that the caller gave up on is counted as closed again. stale: drop the
+ * file's own pages first, on the files lane (fs_inode_opened_cached). */
 void fs_aliases_reply_open(fuse_req_t req, FsAliasDrops *drops, FsInode *in,
-			   const struct fuse_file_info *fi);
+			   const struct fuse_file_info *fi, bool stale);
 /* The same for a create that opened an existing file (one lookup of in
  * is given back if the caller gave up). */
 void fs_aliases_reply_create(fuse_req_t req, FsAliasDrops *drops,
 			     FsInode *in, const struct fuse_entry_param *e,
-			     const struct fuse_file_info *fi);
+			     const struct fuse_file_info *fi, bool stale);

@@ -405,7 +405,7 @@ void fs_inode_opened(FsContext *ctx, FsInode *in)
 	g_mutex_unlock(&f->lock);
 }
 
-bool fs_inode_opened_cached(FsContext *ctx, FsInode *in)
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in, bool *stale)
 {
 	FsInode *f = file_of(in);
 	struct stat st;
@@ -419,8 +419,7 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in)
 	       in->seen_mtime.tv_sec == st.st_mtim.tv_sec &&
 	       in->seen_mtime.tv_nsec == st.st_mtim.tv_nsec;
 	if (in == f) {
-		keep = keep && !f->stale;
-		f->stale = false;
+		*stale = f->stale;
 	} else {
 		/* With the count, in one step: a change that sees the view
 		 * closed takes it off the list (aliases.c). */
@@ -448,6 +447,23 @@ bool fs_inode_stale_if_closed(FsInode *file, uint64_t *gen)
 	*gen = file->own_open_gen;
 	g_mutex_unlock(&file->lock);
 	return closed;
+}
+
+bool fs_inode_is_stale(FsInode *file)
+{
+	bool stale;
+
+	g_mutex_lock(&file->lock);
+	stale = file->stale;
+	g_mutex_unlock(&file->lock);
+	return stale;
+}
+
+void fs_inode_unstale(FsInode *file)
+{
+	g_mutex_lock(&file->lock);
+	file->stale = false;
+	g_mutex_unlock(&file->lock);
 }
 
 bool fs_inode_opened_since(FsInode *file, uint64_t gen)

@@ -111,12 +111,20 @@ static inline FsInode *file_of(FsInode *in)
 
 /* Count an open of in (a file, or a cached view of one) that is being
  * answered, as fs_inode_opened() does, and tell whether the kernel may
- * keep the pages of in that it cached at the last open. Only if the file
+ * keep the pages of in that it cached at the last open: only if the file
  * did not change behind the mount since in last saw it (here, or at
- * fs_inode_remember()), nor through a view while it was closed: the
- * mount's other changes drop what they change from the kernel's cache
- * themselves. */
-bool fs_inode_opened_cached(FsContext *ctx, FsInode *in);
+ * fs_inode_remember()); the mount's own changes drop what they change
+ * from the kernel's cache themselves. For a file, *stale tells that a
+ * view wrote it while it was closed: its pages must be dropped before
+ * this open is answered (keep_cache = 0 would not do, since an open
+ * answered at the same time may keep them), then fs_inode_unstale(). */
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in, bool *stale);
+/* Is the file still stale? Its first open after it went stale drops its
+ * pages, then calls fs_inode_unstale(); the opens queued behind it find
+ * nothing left to drop. Only then, or an open answered at once could read
+ * the old pages before they are gone. */
+bool fs_inode_is_stale(FsInode *file);
+void fs_inode_unstale(FsInode *file);
 /* Note the file's size and mtime in in, at the end of an open of it. */
 void fs_inode_remember(FsInode *in);
 /* If no open of the file itself is counted, mark its kernel pages stale

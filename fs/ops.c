@@ -365,11 +365,15 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 /* ------------------------------------------------------------------ */
 /* Files                                                               */
 
-/* Fill fi for an open regular file and count it. */
-static void opened(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
+/* Fill fi for an open regular file and count it. Returns whether its
+ * kernel pages must be dropped before the reply (fs_inode_opened_cached). */
+static bool opened(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
-	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in);
+	bool stale;
+
+	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, &stale);
 	fi->fh = 0;
+	return stale;
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -379,6 +383,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 	bool rw = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	MfBacking *b;
+	bool stale;
 	int r;
 
 	if (is_virtual(in))
@@ -392,11 +397,11 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
-	opened(req, in, fi);
+	stale = opened(req, in, fi);
 	fs_aliases_reply_open(req, fi->flags & O_TRUNC
 					   ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
 					   : NULL,
-			      in, fi);
+			      in, fi, stale);
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -406,7 +411,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	FsInode *dir = inode_of(req, parent), *in;
 	int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (fi->flags & O_TRUNC);
 	struct fuse_entry_param e;
-	bool made = true;
+	bool made = true, stale;
 	int fd, r;
 
 	if (is_virtual(dir))
@@ -434,12 +439,12 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = (uintptr_t)in;
 	e.attr_timeout = ctx->timeout;
 	e.entry_timeout = ctx->timeout;
-	opened(req, in, fi);
+	stale = opened(req, in, fi);
 	/* An existing file opened with O_TRUNC lost its bytes. */
 	fs_aliases_reply_create(req, !made && (fi->flags & O_TRUNC)
 					     ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
 					     : NULL,
-				in, &e, fi);
+				in, &e, fi, stale);
 }
 
 /* The backing of an open file. The kernel only sends data requests for

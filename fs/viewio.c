@@ -57,7 +57,7 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
 	if (fs_aliases_cached(in)) {
 		/* Cached like the file: see aliases.h. */
-		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in);
+		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, NULL);
 	} else {
 		/* Served without the kernel's page cache: see views.h. */
 		fi->direct_io = 1;

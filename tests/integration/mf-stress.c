@@ -41,6 +41,11 @@
  * At the end, with no write in flight, every slot must read back exactly its
  * acknowledged value through the file, its mapping and FILE@@/ro.
  *
+ * With MF_STRESS_CLOSED=1 in the environment, nothing holds the file itself
+ * open: writers and readers open it afresh for each operation and nobody
+ * maps it, so writes through views mostly find the file closed (the
+ * daemon's path for that) while opens of it race with them.
+ *
  * Exit: 0 pass; 1 stale reads, I/O errors or a wrong final value; 2 setup
  * error; 3 hang.  A summary of operations per alias kind is printed always.
  */
@@ -298,16 +303,33 @@ static void fresh_window(char *buf, size_t size, const char *mode, off_t off,
 	*woff = start;
 }
 
+static unsigned char *map;              /* the file, MAP_SHARED; NULL
+					 * when closed_file */
+static bool closed_file;                /* MF_STRESS_CLOSED: see above */
+
+/* The file, opened for one operation (closed_file) or kept open. */
+static int file_fd(int kept, int flags)
+{
+	return kept >= 0 ? kept : open(file, flags);
+}
+
+static void file_done(int kept, int fd)
+{
+	if (fd != kept && fd >= 0)
+		close(fd);
+}
+
 /* ------------------------------------------------------------ writers */
 
 static void writer(int id, int nwriters, uint64_t deadline)
 {
-	int fd_file = open(file, O_RDWR), fd_rw = open(path_rw, O_RDWR);
+	int fd_file = closed_file ? -1 : open(file, O_RDWR);
+	int fd_rw = open(path_rw, O_RDWR);
 	int fd_win[MAXWIN];
 	int mine = 0, owned[NSLOTS];
 	uint32_t next[NSLOTS];
 
-	if (fd_file < 0 || fd_rw < 0)
+	if ((!closed_file && fd_file < 0) || fd_rw < 0)
 		die("writer: open");
 	for (int w = 0; w < NWIN; w++)
 		if ((fd_win[w] = open(win_path[0][w], O_RDWR)) < 0)
@@ -343,7 +365,13 @@ static void writer(int id, int nwriters, uint64_t deadline)
 			}
 		} else if (r < 11) {
 			k = W_FILE;
-			fd = fd_file;
+			doing("open %s", file);
+			fd = file_fd(fd_file, O_WRONLY);
+			if (fd < 0) {
+				failure("open %s: %s", file, strerror(errno));
+				me->errors++;
+				break;
+			}
 		} else if (r < 18) {
 			k = W_RW;
 			fd = fd_rw;
@@ -374,6 +402,8 @@ static void writer(int id, int nwriters, uint64_t deadline)
 			me->errors++;
 			break;
 		}
+		if (k == W_FILE)
+			file_done(fd_file, fd);
 		/* Acknowledged: every later read must see it. */
 		sh->ack_kind[j] = (uint8_t)k;
 		__atomic_store_n(&sh->ack[j], next[j], __ATOMIC_RELEASE);
@@ -385,7 +415,6 @@ static void writer(int id, int nwriters, uint64_t deadline)
 
 /* ------------------------------------------------------------ readers */
 
-static unsigned char *map;              /* the file, MAP_SHARED */
 
 /* Re-read one slot through a few aliases, to say whether a stale value
  * stays stale (a cache that was not invalidated) or not. */
@@ -394,12 +423,18 @@ static void describe_stale(int j, int fd_file, int fd_ro)
 	unsigned char b[8];
 	int64_t via_file = -2, via_ro = -2, via_map;
 
-	if (pread(fd_file, b, 8, slot_off(j)) == 8)
+	int fd = file_fd(fd_file, O_RDONLY);
+
+	if (pread(fd, b, 8, slot_off(j)) == 8)
 		via_file = decode(b, j);
+	file_done(fd_file, fd);
 	if (pread(fd_ro, b, 8, slot_off(j)) == 8)
 		via_ro = decode(b, j);
-	memcpy(b, map + slot_off(j), 8);
-	via_map = decode(b, j);
+	via_map = -2;
+	if (map) {
+		memcpy(b, map + slot_off(j), 8);
+		via_map = decode(b, j);
+	}
 	fprintf(stderr, "    re-read at once: file read(2) %lld, F@@/ro %lld, "
 		"mmap %lld; acknowledged now %u "
 		"(-1: torn, -2: read failed)\n",
@@ -409,13 +444,14 @@ static void describe_stale(int j, int fd_file, int fd_ro)
 
 static void reader(int id, uint64_t deadline)
 {
-	int fd_file = open(file, O_RDONLY), fd_ro = open(path_ro, O_RDONLY);
+	int fd_file = closed_file ? -1 : open(file, O_RDONLY);
+	int fd_ro = open(path_ro, O_RDONLY);
 	int fd_win[2][MAXWIN];
 	static unsigned char buf[MAX_READ_SLOTS * SLOT_STRIDE];
 	uint32_t before[MAX_READ_SLOTS];
 
 	(void)id;
-	if (fd_file < 0 || fd_ro < 0)
+	if ((!closed_file && fd_file < 0) || fd_ro < 0)
 		die("reader: open");
 	for (int m = 0; m < 2; m++)
 		for (int w = 0; w < NWIN; w++)
@@ -448,6 +484,8 @@ static void reader(int id, uint64_t deadline)
 			k = R_ROWIN;
 		else
 			k = R_RWWIN;
+		if (closed_file && (k == R_FILE || k == R_MMAP))
+			k = R_FILE_OPEN;
 		if (k == R_ROWIN || k == R_RWWIN) {
 			w = pick_window(off, len);
 			if (w < 0)
@@ -613,7 +651,7 @@ static int final_check(void)
 	const char *names[3] = { file, path_ro, "the file's mapping" };
 	int bad = 0;
 
-	for (int a = 0; a < 3; a++) {
+	for (int a = 0; a < (map ? 3 : 2); a++) {
 		if (a < 2) {
 			int fd = open(names[a], O_RDONLY);
 			off_t done = 0;
@@ -709,8 +747,10 @@ int main(int argc, char **argv)
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		die("mmap of the shared region");
+	closed_file = getenv("MF_STRESS_CLOSED") &&
+		      strcmp(getenv("MF_STRESS_CLOSED"), "1") == 0;
 	setup_file();
-	{
+	if (!closed_file) {
 		int fd = open(file, O_RDONLY);
 
 		if (fd < 0)

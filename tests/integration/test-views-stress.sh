@@ -6,8 +6,11 @@
 # acknowledged before the read began (see mf-stress.c).  It must end with no
 # hang (a watchdog: 10 s without progress fails) and no stale read.
 #
-# Two rounds: the default window cache, then a cache of 64 KiB windows with
-# a budget of 2, so that windows are mapped and evicted under the writers.
+# Three rounds: the default window cache; a cache of 64 KiB windows with a
+# budget of 2, so that windows are mapped and evicted under the writers;
+# and one where nobody keeps the file itself open (MF_STRESS_CLOSED), so
+# view writes take the daemon's closed-file path while fresh opens race
+# with them.
 #
 # MF_STRESS_SECS: total seconds of load (default 20, the CI setting).
 # MF_STRESS_WRITERS, MF_STRESS_READERS: processes of each kind (default 4).
@@ -79,4 +82,7 @@ round() {
 first=$((SECS * 3 / 5))
 round "default windows" "$first"
 round "64 KiB windows, 2 kept mapped" $((SECS - first)) -o window_size=64K -o max_windows=2
+# Nobody keeps the file open: view writes take the daemon's closed-file
+# path while fresh opens of the file race with them.
+MF_STRESS_CLOSED=1 round "the file opened only per operation" $((SECS / 2))
 echo "PASS"
