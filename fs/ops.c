@@ -547,14 +547,6 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			      inval_from(in, (off_t)MIN(end, (uint64_t)off)));
 }
 
-static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -727,7 +719,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.open = fs_op_open,
 	.read = fs_op_read,
 	.write = fs_op_write,
-	.flush = fs_op_flush,
+	/* No .flush: it had nothing to do (writes reach the backing before
+	 * they are answered, and the kernel keeps POSIX locks itself), but
+	 * cost every close(2) a round trip. The ENOSYS libfuse answers the
+	 * first one with tells the kernel to send no more. */
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.opendir = fs_op_opendir,
