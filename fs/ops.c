@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -189,6 +190,22 @@ static int chown_new(fuse_req_t req, FsInode *parent, const char *name,
 		       : 0;
 }
 
+/* The mode of a new object in dir: the caller's umask applies unless dir
+ * has a default ACL, which the backing filesystem applies instead (the
+ * daemon's own umask is 0). */
+static mode_t new_mode(fuse_req_t req, FsInode *dir, mode_t mode)
+{
+	mode_t mask = fuse_req_ctx(req)->umask;
+	char path[FS_PROC_PATH_MAX];
+
+	if (!ctx_of(req)->apply_umask || !(mode & mask))
+		return mode;
+	fs_inode_proc_path(dir, path);
+	if (getxattr(path, "system.posix_acl_default", NULL, 0) > 0)
+		return mode;
+	return mode & ~mask;
+}
+
 /* Refuse names inside view directories, and names that would touch the
  * state directory. */
 static bool refuse_state(fuse_req_t req, FsInode *parent, const char *name,
@@ -223,7 +240,8 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (refuse_state(req, dir, name, "mkdir"))
 		return;
-	finish_new(req, dir, name, mkdirat(dir->fd, name, mode), "mkdir");
+	finish_new(req, dir, name,
+		   mkdirat(dir->fd, name, new_mode(req, dir, mode)), "mkdir");
 }
 
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -233,7 +251,9 @@ static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (refuse_state(req, dir, name, "mknod"))
 		return;
-	finish_new(req, dir, name, mknodat(dir->fd, name, mode, rdev), "mknod");
+	finish_new(req, dir, name,
+		   mknodat(dir->fd, name, new_mode(req, dir, mode), rdev),
+		   "mknod");
 }
 
 static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -431,6 +451,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fs_views_create(req, dir, name, fi);
 	if (refuse_state(req, dir, name, "create"))
 		return;
+	mode = new_mode(req, dir, mode);
 	/* O_EXCL first, so we know whether we made it and must chown it. */
 	fd = openat(dir->fd, name, base | O_CREAT | O_EXCL, mode);
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
@@ -687,7 +708,8 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	FsContext *ctx = userdata;
+
 	/* Requests of up to 1 MiB, the kernel's FUSE_MAX_MAX_PAGES. */
 	conn->max_write = 1u << 20;
 	/* The mount owns the tree: pages stay cached across opens unless
@@ -699,6 +721,17 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Writeback caching would let the kernel reorder and merge our
 	 * writes; see the man page. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* POSIX ACLs, as on a local filesystem: the kernel enforces them
+	 * (it only looked at the mode bits before) and caches them, so
+	 * ls -l asks us for system.posix_acl_access once per inode instead
+	 * of on every listing. The backing filesystem keeps them and
+	 * updates the mode when they change. A default ACL replaces the
+	 * umask, so the kernel must leave the umask to us (new_mode). */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		ctx->apply_umask = true;
+	}
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
