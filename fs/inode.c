@@ -328,10 +328,14 @@ int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret)
 	return get_backing(ctx, in, true, ret);
 }
 
-void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd)
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd,
+		       const struct stat *st)
 {
 	g_mutex_lock(&in->lock);
-	if (in->backing || mf_backing_new(ctx->cache, fd, true, &in->backing) < 0) {
+	in->seen_size = st->st_size;
+	in->seen_mtime = st->st_mtim;
+	if (in->backing ||
+	    mf_backing_new_stat(ctx->cache, fd, true, st, &in->backing) < 0) {
 		close(fd);
 	} else {
 		g_atomic_int_inc(&held_backings);

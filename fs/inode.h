@@ -41,7 +41,8 @@ struct FsInode {
 				 * data, dropped when its last open ends */
 	unsigned opens;         /* opens of it and of its views */
 	int backing_rw_err;     /* why it is read-only (positive errno), or 0 */
-	struct timespec seen_mtime; /* mtime and size at our last release: */
+	struct timespec seen_mtime; /* mtime and size at our last release (of a
+				 * directory: at its last opendir): */
 	off_t seen_size;        /* the kernel may keep its cache if unchanged */
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
@@ -87,8 +88,11 @@ int fs_inode_backing(FsContext *ctx, FsInode *in, MfBacking **ret);
  * written (EACCES, EROFS, ETXTBSY) when it was opened read-only. */
 int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret);
 /* Hand a freshly created read-write fd to the inode (closed if it already
- * has a backing). */
-void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd);
+ * has a backing). st is the file as it is now (fstat of in->fd just
+ * taken): its size is the backing's, and its size and mtime are the state
+ * the kernel's cache of it starts from (seen_*). */
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd,
+		       const struct stat *st);
 
 /* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
  * in valid, the times in attr). Returns 0 or -errno. */

@@ -467,13 +467,16 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		return fs_reply_err(req, -r, "create", name);
 	}
-	fs_inode_adopt_fd(ctx, in, fd);
-	remember_state(in);
+	/* e.attr, just taken, serves for the backing's size and for the
+	 * state the kernel's cache starts from: no more fstat calls. */
+	fs_inode_adopt_fd(ctx, in, fd, &e.attr);
 	memset(&e, 0, offsetof(struct fuse_entry_param, attr));
 	e.ino = (uintptr_t)in;
 	e.attr_timeout = ctx->timeout;
 	e.entry_timeout = ctx->timeout;
-	opened(req, in, fi);
+	fi->keep_cache = 1;     /* what we saw is what is there */
+	fi->fh = 0;
+	fs_inode_opened(ctx, in);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fs_inode_closed(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
