@@ -147,8 +147,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		if (plus && !is_dot(d->entry->d_name)) {
 			struct fuse_entry_param e;
-			int r = fs_inode_lookup(ctx->inodes, dir,
-						d->entry->d_name, &st, &in);
+			int r = fs_inode_lookup_entry(ctx->inodes, dir,
+						      d->entry->d_name, &st,
+						      &in);
 
 			if (r < 0) {    /* gone since readdir: skip it */
 				d->pos = d->entry->d_off;

@@ -175,6 +175,26 @@ int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 	return find(t, parent, name, st, true, ret);
 }
 
+int fs_inode_lookup_entry(FsInodeTable *t, FsInode *parent,
+			  const char *name, struct stat *st, FsInode **ret)
+{
+	FsInode key, *in;
+
+	if (fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
+	g_mutex_lock(&t->lock);
+	in = g_hash_table_lookup(t->by_key, &key);
+	if (in)
+		in->nlookup++;
+	g_mutex_unlock(&t->lock);
+	if (!in)
+		return fs_inode_lookup(t, parent, name, st, ret);
+	*ret = in;
+	return 0;
+}
+
 int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 		  struct stat *st, FsInode **ret)
 {

@@ -63,6 +63,12 @@ FsInode *fs_inode_get(FsInodeTable *t, fuse_ino_t ino);
  * Returns 0 or -errno. */
 int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 		    struct stat *st, FsInode **ret);
+/* fs_inode_lookup for readdirplus, where most entries tend to be known
+ * already: stat the name first, and open it only if the table does not
+ * hold its inode (an fstatat instead of an openat, an fstatat and a close;
+ * an fstatat more for an inode not known). Returns 0 or -errno. */
+int fs_inode_lookup_entry(FsInodeTable *t, FsInode *parent, const char *name,
+			  struct stat *st, FsInode **ret);
 /* Find name in parent for our own use: one reference (fs_inode_unref)
  * instead of a lookup. Returns 0 or -errno. */
 int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
