@@ -54,18 +54,25 @@ int mf_backing_new(MfWindowCache *cache, int fd, bool writable,
 		   MfBacking **ret)
 {
 	struct stat st;
-	MfBacking *b;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
+	return mf_backing_new_stat(cache, fd, writable, &st, ret);
+}
+
+int mf_backing_new_stat(MfWindowCache *cache, int fd, bool writable,
+			const struct stat *st, MfBacking **ret)
+{
+	MfBacking *b;
+
+	if (!S_ISREG(st->st_mode))
 		return -EINVAL;
 	b = g_new0(MfBacking, 1);
 	b->refs = 1;
 	b->cache = cache;
 	b->fd = fd;
 	b->writable = writable;
-	b->known_size = (uint64_t)st.st_size;
+	b->known_size = (uint64_t)st->st_size;
 	pthread_rwlock_init(&b->resize_lock, NULL);
 	g_mutex_init(&b->extend_lock);
 	*ret = b;
@@ -301,6 +308,18 @@ static void stamp_mtime(MfBacking *b)
 	futimens(b->fd, now);
 }
 
+/* The file's mtime was just set to now by a call of ours: stamp_mtime()
+ * need not set it again in this tick. */
+static void note_stamped(MfBacking *b)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	__atomic_store_n(&b->stamped_ns,
+			 (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+			 __ATOMIC_RELAXED);
+}
+
 void mf_backing_times_changed(MfBacking *b)
 {
 	__atomic_store_n(&b->stamped_ns, 0, __ATOMIC_RELAXED);
@@ -396,7 +415,13 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 	if (done < len && grown_from >= 0)
 		undo_growth(b, grown_from, end, done ? off + done : 0);
 	if (done > 0) {
-		stamp_mtime(b);
+		/* The ftruncate that grew the file for this write has
+		 * stamped it already, as a kernel write stamps before it
+		 * copies: one system call less per appending write. */
+		if (grown_from >= 0)
+			note_stamped(b);
+		else
+			stamp_mtime(b);
 		__atomic_add_fetch(&io_stats.bytes_written, done,
 				   __ATOMIC_RELAXED);
 	}

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -56,6 +57,10 @@ typedef struct MfReadVec {
  * Returns 0 or -errno. */
 int mf_backing_new(MfWindowCache *cache, int fd, bool writable,
 		   MfBacking **ret);
+/* The same, for a caller that has just fstat()ed fd: st is trusted, so no
+ * system call is made. Returns 0 or -EINVAL (not a regular file). */
+int mf_backing_new_stat(MfWindowCache *cache, int fd, bool writable,
+			const struct stat *st, MfBacking **ret);
 MfBacking *mf_backing_ref(MfBacking *b);
 void mf_backing_unref(MfBacking *b);
 

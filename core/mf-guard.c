@@ -50,7 +50,10 @@ size_t mf_guard_copy(void *dst, const void *src, size_t n)
 
 	if (!page)
 		page = (size_t)sysconf(_SC_PAGESIZE);
-	if (sigsetjmp(jump, 1)) {
+	/* The signal mask need not be saved (that is a system call per
+	 * copy): with SA_NODEFER and an empty sa_mask the handler runs
+	 * with the mask it interrupted, and jumps back with it. */
+	if (sigsetjmp(jump, 0)) {
 		guard_jump = NULL;
 		return done;
 	}

@@ -4,6 +4,8 @@
  * Invariants, all under cache->lock:
  *  - every mapped window is in cache->windows, keyed by (fd, index);
  *  - a window is in cache->lru exactly when its pin count is zero;
+ *  - a window is in the queue by_fd holds for its fd, and every queue
+ *    there has at least one window;
  *  - mapped_now == g_hash_table_size(windows).
  * munmap runs outside the lock: it costs a TLB shootdown on every core and
  * must not stall other threads' lookups.
@@ -26,6 +28,7 @@ struct MfWindow {
 	char *addr;
 	unsigned pins;          /* protected by cache->lock */
 	GList lru_link;         /* in cache->lru while pins == 0 */
+	GList fd_link;          /* in its fd's queue in cache->by_fd */
 };
 
 struct MfWindowCache {
@@ -35,6 +38,10 @@ struct MfWindowCache {
 	unsigned max_windows;
 	GHashTable *windows;    /* WindowKey* -> MfWindow*; protected by lock */
 	GQueue lru;             /* unpinned windows, oldest at head; lock */
+	/* fd + 1 -> GQueue of its windows (fd_link); lock. Forgetting a
+	 * file's windows, which every close of a file beyond the idle
+	 * budget does, must not walk every window of every file. */
+	GHashTable *by_fd;
 	MfWindowStats stats;    /* lock */
 };
 
@@ -68,6 +75,7 @@ MfWindowCache *mf_window_cache_new(size_t window_size, unsigned max_windows)
 	cache->window_shift = (unsigned)__builtin_ctzll(window_size);
 	cache->max_windows = max_windows;
 	cache->windows = g_hash_table_new(window_key_hash, window_key_equal);
+	cache->by_fd = g_hash_table_new(g_direct_hash, g_direct_equal);
 	g_queue_init(&cache->lru);
 	return cache;
 }
@@ -79,8 +87,20 @@ static void window_unmap(MfWindow *w)
 }
 
 /* Unlink w from the cache; the caller unmaps it after dropping the lock. */
+static GQueue *fd_queue_locked(MfWindowCache *cache, int fd)
+{
+	return g_hash_table_lookup(cache->by_fd, GINT_TO_POINTER(fd + 1));
+}
+
 static void window_detach_locked(MfWindowCache *cache, MfWindow *w)
 {
+	GQueue *q = fd_queue_locked(cache, w->key.fd);
+
+	g_queue_unlink(q, &w->fd_link);
+	if (g_queue_is_empty(q)) {
+		g_hash_table_remove(cache->by_fd, GINT_TO_POINTER(w->key.fd + 1));
+		g_queue_free(q);
+	}
 	g_hash_table_remove(cache->windows, &w->key);
 	if (w->pins == 0)
 		g_queue_unlink(&cache->lru, &w->lru_link);
@@ -120,6 +140,7 @@ void mf_window_cache_free(MfWindowCache *cache)
 	g_mutex_unlock(&cache->lock);
 	unmap_all(victims);
 	g_hash_table_destroy(cache->windows);
+	g_hash_table_destroy(cache->by_fd);
 	g_mutex_clear(&cache->lock);
 	g_free(cache);
 }
@@ -170,7 +191,18 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	w->addr = addr;
 	w->pins = 1;
 	w->lru_link.data = w;
+	w->fd_link.data = w;
 	g_hash_table_add(cache->windows, w);
+	{
+		GQueue *q = fd_queue_locked(cache, fd);
+
+		if (!q) {
+			q = g_queue_new();
+			g_hash_table_insert(cache->by_fd,
+					    GINT_TO_POINTER(fd + 1), q);
+		}
+		g_queue_push_tail_link(q, &w->fd_link);
+	}
 	cache->stats.mapped_now++;
 	cache->stats.maps++;
 out:
@@ -210,14 +242,14 @@ static GPtrArray *pin_matching(MfWindowCache *cache, int fd, uint64_t first,
 			       uint64_t last)
 {
 	GPtrArray *pinned = g_ptr_array_new();
-	GHashTableIter it;
-	MfWindow *w;
+	GQueue *q;
 
 	g_mutex_lock(&cache->lock);
-	g_hash_table_iter_init(&it, cache->windows);
-	while (g_hash_table_iter_next(&it, (gpointer *)&w, NULL)) {
-		if (w->key.fd != fd || w->key.index < first ||
-		    w->key.index > last)
+	q = fd_queue_locked(cache, fd);
+	for (GList *l = q ? q->head : NULL; l; l = l->next) {
+		MfWindow *w = l->data;
+
+		if (w->key.index < first || w->key.index > last)
 			continue;
 		if (w->pins++ == 0)
 			g_queue_unlink(&cache->lru, &w->lru_link);
@@ -256,23 +288,18 @@ int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
 
 void mf_window_cache_forget_fd(MfWindowCache *cache, int fd)
 {
-	GPtrArray *mine = g_ptr_array_new();
 	GSList *victims = NULL;
-	GHashTableIter it;
-	MfWindow *w;
+	GQueue *q;
 
 	g_mutex_lock(&cache->lock);
-	g_hash_table_iter_init(&it, cache->windows);
-	while (g_hash_table_iter_next(&it, (gpointer *)&w, NULL))
-		if (w->key.fd == fd)
-			g_ptr_array_add(mine, w);
-	for (guint i = 0; i < mine->len; i++) {
-		w = mine->pdata[i];
+	/* Detaching the last window frees the queue: look it up each time. */
+	while ((q = fd_queue_locked(cache, fd))) {
+		MfWindow *w = q->head->data;
+
 		g_assert(w->pins == 0);
 		window_detach_locked(cache, w);
 		victims = g_slist_prepend(victims, w);
 	}
 	g_mutex_unlock(&cache->lock);
-	g_ptr_array_free(mine, TRUE);
 	unmap_all(victims);
 }

@@ -20,10 +20,27 @@ typedef struct FsDir {
 				 * it shares F's offset */
 } FsDir;
 
+/* Did the directory keep the mtime seen at its last open? Remembers the
+ * new one either way. */
+static bool dir_unchanged(FsInode *in, const struct stat *st)
+{
+	bool same;
+
+	g_mutex_lock(&in->lock);
+	same = in->seen_mtime.tv_sec == st->st_mtim.tv_sec &&
+	       in->seen_mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       in->seen_size == st->st_size;
+	in->seen_mtime = st->st_mtim;
+	in->seen_size = st->st_size;
+	g_mutex_unlock(&in->lock);
+	return same;
+}
+
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	FsInode *in = inode_of(req, ino);
+	struct stat st;
 	FsDir *d;
 	int fd;
 
@@ -43,7 +60,12 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return fs_reply_err(req, ENOMEM, "opendir", NULL);
 	}
 	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
+	/* The kernel may cache the listing and keep it across opens: it
+	 * drops it itself when the directory changes through the mount,
+	 * and we tell it to when the directory changed behind the mount
+	 * since the last open (its mtime moved). */
+	fi->cache_readdir = 1;
+	fi->keep_cache = fstat(fd, &st) == 0 && dir_unchanged(in, &st);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		closedir(d->dp);
 		g_free(d);
@@ -125,8 +147,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		if (plus && !is_dot(d->entry->d_name)) {
 			struct fuse_entry_param e;
-			int r = fs_inode_lookup(ctx->inodes, dir,
-						d->entry->d_name, &st, &in);
+			int r = fs_inode_lookup_entry(ctx->inodes, dir,
+						      d->entry->d_name, &st,
+						      &in);
 
 			if (r < 0) {    /* gone since readdir: skip it */
 				d->pos = d->entry->d_off;

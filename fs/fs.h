@@ -29,6 +29,9 @@ typedef struct FsContext {
 	char *state_name;       /* its name in its parent; NULL if outside */
 	int open_files;         /* atomic */
 	bool debug;
+	/* The kernel leaves the caller's umask to us (FUSE_CAP_DONT_MASK,
+	 * asked for with FUSE_CAP_POSIX_ACL): set once, in init. */
+	bool apply_umask;
 	struct fuse_session *se;
 } FsContext;
 

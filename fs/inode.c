@@ -179,6 +179,26 @@ int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 	return find(t, parent, name, st, true, ret);
 }
 
+int fs_inode_lookup_entry(FsInodeTable *t, FsInode *parent,
+			  const char *name, struct stat *st, FsInode **ret)
+{
+	FsInode key, *in;
+
+	if (fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
+	g_mutex_lock(&t->lock);
+	in = g_hash_table_lookup(t->by_key, &key);
+	if (in)
+		in->nlookup++;
+	g_mutex_unlock(&t->lock);
+	if (!in)
+		return fs_inode_lookup(t, parent, name, st, ret);
+	*ret = in;
+	return 0;
+}
+
 int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 		  struct stat *st, FsInode **ret)
 {
@@ -332,10 +352,14 @@ int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret)
 	return get_backing(ctx, in, true, ret);
 }
 
-void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd)
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd,
+		       const struct stat *st)
 {
 	g_mutex_lock(&in->lock);
-	if (in->backing || mf_backing_new(ctx->cache, fd, true, &in->backing) < 0) {
+	in->seen_size = st->st_size;
+	in->seen_mtime = st->st_mtim;
+	if (in->backing ||
+	    mf_backing_new_stat(ctx->cache, fd, true, st, &in->backing) < 0) {
 		close(fd);
 	} else {
 		g_atomic_int_inc(&held_backings);

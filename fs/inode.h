@@ -48,9 +48,10 @@ struct FsInode {
 				 * open: the kernel's pages of it are old */
 	uint64_t own_open_gen;  /* opens of the file itself ever answered */
 	struct timespec seen_mtime; /* the file's mtime and size at the last */
-	off_t seen_size;        /* open or release of in: the kernel may keep
-				 * its cache of in if they are unchanged;
-				 * the file's lock, for views too */
+	off_t seen_size;        /* open or release of in (of a directory: at
+				 * its last opendir): the kernel may keep its
+				 * cache of in if they are unchanged; the
+				 * file's lock, for views too */
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
 	MfViewSpec spec;        /* FS_VIEW: mode and window */
@@ -71,6 +72,12 @@ FsInode *fs_inode_get(FsInodeTable *t, fuse_ino_t ino);
  * Returns 0 or -errno. */
 int fs_inode_lookup(FsInodeTable *t, FsInode *parent, const char *name,
 		    struct stat *st, FsInode **ret);
+/* fs_inode_lookup for readdirplus, where most entries tend to be known
+ * already: stat the name first, and open it only if the table does not
+ * hold its inode (an fstatat instead of an openat, an fstatat and a close;
+ * an fstatat more for an inode not known). Returns 0 or -errno. */
+int fs_inode_lookup_entry(FsInodeTable *t, FsInode *parent, const char *name,
+			  struct stat *st, FsInode **ret);
 /* Find name in parent for our own use: one reference (fs_inode_unref)
  * instead of a lookup. Returns 0 or -errno. */
 int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
@@ -96,8 +103,11 @@ int fs_inode_backing(FsContext *ctx, FsInode *in, MfBacking **ret);
  * written (EACCES, EROFS, ETXTBSY) when it was opened read-only. */
 int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret);
 /* Hand a freshly created read-write fd to the inode (closed if it already
- * has a backing). */
-void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd);
+ * has a backing). st is the file as it is now (fstat of in->fd just
+ * taken): its size is the backing's, and its size and mtime are the state
+ * the kernel's cache of it starts from (seen_*). */
+void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd,
+		       const struct stat *st);
 
 /* utimens as FUSE's setattr asks for it (FUSE_SET_ATTR_[AM]TIME[_NOW]
  * in valid, the times in attr). Returns 0 or -errno. */
@@ -111,14 +121,16 @@ static inline FsInode *file_of(FsInode *in)
 
 /* Count an open of in (a file, or a cached view of one) that is being
  * answered, as fs_inode_opened() does, and tell whether the kernel may
- * keep the pages of in that it cached at the last open: only if the file
+ * keep the pages of in that it cached at the last open (now: the file's
+ * stat just taken, or NULL to take it): only if the file
  * did not change behind the mount since in last saw it (here, or at
  * fs_inode_remember()); the mount's own changes drop what they change
  * from the kernel's cache themselves. For a file, *stale tells that a
  * view wrote it while it was closed: its pages must be dropped before
  * this open is answered (keep_cache = 0 would not do, since an open
  * answered at the same time may keep them), then fs_inode_unstale(). */
-bool fs_inode_opened_cached(FsContext *ctx, FsInode *in, bool *stale);
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in,
+			    const struct stat *now, bool *stale);
 /* Is the file still stale? Its first open after it went stale drops its
  * pages, then calls fs_inode_unstale(); the opens queued behind it find
  * nothing left to drop. Only then, or an open answered at once could read

@@ -340,7 +340,7 @@ int main(int argc, char *argv[])
 
 	r = start(&args, &cmd, &ctx, argv[0], &lock_fd);
 	if (r > 0) {
-		umask(0);       /* the kernel applied the caller's umask */
+		umask(0);       /* the caller's umask is applied for it */
 		raise_fd_limit();
 		fsname = fsname_option(ctx.backing);
 		fuse_opt_add_arg(&args, fsname);

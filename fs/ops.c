@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "aliases.h"
@@ -198,6 +199,22 @@ static int chown_new(fuse_req_t req, FsInode *parent, const char *name,
 		       : 0;
 }
 
+/* The mode of a new object in dir: the caller's umask applies unless dir
+ * has a default ACL, which the backing filesystem applies instead (the
+ * daemon's own umask is 0). */
+static mode_t new_mode(fuse_req_t req, FsInode *dir, mode_t mode)
+{
+	mode_t mask = fuse_req_ctx(req)->umask;
+	char path[FS_PROC_PATH_MAX];
+
+	if (!ctx_of(req)->apply_umask || !(mode & mask))
+		return mode;
+	fs_inode_proc_path(dir, path);
+	if (getxattr(path, "system.posix_acl_default", NULL, 0) > 0)
+		return mode;
+	return mode & ~mask;
+}
+
 /* Refuse names inside view directories, and names that would touch the
  * state directory. */
 static bool refuse_state(fuse_req_t req, FsInode *parent, const char *name,
@@ -232,7 +249,8 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (refuse_state(req, dir, name, "mkdir"))
 		return;
-	finish_new(req, dir, name, mkdirat(dir->fd, name, mode), "mkdir");
+	finish_new(req, dir, name,
+		   mkdirat(dir->fd, name, new_mode(req, dir, mode)), "mkdir");
 }
 
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -242,7 +260,9 @@ static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (refuse_state(req, dir, name, "mknod"))
 		return;
-	finish_new(req, dir, name, mknodat(dir->fd, name, mode, rdev), "mknod");
+	finish_new(req, dir, name,
+		   mknodat(dir->fd, name, new_mode(req, dir, mode), rdev),
+		   "mknod");
 }
 
 static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -367,11 +387,12 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* Fill fi for an open regular file and count it. Returns whether its
  * kernel pages must be dropped before the reply (fs_inode_opened_cached). */
-static bool opened(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
+static bool opened(fuse_req_t req, FsInode *in, const struct stat *now,
+		   struct fuse_file_info *fi)
 {
 	bool stale;
 
-	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, &stale);
+	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, now, &stale);
 	fi->fh = 0;
 	return stale;
 }
@@ -397,7 +418,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
-	stale = opened(req, in, fi);
+	stale = opened(req, in, NULL, fi);
 	fs_aliases_reply_open(req, fi->flags & O_TRUNC
 					   ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
 					   : NULL,
@@ -418,6 +439,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fs_views_create(req, dir, name, fi);
 	if (refuse_state(req, dir, name, "create"))
 		return;
+	mode = new_mode(req, dir, mode);
 	/* O_EXCL first, so we know whether we made it and must chown it. */
 	fd = openat(dir->fd, name, base | O_CREAT | O_EXCL, mode);
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
@@ -433,13 +455,14 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		return fs_reply_err(req, -r, "create", name);
 	}
-	fs_inode_adopt_fd(ctx, in, fd);
-	fs_inode_remember(in);
+	/* e.attr, just taken, serves for the backing's size and for the
+	 * state the kernel's cache starts from: no more fstat calls. */
+	fs_inode_adopt_fd(ctx, in, fd, &e.attr);
 	memset(&e, 0, offsetof(struct fuse_entry_param, attr));
 	e.ino = (uintptr_t)in;
 	e.attr_timeout = ctx->timeout;
 	e.entry_timeout = ctx->timeout;
-	stale = opened(req, in, fi);
+	stale = opened(req, in, &e.attr, fi);
 	/* An existing file opened with O_TRUNC lost its bytes. */
 	fs_aliases_reply_create(req, !made && (fi->flags & O_TRUNC)
 					     ? fs_aliases_changed(in, 0, FS_ALIASES_TO_END)
@@ -535,14 +558,6 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (end)        /* after the reply: the request holds those pages */
 		fs_notify_run(inval_from_job,
 			      inval_from(in, (off_t)MIN(end, (uint64_t)off)));
-}
-
-static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
@@ -704,7 +719,8 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	FsContext *ctx = userdata;
+
 	/* Requests of up to 1 MiB, the kernel's FUSE_MAX_MAX_PAGES. */
 	conn->max_write = 1u << 20;
 	/* The mount owns the tree: pages stay cached across opens unless
@@ -716,6 +732,17 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Writeback caching would let the kernel reorder and merge our
 	 * writes; see the man page. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* POSIX ACLs, as on a local filesystem: the kernel enforces them
+	 * (it only looked at the mode bits before) and caches them, so
+	 * ls -l asks us for system.posix_acl_access once per inode instead
+	 * of on every listing. The backing filesystem keeps them and
+	 * updates the mode when they change. A default ACL replaces the
+	 * umask, so the kernel must leave the umask to us (new_mode). */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		ctx->apply_umask = true;
+	}
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -736,7 +763,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.open = fs_op_open,
 	.read = fs_op_read,
 	.write = fs_op_write,
-	.flush = fs_op_flush,
+	/* No .flush: it had nothing to do (writes reach the backing before
+	 * they are answered, and the kernel keeps POSIX locks itself), but
+	 * cost every close(2) a round trip. The ENOSYS libfuse answers the
+	 * first one with tells the kernel to send no more. */
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.opendir = fs_op_opendir,

@@ -31,11 +31,47 @@ static char *stats_text(FsContext *ctx)
 		fs_inode_table_size(ctx->inodes));
 }
 
+/* The inode's open backing file, if it has one: a reference, or NULL. */
+static MfBacking *open_backing(FsInode *in)
+{
+	MfBacking *b = NULL;
+
+	g_mutex_lock(&in->lock);
+	if (in->backing)
+		b = mf_backing_ref(in->backing);
+	g_mutex_unlock(&in->lock);
+	return b;
+}
+
+/* getxattr or listxattr (name NULL) of the object itself. Through the
+ * backing's fd when the file has one open: resolving /proc/self/fd/N for
+ * the O_PATH fd (O_PATH fds take no f*xattr call) costs 4 us here, the
+ * fd 0.7 us, and the kernel asks for security.capability before every
+ * write to a file (file_remove_privs). */
+static ssize_t object_xattr(FsInode *in, const char *name, char *buf,
+			    size_t size)
+{
+	MfBacking *b = in->type == S_IFREG ? open_backing(in) : NULL;
+	char path[FS_PROC_PATH_MAX];
+	ssize_t n;
+
+	if (b) {
+		n = name ? fgetxattr(mf_backing_fd(b), name, buf, size)
+			 : flistxattr(mf_backing_fd(b), buf, size);
+		if (n < 0)
+			n = -errno;
+		mf_backing_unref(b);
+		return n;
+	}
+	fs_inode_proc_path(in, path);
+	n = name ? getxattr(path, name, buf, size) : listxattr(path, buf, size);
+	return n < 0 ? -errno : n;
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   size_t size)
 {
 	FsInode *in = inode_of(req, ino);
-	char path[FS_PROC_PATH_MAX];
 	char *value = NULL;
 	ssize_t n;
 
@@ -48,12 +84,11 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		g_free(text);
 		return;
 	}
-	fs_inode_proc_path(inode_of(req, ino), path);
 	if (size)
 		value = g_malloc(size);
-	n = getxattr(path, name, value, size);
+	n = object_xattr(in, name, value, size);
 	if (n < 0)
-		fs_reply_err(req, errno, "getxattr", name);
+		fs_reply_err(req, (int)-n, "getxattr", name);
 	else
 		fs_reply_xattr(req, value, (size_t)n, size);
 	g_free(value);
@@ -62,18 +97,16 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	FsInode *in = inode_of(req, ino);
-	char path[FS_PROC_PATH_MAX];
 	char *list = NULL;
 	ssize_t n;
 
 	if (is_virtual(in))
 		return fs_views_listxattr(req, in, size);
-	fs_inode_proc_path(in, path);
 	if (size)
 		list = g_malloc(size);
-	n = listxattr(path, list, size);
+	n = object_xattr(in, NULL, list, size);
 	if (n < 0)
-		fs_reply_err(req, errno, "listxattr", NULL);
+		fs_reply_err(req, (int)-n, "listxattr", NULL);
 	else
 		fs_reply_xattr(req, list, (size_t)n, size);
 	g_free(list);

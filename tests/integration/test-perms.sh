@@ -73,6 +73,53 @@ expect_eq "$(stat -c %u:%g "$B/sg/f")" $NOBODY:100 "owner of nobody's file in a 
 as_nobody mkdir "$M/sg/d"
 expect_eq "$(stat -c %u:%g "$B/sg/d")" $NOBODY:100 "owner of nobody's directory in a setgid directory"
 [ -g "$B/sg/d" ] || fail "a directory made in a setgid directory is not setgid itself"
+
+# POSIX ACLs: the kernel enforces them (FUSE_CAP_POSIX_ACL) and caches them;
+# whatever changes them through the mount must show at once.
+if ! command -v setfacl >/dev/null; then
+	echo "SKIP (ACLs): setfacl is missing (scripts/bootstrap installs acl)"
+elif ! setfacl -m u:$NOBODY:r "$B/rootfile" 2>/dev/null; then
+	echo "SKIP (ACLs): the backing filesystem has no POSIX ACLs"
+else
+	setfacl -b "$B/rootfile"
+	check "an ACL on the backing file is enforced through the mount"
+	sx 'echo acl > "$1" && chmod 644 "$1" && setfacl -m u:$2:--- "$1"' "$B/denied" $NOBODY
+	nobody_err "Permission denied" 'cat "$1"' _ "$M/denied"
+	expect_eq "$(s cat "$M/denied")" acl "root reading a file whose ACL denies nobody"
+	sx 'echo acl > "$1" && chmod 600 "$1" && setfacl -m u:$2:rw "$1"' "$B/granted" $NOBODY
+	expect_eq "$(as_nobody cat "$M/granted")" acl "nobody reading a 0600 file whose ACL grants it"
+
+	check "setfacl and chmod through the mount change what the kernel enforces"
+	sx 'echo mine > "$1" && chmod 600 "$1"' "$M/viamount"
+	nobody_err "Permission denied" 'cat "$1"' _ "$M/viamount"
+	s setfacl -m u:$NOBODY:rw "$M/viamount"
+	expect_eq "$(as_nobody cat "$M/viamount")" mine "nobody reading after setfacl through the mount"
+	expect_eq "$(getfacl -cp "$M/viamount" | sort)" "$(getfacl -cp "$B/viamount" | sort)" \
+		"the ACL through the mount and on the backing file"
+	expect_eq "$(stat -c %a "$M/viamount")" 660 "the mode after setfacl (the mask is the group bits)"
+	s chmod 600 "$M/viamount"
+	nobody_err "Permission denied" 'cat "$1"' _ "$M/viamount"
+	expect_eq "$(getfacl -cp "$M/viamount" | grep '^mask')" "mask::---" "the ACL mask after chmod 600"
+	s setfacl -b "$M/viamount"
+	s chmod 604 "$M/viamount"
+	expect_eq "$(as_nobody cat "$M/viamount")" mine "nobody reading after setfacl -b and chmod 604"
+
+	check "a default ACL, not the umask, gives new files their mode, as on a local filesystem"
+	for d in "$B/local" "$M/dflt"; do
+		s mkdir "$d"
+		s setfacl -d -m u:$NOBODY:rwx,g::rwx "$d"
+		sx 'umask 077 && echo x > "$1/f" && mkdir "$1/d"' "$d"
+	done
+	expect_eq "$(stat -c %a "$B/dflt/f") $(stat -c %a "$B/dflt/d")" \
+		"$(stat -c %a "$B/local/f") $(stat -c %a "$B/local/d")" \
+		"modes of a file and a directory made through the mount under umask 077"
+	expect_eq "$(getfacl -cp "$M/dflt/f")" "$(getfacl -cp "$B/local/f")" "the ACL a new file inherits"
+	expect_eq "$(as_nobody cat "$M/dflt/f")" x "nobody reading a file its inherited ACL grants"
+	s mkdir "$M/nodefault"
+	sx 'umask 027 && echo x > "$1/f" && mkdir "$1/d"' "$M/nodefault"
+	expect_eq "$(stat -c %a "$B/nodefault/f") $(stat -c %a "$B/nodefault/d")" "640 750" \
+		"modes made under umask 027 without a default ACL"
+fi
 mf_umount "$M"
 
 check "without -o allow_other, nobody cannot use the mount"

@@ -131,6 +131,16 @@ s getfattr --absolute-names -d "$M/x" | grep -q '^user.color="blue"' || fail "ge
 s setfattr -x user.color "$M/x"
 expect_err "No such attribute" getfattr --absolute-names -n user.color "$M/x"
 expect_err "No such attribute" getfattr --absolute-names -n user.color "$B/x"
+# Files the daemon holds open answer through that fd, others through their
+# O_PATH fd: the same answers either way.
+echo y >"$B/never-opened"
+setfattr -n user.shape -v round "$B/never-opened"
+expect_eq "$(s getfattr --absolute-names --only-values -n user.shape "$M/never-opened")" round \
+	"user.shape of a file the mount never opened"
+s getfattr --absolute-names -d "$M/never-opened" | grep -q '^user.shape="round"' ||
+	fail "getfattr -d does not list user.shape of a file the mount never opened"
+expect_err "No such attribute" getfattr --absolute-names -n user.none "$M/never-opened"
+s rm "$M/never-opened"
 expect_err "No such attribute" setfattr -x user.nothing "$M/x"
 s setfattr -n user.ondir -v d "$M" || fail "setfattr on the top directory failed"
 expect_eq "$(s getfattr --absolute-names --only-values -n user.ondir "$M")" d "xattr of the top directory"

@@ -148,6 +148,26 @@ $(head -n 40 "$MF_T/manifest.diff")"
 check "the mount shows exactly the backing tree"
 s diff -r --no-dereference -x .mapfs "$M" "$B" >"$MF_T/diff.out" 2>&1 ||
 	fail "the mount and its backing dir differ: $(head -n 20 "$MF_T/diff.out")"
+
+# The kernel keeps listings from one opendir to the next (cache_readdir,
+# keep_cache): changes through the mount and behind it must both show.
+check "listings kept by the kernel follow changes through the mount and behind it"
+s mkdir "$M/listed"
+for i in 1 2 3; do s touch "$M/listed/f$i"; done
+lsm() { s ls -1 "$M/listed" | tr '\n' ' '; }
+expect_eq "$(lsm)" "f1 f2 f3 " "the first listing"
+expect_eq "$(lsm)" "f1 f2 f3 " "the listing again"
+s rm "$M/listed/f2"
+s touch "$M/listed/f4"
+expect_eq "$(lsm)" "f1 f3 f4 " "the listing after rm and touch through the mount"
+expect_eq "$(lsm)" "f1 f3 f4 " "the listing again, from the kernel's cache"
+touch "$B/listed/f5"
+expect_eq "$(lsm)" "f1 f3 f4 f5 " "the listing after a file was made behind the mount"
+expect_eq "$(lsm)" "f1 f3 f4 f5 " "the listing again"
+rm "$B/listed/f1"
+mv "$B/listed/f3" "$B/listed/f6"
+expect_eq "$(lsm)" "f4 f5 f6 " "the listing after rm and mv behind the mount"
+s rm -r "$M/listed"
 mf_umount "$M"
 
 check "after unmounting, the backing dir holds the same tree"
