@@ -154,7 +154,7 @@ static void deferred_job(void *arg)
 	/* Only the first open after the file went stale finds pages to
 	 * drop: no open of it was answered since, so none is dirty. */
 	if (d->stale && fs_inode_is_stale(d->in)) {
-		fs_notify_inval((fuse_ino_t)(uintptr_t)d->in, 0, 0);
+		fs_notify_drop_file(d->in, 0, 0);
 		fs_inode_unstale(d->in);
 	}
 	fs_aliases_drop(d->drops);

@@ -429,13 +429,18 @@ void fs_inode_opened(FsContext *ctx, FsInode *in)
 	g_mutex_unlock(&f->lock);
 }
 
-bool fs_inode_opened_cached(FsContext *ctx, FsInode *in, bool *stale)
+bool fs_inode_opened_cached(FsContext *ctx, FsInode *in,
+			    const struct stat *now, bool *stale)
 {
 	FsInode *f = file_of(in);
 	struct stat st;
-	bool keep, seen;
+	bool keep, seen = true;
 
-	seen = fstatat(f->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+	if (now)
+		st = *now;
+	else
+		seen = fstatat(f->fd, "", &st,
+			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
 	/* One step with the count: a view's write either sees this open or
 	 * marks the pages stale before it is decided (fs_inode_stale_if_closed). */
 	g_mutex_lock(&f->lock);
@@ -488,6 +493,15 @@ void fs_inode_unstale(FsInode *file)
 	g_mutex_lock(&file->lock);
 	file->stale = false;
 	g_mutex_unlock(&file->lock);
+}
+
+bool fs_inode_dropped_since_write(FsInode *file)
+{
+	gint now = g_atomic_int_get(&file->page_drops);
+	gint was = g_atomic_int_get(&file->drops_at_write);
+
+	g_atomic_int_set(&file->drops_at_write, now);
+	return now != was;
 }
 
 bool fs_inode_opened_since(FsInode *file, uint64_t gen)

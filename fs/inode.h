@@ -47,6 +47,8 @@ struct FsInode {
 	bool stale;             /* written through a view while it was not
 				 * open: the kernel's pages of it are old */
 	uint64_t own_open_gen;  /* opens of the file itself ever answered */
+	gint page_drops;        /* drops of its kernel pages (atomic) */
+	gint drops_at_write;    /* page_drops at its last write (atomic) */
 	struct timespec seen_mtime; /* the file's mtime and size at the last */
 	off_t seen_size;        /* open or release of in (of a directory: at
 				 * its last opendir): the kernel may keep its
@@ -146,6 +148,14 @@ void fs_inode_remember(FsInode *in);
  * (and may have cached the old bytes). */
 bool fs_inode_stale_if_closed(FsInode *file, uint64_t *gen);
 bool fs_inode_opened_since(FsInode *file, uint64_t gen);
+
+/* Were the file's kernel pages dropped since the last write through it?
+ * A buffered write updates the kernel's page and lets go of it before the
+ * daemon has the bytes; a drop in between lets a reader cache the old
+ * bytes again, and the kernel never updates that page after the write.
+ * The kernel serialises buffered writes of a file, so this is asked once
+ * per write, as it is answered. */
+bool fs_inode_dropped_since_write(FsInode *file);
 
 /* Count an open of in (a file, or a view of one) that is being answered,
  * and its end. When the last open of a file ends and many files hold

@@ -104,6 +104,12 @@ void fs_notify_inval(fuse_ino_t ino, off_t off, off_t len)
 	      "a file's cache");
 }
 
+void fs_notify_drop_file(FsInode *file, off_t off, off_t len)
+{
+	g_atomic_int_inc(&file->page_drops);
+	fs_notify_inval((fuse_ino_t)(uintptr_t)file, off, len);
+}
+
 void fs_notify_inval_attr(fuse_ino_t ino)
 {
 	check(fuse_lowlevel_notify_inval_inode(session, ino, -1, 0),

@@ -28,6 +28,7 @@
 #pragma once
 
 #include "fs.h"
+#include "inode.h"
 
 int fs_notify_start(struct fuse_session *se);
 /* Runs what is still queued, then joins the threads. */
@@ -42,6 +43,9 @@ void fs_notify_run_alias(void (*fn)(void *arg), void *arg);
  * off -1: none) and its cached attributes. Dirty pages are written back
  * first. */
 void fs_notify_inval(fuse_ino_t ino, off_t off, off_t len);
+/* fs_notify_inval() of a file's own pages, counted in file->page_drops
+ * (fs_inode_dropped_since_write()). */
+void fs_notify_drop_file(FsInode *file, off_t off, off_t len);
 /* Drop only ino's cached attributes. This takes no page lock, so unlike
  * the other drops a request may make it on its own path. */
 void fs_notify_inval_attr(fuse_ino_t ino);

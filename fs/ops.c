@@ -507,27 +507,27 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	mf_backing_unref(b);
 }
 
-/* Drop a file's cached pages from an offset on, as a notifier job. */
-typedef struct InvalFrom {
-	fuse_ino_t ino;
-	off_t off;
-} InvalFrom;
+/* Drop a file's cached pages [off, off+len) (len 0: to the end) once a
+ * write's reply is out, on the files lane. */
+typedef struct InvalAfter {
+	FsInode *in;            /* the kernel holds it: the file is open */
+	off_t off, len;
+} InvalAfter;
 
-static InvalFrom *inval_from(FsInode *in, off_t off)
+static void inval_after_job(void *arg)
 {
-	InvalFrom *j = g_new(InvalFrom, 1);
+	InvalAfter *j = arg;
 
-	j->ino = (fuse_ino_t)(uintptr_t)in;
-	j->off = off;
-	return j;
+	fs_notify_drop_file(j->in, j->off, j->len);
+	g_free(j);
 }
 
-static void inval_from_job(void *arg)
+static void inval_after(FsInode *in, off_t off, off_t len)
 {
-	InvalFrom *j = arg;
+	InvalAfter *j = g_new(InvalAfter, 1);
 
-	fs_notify_inval(j->ino, j->off, 0);
-	g_free(j);
+	*j = (InvalAfter){ in, off, len };
+	fs_notify_run(inval_after_job, j);
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -555,9 +555,11 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return fs_reply_err(req, (int)-r, "write", NULL);
 	fs_aliases_reply_write(req, fs_aliases_changed(in, at, (uint64_t)r),
 			       (size_t)r);
-	if (end)        /* after the reply: the request holds those pages */
-		fs_notify_run(inval_from_job,
-			      inval_from(in, (off_t)MIN(end, (uint64_t)off)));
+	/* After the reply: the request may hold those pages locked. */
+	if (end)
+		inval_after(in, (off_t)MIN(end, (uint64_t)off), 0);
+	else if (!fi->writepage && r > 0 && fs_inode_dropped_since_write(in))
+		inval_after(in, (off_t)at, (off_t)r);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
@@ -643,7 +645,7 @@ static void seek_job(void *arg)
 	MfBacking *b;
 	off_t r;
 
-	fs_notify_inval((fuse_ino_t)(uintptr_t)j->in, j->off, 0);
+	fs_notify_drop_file(j->in, j->off, 0);
 	r = fs_inode_backing(ctx_of(j->req), j->in, &b);
 	if (r == 0) {
 		r = mf_backing_seek(b, j->off, j->whence);

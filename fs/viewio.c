@@ -57,7 +57,8 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
 	if (fs_aliases_cached(in)) {
 		/* Cached like the file: see aliases.h. */
-		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, NULL);
+		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, NULL,
+							 NULL);
 	} else {
 		/* Served without the kernel's page cache: see views.h. */
 		fi->direct_io = 1;
@@ -179,7 +180,7 @@ static void finish_write(fuse_req_t req, FsInode *in, uint64_t off,
 			 ssize_t r)
 {
 	if (r > 0) {
-		fs_notify_inval(file_ino(in), (off_t)off, (off_t)r);
+		fs_notify_drop_file(in->base, (off_t)off, (off_t)r);
 		fs_aliases_drop(fs_aliases_changed(in->base, off, (uint64_t)r));
 	}
 	if (r < 0)
@@ -200,7 +201,7 @@ static void write_job(void *arg)
 		j->voff = mf_view_size(&in->spec, size);
 	}
 	off = mf_view_file_offset(&in->spec, j->voff);
-	fs_notify_inval(file_ino(in), (off_t)off, (off_t)j->size);
+	fs_notify_drop_file(in->base, (off_t)off, (off_t)j->size);
 	if (r == 0)
 		r = mf_view_write(j->b, &in->spec, j->voff, j->data, j->size);
 	finish_write(j->req, in, off, r);
@@ -333,7 +334,7 @@ static void attr_job(void *arg)
 	MfBacking *b;
 	int r = 0;
 
-	fs_notify_inval(file_ino(in), from, 0);
+	fs_notify_drop_file(in->base, from, 0);
 	if (j->valid & ~FUSE_SET_ATTR_SIZE)
 		r = fs_views_set_times(ctx, in->base, &j->attr, j->valid);
 	if (r == 0 && resize) {
@@ -344,7 +345,7 @@ static void attr_job(void *arg)
 			mf_backing_unref(b);
 		}
 	}
-	fs_notify_inval(file_ino(in), from, 0);
+	fs_notify_drop_file(in->base, from, 0);
 	if (r == 0 && resize)
 		fs_aliases_drop(fs_aliases_changed(in->base, (uint64_t)from,
 						   FS_ALIASES_TO_END));
@@ -410,7 +411,7 @@ static void commit_job(void *arg)
 	MfState *st = NULL;
 	int r;
 
-	fs_notify_inval((fuse_ino_t)(uintptr_t)base, 0, 0);
+	fs_notify_drop_file(base, 0, 0);
 	r = fs_inode_backing_rw(ctx, base, &b);
 	if (r == 0)
 		r = fs_views_state(ctx, j->cowdir, false, &st);
@@ -419,7 +420,7 @@ static void commit_job(void *arg)
 	if (st)
 		mf_state_unref(st);
 	mf_backing_unref(b);
-	fs_notify_inval((fuse_ino_t)(uintptr_t)base, 0, 0);
+	fs_notify_drop_file(base, 0, 0);
 	if (r == 0)
 		fs_aliases_drop(fs_aliases_changed(base, 0, FS_ALIASES_TO_END));
 	if (r < 0) {
