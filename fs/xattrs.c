@@ -37,6 +37,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
 	char *value = NULL;
+	MfBacking *b;
 	ssize_t n;
 
 	if (is_virtual(in))
@@ -48,10 +49,21 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		g_free(text);
 		return;
 	}
-	fs_inode_proc_path(inode_of(req, ino), path);
 	if (size)
 		value = g_malloc(size);
-	n = getxattr(path, name, value, size);
+	/* The kernel asks for security.capability before every write to a
+	 * file (FUSE clears SB_NOSEC): through the open backing's fd that
+	 * costs no path walk of /proc. */
+	g_mutex_lock(&in->lock);
+	b = in->backing ? mf_backing_ref(in->backing) : NULL;
+	g_mutex_unlock(&in->lock);
+	if (b) {
+		n = fgetxattr(mf_backing_fd(b), name, value, size);
+		mf_backing_unref(b);
+	} else {
+		fs_inode_proc_path(in, path);
+		n = getxattr(path, name, value, size);
+	}
 	if (n < 0)
 		fs_reply_err(req, errno, "getxattr", name);
 	else
