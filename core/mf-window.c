@@ -5,8 +5,11 @@
  *  - every mapped window is in cache->windows, keyed by (fd, index);
  *  - a window is in cache->lru exactly when its pin count is zero;
  *  - mapped_now == g_hash_table_size(windows).
- * munmap runs outside the lock: it costs a TLB shootdown on every core and
- * must not stall other threads' lookups.
+ * mmap and munmap run outside the lock: munmap costs a TLB shootdown on
+ * every core, and both wait for the address space's lock, which threads
+ * faulting pages in through other windows hold; lookups must not stall
+ * behind them. Two threads missing the same window may both map it; the
+ * second to come back unmaps its own and pins the first's.
  */
 #include "mf-window.h"
 
@@ -136,6 +139,13 @@ void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out)
 	g_mutex_unlock(&cache->lock);
 }
 
+/* Take a pin on w, a window of the table. */
+static void pin_locked(MfWindowCache *cache, MfWindow *w)
+{
+	if (w->pins++ == 0)
+		g_queue_unlink(&cache->lru, &w->lru_link);
+}
+
 int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		  MfWindow **ret)
 {
@@ -143,27 +153,48 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	GSList *victims = NULL;
 	MfWindow *w;
 	void *addr;
-	int err = 0;
 
 	g_mutex_lock(&cache->lock);
 	w = g_hash_table_lookup(cache->windows, &key);
 	if (w) {
 		cache->stats.hits++;
-		if (w->pins++ == 0)
-			g_queue_unlink(&cache->lru, &w->lru_link);
-		goto out;
+		pin_locked(cache, w);
+		g_mutex_unlock(&cache->lock);
+		*ret = w;
+		return 0;
 	}
 	cache->stats.misses++;
-	/* Make room first, so the budget holds once this window is in. */
-	victims = evict_locked(cache, cache->max_windows - 1);
+	g_mutex_unlock(&cache->lock);
+
+	/* mmap outside the lock: it waits for the address space's lock,
+	 * which threads copying through other windows hold while they
+	 * fault pages in, and every pin of every thread would wait too. */
 	addr = mmap(NULL, cache->window_size,
 		    PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
 		    (off_t)(key.index << cache->window_shift));
+
+	g_mutex_lock(&cache->lock);
 	if (addr == MAP_FAILED) {
-		err = -errno;
+		int err = -errno;
+
 		cache->stats.map_failures++;
-		goto out;
+		g_mutex_unlock(&cache->lock);
+		*ret = NULL;
+		return err;
 	}
+	cache->stats.maps++;
+	w = g_hash_table_lookup(cache->windows, &key);
+	if (w) {
+		/* Another thread mapped the same window meanwhile: use its. */
+		pin_locked(cache, w);
+		cache->stats.unmaps++;
+		g_mutex_unlock(&cache->lock);
+		munmap(addr, cache->window_size);
+		*ret = w;
+		return 0;
+	}
+	/* Make room first, so the budget holds once this window is in. */
+	victims = evict_locked(cache, cache->max_windows - 1);
 	w = g_new0(MfWindow, 1);
 	w->key = key;
 	w->cache = cache;
@@ -172,12 +203,10 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	w->lru_link.data = w;
 	g_hash_table_add(cache->windows, w);
 	cache->stats.mapped_now++;
-	cache->stats.maps++;
-out:
 	g_mutex_unlock(&cache->lock);
 	unmap_all(victims);
-	*ret = err ? NULL : w;
-	return err;
+	*ret = w;
+	return 0;
 }
 
 void mf_window_unpin(MfWindow *w)
@@ -219,8 +248,7 @@ static GPtrArray *pin_matching(MfWindowCache *cache, int fd, uint64_t first,
 		if (w->key.fd != fd || w->key.index < first ||
 		    w->key.index > last)
 			continue;
-		if (w->pins++ == 0)
-			g_queue_unlink(&cache->lru, &w->lru_link);
+		pin_locked(cache, w);
 		g_ptr_array_add(pinned, w);
 	}
 	g_mutex_unlock(&cache->lock);

@@ -4,7 +4,8 @@
  * Windows are pinned by a count while a request uses their memory and evicted
  * least-recently-used once more than max_windows are mapped. Pinned windows
  * are never unmapped, so the budget may be exceeded briefly while every
- * mapped window is in use; it is restored as soon as pins drop.
+ * mapped window is in use (or by one window per thread mapping at that
+ * moment); it is restored as soon as pins drop.
  *
  * Windows are keyed by the backing file descriptor: whoever closes that fd
  * calls mf_window_cache_forget_fd() first.
@@ -20,7 +21,7 @@ typedef struct MfWindow MfWindow;
 
 typedef struct MfWindowStats {
 	uint64_t mapped_now;   /* windows mapped at this moment */
-	uint64_t maps;         /* mmap calls made */
+	uint64_t maps;         /* mmap calls made (that succeeded) */
 	uint64_t unmaps;       /* munmap calls made */
 	uint64_t hits;         /* pins served by a mapped window */
 	uint64_t misses;       /* pins that had to map */

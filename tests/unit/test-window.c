@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -619,6 +620,63 @@ static void test_concurrent_pins(void **state)
 	assert_true(s.mapped_now <= 3);
 }
 
+typedef struct Racer {
+	Fix *f;
+	pthread_barrier_t *start;
+	uint64_t off;
+	MfWindow *got;
+} Racer;
+
+static gpointer race_pin(gpointer p)
+{
+	Racer *r = p;
+
+	pthread_barrier_wait(r->start);
+	if (mf_window_pin(r->f->cache, r->f->fd, false, r->off, &r->got) < 0)
+		r->got = NULL;
+	return NULL;
+}
+
+/* Threads missing the same window at once map outside the cache's lock:
+ * they all end up with one window, the others' maps undone, and the
+ * counters still add up. */
+static void test_concurrent_misses_share(void **state)
+{
+	Fix *f = *state;
+	pthread_barrier_t start;
+	Racer r[6];
+	GThread *t[6];
+	MfWindowStats s;
+
+	for (unsigned round = 0; round < 20; round++) {
+		uint64_t off = (uint64_t)(round % 4) * WS + 123;
+
+		new_cache(f, WS, 2);
+		pthread_barrier_init(&start, NULL, 6);
+		for (unsigned i = 0; i < 6; i++) {
+			r[i] = (Racer){ .f = f, .start = &start, .off = off };
+			t[i] = g_thread_new("racer", race_pin, &r[i]);
+		}
+		for (unsigned i = 0; i < 6; i++)
+			g_thread_join(t[i]);
+		pthread_barrier_destroy(&start);
+		for (unsigned i = 0; i < 6; i++) {
+			assert_non_null(r[i].got);
+			assert_ptr_equal(r[i].got, r[0].got);
+		}
+		assert_int_equal(mf_window_offset(r[0].got), off - 123);
+		assert_int_equal(mf_window_addr(r[0].got)[123],
+				 (char)unit_pattern(off));
+		s = stats(f);
+		assert_int_equal(s.mapped_now, 1);
+		assert_int_equal(s.hits + s.misses, 6);
+		assert_int_equal(s.maps, s.misses);
+		assert_int_equal(s.maps - s.unmaps, s.mapped_now);
+		for (unsigned i = 0; i < 6; i++)
+			mf_window_unpin(r[i].got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,6 +704,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_pins, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_misses_share,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("window", tests, NULL, NULL);
