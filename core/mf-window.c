@@ -18,6 +18,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
 typedef struct WindowKey {
 	int fd;
 	uint64_t index;
@@ -39,6 +43,8 @@ struct MfWindowCache {
 	GHashTable *windows;    /* WindowKey* -> MfWindow*; protected by lock */
 	GQueue lru;             /* unpinned windows, oldest at head; lock */
 	MfWindowStats stats;    /* lock */
+	GThreadPool *helper;    /* deferred work, one thread; set once under
+				 * lock, freed by mf_window_cache_free */
 };
 
 static guint window_key_hash(gconstpointer p)
@@ -111,12 +117,46 @@ static void unmap_all(GSList *victims)
 	g_slist_free_full(victims, (GDestroyNotify)window_unmap);
 }
 
+typedef struct Deferred {
+	void (*fn)(void *arg);
+	void *arg;
+} Deferred;
+
+static void run_deferred(gpointer data, gpointer user)
+{
+	Deferred *d = data;
+
+	(void)user;
+	d->fn(d->arg);
+	g_free(d);
+}
+
+void mf_window_cache_defer(MfWindowCache *cache, void (*fn)(void *arg),
+			   void *arg)
+{
+	Deferred *d = g_new(Deferred, 1);
+	GThreadPool *pool;
+
+	d->fn = fn;
+	d->arg = arg;
+	g_mutex_lock(&cache->lock);
+	if (!cache->helper)
+		cache->helper = g_thread_pool_new(run_deferred, NULL, 1, FALSE,
+						  NULL);
+	pool = cache->helper;
+	g_mutex_unlock(&cache->lock);
+	g_thread_pool_push(pool, d, NULL);
+}
+
 void mf_window_cache_free(MfWindowCache *cache)
 {
 	GSList *victims;
 
 	if (!cache)
 		return;
+	/* Deferred work holds pins and references of its own: let it end. */
+	if (cache->helper)
+		g_thread_pool_free(cache->helper, FALSE, TRUE);
 	g_mutex_lock(&cache->lock);
 	g_assert(cache->lru.length == g_hash_table_size(cache->windows));
 	victims = evict_locked(cache, 0);
@@ -232,6 +272,26 @@ uint64_t mf_window_offset(const MfWindow *w)
 char *mf_window_addr(const MfWindow *w)
 {
 	return w->addr;
+}
+
+int mf_window_populate(MfWindow *w, size_t from, size_t len)
+{
+	MfWindowCache *cache = w->cache;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t start = from & ~(page - 1);
+	size_t stop = from + len;
+
+	if (stop > cache->window_size)
+		stop = cache->window_size;
+	if (stop <= start)
+		return 0;
+	stop = (stop + page - 1) & ~(page - 1);
+	if (madvise(w->addr + start, stop - start, MADV_POPULATE_READ) < 0)
+		return -errno;
+	g_mutex_lock(&cache->lock);
+	cache->stats.populates++;
+	g_mutex_unlock(&cache->lock);
+	return 0;
 }
 
 /* Pin every mapped window of fd whose index lies in [first, last]. */

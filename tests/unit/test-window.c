@@ -677,6 +677,45 @@ static void test_concurrent_misses_share(void **state)
 	}
 }
 
+static void bump(void *arg)
+{
+	g_usleep(1000);
+	g_atomic_int_inc((gint *)arg);
+}
+
+/* Deferred work runs on the helper thread, and freeing the cache waits
+ * for all of it. */
+static void test_defer_runs_before_free(void **state)
+{
+	Fix *f = *state;
+	gint done = 0;
+
+	for (int i = 0; i < 20; i++)
+		mf_window_cache_defer(f->cache, bump, &done);
+	mf_window_cache_free(f->cache);
+	f->cache = mf_window_cache_new(WS, 4);
+	assert_int_equal(g_atomic_int_get(&done), 20);
+}
+
+/* Populating a pinned window: the pages come in, the bytes are the
+ * file's, the figure counts it; ranges are clipped to the window. */
+static void test_populate(void **state)
+{
+	Fix *f = *state;
+	MfWindow *w = pin_fd(f, f->fd, false, WS);
+	unsigned char vec[WS / 4096];
+
+	assert_int_equal(mf_window_populate(w, 100, WS - 200), 0);
+	assert_int_equal(stats(f).populates, 1);
+	assert_int_equal(mincore(mf_window_addr(w), WS, vec), 0);
+	for (size_t i = 0; i < sizeof(vec); i++)
+		assert_true(vec[i] & 1);
+	assert_int_equal(mf_window_populate(w, WS - 10, 1000), 0);
+	assert_int_equal(mf_window_populate(w, WS, 10), 0);
+	assert_int_equal(stats(f).populates, 2);
+	unit_assert_pattern((const uint8_t *)mf_window_addr(w), WS, WS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +745,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_misses_share,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defer_runs_before_free,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_populate, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("window", tests, NULL, NULL);
