@@ -148,6 +148,18 @@ void mf_window_cache_defer(MfWindowCache *cache, void (*fn)(void *arg),
 	g_thread_pool_push(pool, d, NULL);
 }
 
+void mf_window_cache_drain(MfWindowCache *cache)
+{
+	GThreadPool *pool;
+
+	g_mutex_lock(&cache->lock);
+	pool = g_steal_pointer(&cache->helper);
+	g_mutex_unlock(&cache->lock);
+	/* Work deferred from now on starts a new helper. */
+	if (pool)
+		g_thread_pool_free(pool, FALSE, TRUE);
+}
+
 void mf_window_cache_free(MfWindowCache *cache)
 {
 	GSList *victims;
@@ -155,8 +167,7 @@ void mf_window_cache_free(MfWindowCache *cache)
 	if (!cache)
 		return;
 	/* Deferred work holds pins and references of its own: let it end. */
-	if (cache->helper)
-		g_thread_pool_free(cache->helper, FALSE, TRUE);
+	mf_window_cache_drain(cache);
 	g_mutex_lock(&cache->lock);
 	g_assert(cache->lru.length == g_hash_table_size(cache->windows));
 	victims = evict_locked(cache, 0);

@@ -68,6 +68,9 @@ int mf_window_populate(MfWindow *w, size_t from, size_t len);
  * mf_window_cache_free() waits for the queued work. */
 void mf_window_cache_defer(MfWindowCache *cache, void (*fn)(void *arg),
 			   void *arg);
+/* Wait until the work deferred so far is done: deferred work may drop
+ * the last reference to objects whose owners are about to go. */
+void mf_window_cache_drain(MfWindowCache *cache);
 
 /* Unmap every window of fd. None may be pinned. */
 void mf_window_cache_forget_fd(MfWindowCache *cache, int fd);

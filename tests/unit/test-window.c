@@ -683,14 +683,19 @@ static void bump(void *arg)
 	g_atomic_int_inc((gint *)arg);
 }
 
-/* Deferred work runs on the helper thread, and freeing the cache waits
- * for all of it. */
+/* Deferred work runs on the helper thread; draining and freeing the
+ * cache wait for all of it. */
 static void test_defer_runs_before_free(void **state)
 {
 	Fix *f = *state;
 	gint done = 0;
 
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 5; i++)
+		mf_window_cache_defer(f->cache, bump, &done);
+	mf_window_cache_drain(f->cache);
+	assert_int_equal(g_atomic_int_get(&done), 5);
+	/* Work deferred after a drain runs too. */
+	for (int i = 0; i < 15; i++)
 		mf_window_cache_defer(f->cache, bump, &done);
 	mf_window_cache_free(f->cache);
 	f->cache = mf_window_cache_new(WS, 4);
