@@ -32,6 +32,8 @@ struct MfBacking {
 	void *hook_arg;
 	int64_t stamped_ns;     /* coarse time of the last mtime stamp; atomic */
 	uint64_t read_end;      /* where the last read ended; atomic */
+	uint64_t run_start;     /* where the run of reads, each continuing
+				 * the last, began; atomic */
 	uint64_t ahead;         /* window index last populated ahead, + 1;
 				 * atomic */
 };
@@ -180,17 +182,28 @@ static void populate_ahead(void *arg)
 	g_free(a);
 }
 
-/* After a read of [off, end) of a file without holes: if it follows the
- * last one, have the window after the one end lies in populated ahead,
- * once. */
+/* Reads that continue each other over this many bytes are a sequential
+ * reader. Less would catch the kernel's read-around of a random mmap
+ * fault, sent as two or three requests back to back (128 KiB), and
+ * populate whole windows nobody reads. */
+#define AHEAD_AFTER (512u << 10)
+
+/* After a read of [off, end) of a file without holes: if it ends a run of
+ * reads continuing each other of AHEAD_AFTER bytes or more, have the
+ * window after the one end lies in populated ahead, once. */
 static void read_ahead(MfBacking *b, uint64_t off, uint64_t end, bool dense)
 {
 	size_t wsize = mf_window_cache_window_size(b->cache);
 	uint64_t next = end / wsize + 1;
 	Ahead *a;
 
-	if (__atomic_exchange_n(&b->read_end, end, __ATOMIC_RELAXED) != off ||
-	    !dense || off == 0 ||
+	if (__atomic_exchange_n(&b->read_end, end, __ATOMIC_RELAXED) != off) {
+		__atomic_store_n(&b->run_start, off, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!dense ||
+	    end - __atomic_load_n(&b->run_start, __ATOMIC_RELAXED) <
+		    AHEAD_AFTER ||
 	    __atomic_exchange_n(&b->ahead, next + 1, __ATOMIC_RELAXED) ==
 		    next + 1)
 		return;
