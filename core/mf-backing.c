@@ -31,6 +31,11 @@ struct MfBacking {
 	const MfChangeHooks *hooks;     /* set under resize_lock exclusive */
 	void *hook_arg;
 	int64_t stamped_ns;     /* coarse time of the last mtime stamp; atomic */
+	uint64_t read_end;      /* where the last read ended; atomic */
+	uint64_t run_start;     /* where the run of reads, each continuing
+				 * the last, began; atomic */
+	uint64_t ahead;         /* window index last populated ahead, + 1;
+				 * atomic */
 };
 
 static MfIoStats io_stats;  /* updated atomically */
@@ -118,14 +123,21 @@ int mf_backing_size(MfBacking *b, uint64_t *size)
 	return 0;
 }
 
-/* Limit [off, off+*len) to the file as it is now. Returns 0 or -errno. */
-static int clamp_to_size(MfBacking *b, uint64_t off, size_t *len)
+/* Limit [off, off+*len) to the file as it is now. *dense tells that the
+ * file has as many blocks as its size needs, so it has no hole a read
+ * must answer from zeros. Returns 0 or -errno. */
+static int clamp_to_size(MfBacking *b, uint64_t off, size_t *len, bool *dense)
 {
-	uint64_t size;
-	int r = mf_backing_size(b, &size);
+	uint64_t size, page = 4096;
+	struct stat st;
 
-	if (r < 0)
-		return r;
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	/* Blocks past EOF (fallocate KEEP_SIZE) or of metadata can hide a
+	 * hole; reading such a hole through a window costs at worst a page
+	 * of the backing file's memory, never a wrong byte. */
+	*dense = (uint64_t)st.st_blocks * 512 >= ((size + page - 1) & ~(page - 1));
 	if (off >= size)
 		*len = 0;
 	else if (*len > size - off)
@@ -141,11 +153,79 @@ static void vec_push(MfReadVec *v, const void *base, size_t len)
 	v->bytes += len;
 }
 
+/* Populating ahead: a sequential reader's next window is mapped and its
+ * pages faulted in on the window cache's helper thread, while the reply
+ * that comes before it is copied. The kernel then finds the pages mapped
+ * when it copies the next replies out of the window, instead of faulting
+ * them in one by one on the thread that answers: with 1 MiB windows and
+ * 4 KiB pages that is most of a cold read's cost in the daemon. */
+typedef struct Ahead {
+	MfBacking *b;           /* a reference */
+	uint64_t off;           /* the window's first byte */
+} Ahead;
+
+static void populate_ahead(void *arg)
+{
+	Ahead *a = arg;
+	MfBacking *b = a->b;
+	size_t wsize = mf_window_cache_window_size(b->cache);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
+	MfWindow *w;
+
+	pthread_rwlock_rdlock(&b->resize_lock);
+	/* Only data: faulting a hole in would allocate it on tmpfs. So only
+	 * a file without holes, as it is now, up to its end. */
+	if (fstat(b->fd, &st) == 0 && a->off < (uint64_t)st.st_size &&
+	    (uint64_t)st.st_blocks * 512 >=
+		    (((uint64_t)st.st_size + page - 1) & ~(page - 1)) &&
+	    mf_window_pin(b->cache, b->fd, b->writable, a->off, &w) == 0) {
+		mf_window_populate(w, 0, (size_t)MIN((uint64_t)wsize,
+						     (uint64_t)st.st_size - a->off));
+		mf_window_unpin(w);
+	}
+	pthread_rwlock_unlock(&b->resize_lock);
+	mf_backing_unref(b);
+	g_free(a);
+}
+
+/* Reads that continue each other over this many bytes are a sequential
+ * reader. Less would catch the kernel's read-around of a random mmap
+ * fault, sent as two or three requests back to back (128 KiB), and
+ * populate whole windows nobody reads. */
+#define AHEAD_AFTER (512u << 10)
+
+/* After a read of [off, end) of a file without holes: if it ends a run of
+ * reads continuing each other of AHEAD_AFTER bytes or more, have the
+ * window after the one end lies in populated ahead, once. */
+static void read_ahead(MfBacking *b, uint64_t off, uint64_t end, bool dense)
+{
+	size_t wsize = mf_window_cache_window_size(b->cache);
+	uint64_t next = end / wsize + 1;
+	Ahead *a;
+
+	if (__atomic_exchange_n(&b->read_end, end, __ATOMIC_RELAXED) != off) {
+		__atomic_store_n(&b->run_start, off, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!dense ||
+	    end - __atomic_load_n(&b->run_start, __ATOMIC_RELAXED) <
+		    AHEAD_AFTER ||
+	    __atomic_exchange_n(&b->ahead, next + 1, __ATOMIC_RELAXED) ==
+		    next + 1)
+		return;
+	a = g_new(Ahead, 1);
+	a->b = mf_backing_ref(b);
+	a->off = next * wsize;
+	mf_window_cache_defer(b->cache, populate_ahead, a);
+}
+
 ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			MfReadVec *out)
 {
 	size_t wsize = mf_window_cache_window_size(b->cache);
 	uint64_t pos, end;
+	bool dense = false;
 	off_t data;
 	int r;
 
@@ -155,7 +235,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 	if (len > MF_READ_MAX)
 		len = MF_READ_MAX;
 	pthread_rwlock_rdlock(&b->resize_lock);
-	r = clamp_to_size(b, off, &len);
+	r = clamp_to_size(b, off, &len, &dense);
 	if (r < 0 || len == 0)
 		goto fail;
 	/* With small windows, a long read would need more iovecs than out
@@ -166,8 +246,9 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 	end = off + len;
 	/* A leading hole is answered from the zero page: touching it through
 	 * a shared window would allocate pages on tmpfs, and a sparse
-	 * terabyte would fill memory. */
-	data = lseek(b->fd, (off_t)off, SEEK_DATA);
+	 * terabyte would fill memory. A dense file has no hole to look for:
+	 * one system call fewer per read. */
+	data = dense ? (off_t)off : lseek(b->fd, (off_t)off, SEEK_DATA);
 	if (data < 0 && errno == ENXIO)
 		data = (off_t)end;
 	if (data > (off_t)pos) {
@@ -192,6 +273,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 		pos = wend;
 	}
 	__atomic_add_fetch(&io_stats.bytes_read, len, __ATOMIC_RELAXED);
+	read_ahead(b, off, end, dense);
 	/* resize_lock stays held until mf_read_vec_release(): the reply is
 	 * built from window memory that our own truncate must not cut. */
 	out->owner = b;

@@ -7,8 +7,11 @@
  *  - a window is in the queue by_fd holds for its fd, and every queue
  *    there has at least one window;
  *  - mapped_now == g_hash_table_size(windows).
- * munmap runs outside the lock: it costs a TLB shootdown on every core and
- * must not stall other threads' lookups.
+ * mmap and munmap run outside the lock: munmap costs a TLB shootdown on
+ * every core, and both wait for the address space's lock, which threads
+ * faulting pages in through other windows hold; lookups must not stall
+ * behind them. Two threads missing the same window may both map it; the
+ * second to come back unmaps its own and pins the first's.
  */
 #include "mf-window.h"
 
@@ -16,6 +19,10 @@
 #include <glib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
 
 typedef struct WindowKey {
 	int fd;
@@ -43,6 +50,8 @@ struct MfWindowCache {
 	 * budget does, must not walk every window of every file. */
 	GHashTable *by_fd;
 	MfWindowStats stats;    /* lock */
+	GThreadPool *helper;    /* deferred work, one thread; set once under
+				 * lock, freed by mf_window_cache_free */
 };
 
 static guint window_key_hash(gconstpointer p)
@@ -128,12 +137,57 @@ static void unmap_all(GSList *victims)
 	g_slist_free_full(victims, (GDestroyNotify)window_unmap);
 }
 
+typedef struct Deferred {
+	void (*fn)(void *arg);
+	void *arg;
+} Deferred;
+
+static void run_deferred(gpointer data, gpointer user)
+{
+	Deferred *d = data;
+
+	(void)user;
+	d->fn(d->arg);
+	g_free(d);
+}
+
+void mf_window_cache_defer(MfWindowCache *cache, void (*fn)(void *arg),
+			   void *arg)
+{
+	Deferred *d = g_new(Deferred, 1);
+	GThreadPool *pool;
+
+	d->fn = fn;
+	d->arg = arg;
+	g_mutex_lock(&cache->lock);
+	if (!cache->helper)
+		cache->helper = g_thread_pool_new(run_deferred, NULL, 1, FALSE,
+						  NULL);
+	pool = cache->helper;
+	g_mutex_unlock(&cache->lock);
+	g_thread_pool_push(pool, d, NULL);
+}
+
+void mf_window_cache_drain(MfWindowCache *cache)
+{
+	GThreadPool *pool;
+
+	g_mutex_lock(&cache->lock);
+	pool = g_steal_pointer(&cache->helper);
+	g_mutex_unlock(&cache->lock);
+	/* Work deferred from now on starts a new helper. */
+	if (pool)
+		g_thread_pool_free(pool, FALSE, TRUE);
+}
+
 void mf_window_cache_free(MfWindowCache *cache)
 {
 	GSList *victims;
 
 	if (!cache)
 		return;
+	/* Deferred work holds pins and references of its own: let it end. */
+	mf_window_cache_drain(cache);
 	g_mutex_lock(&cache->lock);
 	g_assert(cache->lru.length == g_hash_table_size(cache->windows));
 	victims = evict_locked(cache, 0);
@@ -157,6 +211,13 @@ void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out)
 	g_mutex_unlock(&cache->lock);
 }
 
+/* Take a pin on w, a window of the table. */
+static void pin_locked(MfWindowCache *cache, MfWindow *w)
+{
+	if (w->pins++ == 0)
+		g_queue_unlink(&cache->lru, &w->lru_link);
+}
+
 int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		  MfWindow **ret)
 {
@@ -164,27 +225,48 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	GSList *victims = NULL;
 	MfWindow *w;
 	void *addr;
-	int err = 0;
 
 	g_mutex_lock(&cache->lock);
 	w = g_hash_table_lookup(cache->windows, &key);
 	if (w) {
 		cache->stats.hits++;
-		if (w->pins++ == 0)
-			g_queue_unlink(&cache->lru, &w->lru_link);
-		goto out;
+		pin_locked(cache, w);
+		g_mutex_unlock(&cache->lock);
+		*ret = w;
+		return 0;
 	}
 	cache->stats.misses++;
-	/* Make room first, so the budget holds once this window is in. */
-	victims = evict_locked(cache, cache->max_windows - 1);
+	g_mutex_unlock(&cache->lock);
+
+	/* mmap outside the lock: it waits for the address space's lock,
+	 * which threads copying through other windows hold while they
+	 * fault pages in, and every pin of every thread would wait too. */
 	addr = mmap(NULL, cache->window_size,
 		    PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
 		    (off_t)(key.index << cache->window_shift));
+
+	g_mutex_lock(&cache->lock);
 	if (addr == MAP_FAILED) {
-		err = -errno;
+		int err = -errno;
+
 		cache->stats.map_failures++;
-		goto out;
+		g_mutex_unlock(&cache->lock);
+		*ret = NULL;
+		return err;
 	}
+	cache->stats.maps++;
+	w = g_hash_table_lookup(cache->windows, &key);
+	if (w) {
+		/* Another thread mapped the same window meanwhile: use its. */
+		pin_locked(cache, w);
+		cache->stats.unmaps++;
+		g_mutex_unlock(&cache->lock);
+		munmap(addr, cache->window_size);
+		*ret = w;
+		return 0;
+	}
+	/* Make room first, so the budget holds once this window is in. */
+	victims = evict_locked(cache, cache->max_windows - 1);
 	w = g_new0(MfWindow, 1);
 	w->key = key;
 	w->cache = cache;
@@ -204,12 +286,10 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		g_queue_push_tail_link(q, &w->fd_link);
 	}
 	cache->stats.mapped_now++;
-	cache->stats.maps++;
-out:
 	g_mutex_unlock(&cache->lock);
 	unmap_all(victims);
-	*ret = err ? NULL : w;
-	return err;
+	*ret = w;
+	return 0;
 }
 
 void mf_window_unpin(MfWindow *w)
@@ -237,6 +317,26 @@ char *mf_window_addr(const MfWindow *w)
 	return w->addr;
 }
 
+int mf_window_populate(MfWindow *w, size_t from, size_t len)
+{
+	MfWindowCache *cache = w->cache;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t start = from & ~(page - 1);
+	size_t stop = from + len;
+
+	if (stop > cache->window_size)
+		stop = cache->window_size;
+	if (stop <= start)
+		return 0;
+	stop = (stop + page - 1) & ~(page - 1);
+	if (madvise(w->addr + start, stop - start, MADV_POPULATE_READ) < 0)
+		return -errno;
+	g_mutex_lock(&cache->lock);
+	cache->stats.populates++;
+	g_mutex_unlock(&cache->lock);
+	return 0;
+}
+
 /* Pin every mapped window of fd whose index lies in [first, last]. */
 static GPtrArray *pin_matching(MfWindowCache *cache, int fd, uint64_t first,
 			       uint64_t last)
@@ -251,8 +351,7 @@ static GPtrArray *pin_matching(MfWindowCache *cache, int fd, uint64_t first,
 
 		if (w->key.index < first || w->key.index > last)
 			continue;
-		if (w->pins++ == 0)
-			g_queue_unlink(&cache->lru, &w->lru_link);
+		pin_locked(cache, w);
 		g_ptr_array_add(pinned, w);
 	}
 	g_mutex_unlock(&cache->lock);

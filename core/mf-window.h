@@ -4,7 +4,8 @@
  * Windows are pinned by a count while a request uses their memory and evicted
  * least-recently-used once more than max_windows are mapped. Pinned windows
  * are never unmapped, so the budget may be exceeded briefly while every
- * mapped window is in use; it is restored as soon as pins drop.
+ * mapped window is in use (or by one window per thread mapping at that
+ * moment); it is restored as soon as pins drop.
  *
  * Windows are keyed by the backing file descriptor: whoever closes that fd
  * calls mf_window_cache_forget_fd() first.
@@ -20,17 +21,19 @@ typedef struct MfWindow MfWindow;
 
 typedef struct MfWindowStats {
 	uint64_t mapped_now;   /* windows mapped at this moment */
-	uint64_t maps;         /* mmap calls made */
+	uint64_t maps;         /* mmap calls made (that succeeded) */
 	uint64_t unmaps;       /* munmap calls made */
 	uint64_t hits;         /* pins served by a mapped window */
 	uint64_t misses;       /* pins that had to map */
 	uint64_t map_failures; /* mmap calls that failed */
+	uint64_t populates;    /* windows faulted in ahead of a reader */
 } MfWindowStats;
 
 /* window_size: a power of two, at least the page size. max_windows >= 1.
  * Returns NULL with errno EINVAL for bad sizes. */
 MfWindowCache *mf_window_cache_new(size_t window_size, unsigned max_windows);
-/* Every window must be unpinned. */
+/* Waits for deferred work (mf_window_cache_defer), which may unpin and
+ * forget windows; then every window must be unpinned. */
 void mf_window_cache_free(MfWindowCache *cache);
 
 size_t mf_window_cache_window_size(const MfWindowCache *cache);
@@ -52,6 +55,22 @@ char *mf_window_addr(const MfWindow *w);
  * Returns 0 or the first -errno. */
 int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
 			 uint64_t len);
+
+/* Fault the pages of [from, from+len) of pinned window w in, without
+ * copying anything (MADV_POPULATE_READ), so the kernel finds them mapped
+ * when it copies a reply out of the window. Every page must be backed by
+ * data: a hole would be allocated on tmpfs. Returns 0 or -errno. */
+int mf_window_populate(MfWindow *w, size_t from, size_t len);
+
+/* Run fn(arg) later on the cache's helper thread (one, started on first
+ * use), for work that should not delay a request: populating the window a
+ * sequential reader comes to next. fn must release whatever arg holds.
+ * mf_window_cache_free() waits for the queued work. */
+void mf_window_cache_defer(MfWindowCache *cache, void (*fn)(void *arg),
+			   void *arg);
+/* Wait until the work deferred so far is done: deferred work may drop
+ * the last reference to objects whose owners are about to go. */
+void mf_window_cache_drain(MfWindowCache *cache);
 
 /* Unmap every window of fd. None may be pinned. */
 void mf_window_cache_forget_fd(MfWindowCache *cache, int fd);

@@ -349,6 +349,10 @@ int main(int argc, char *argv[])
 	} else {
 		r = -r;
 	}
+	/* Work the window cache's helper still has may hold the last
+	 * reference to a backing, whose snapshot state goes below. */
+	if (ctx.cache)
+		mf_window_cache_drain(ctx.cache);
 	if (ctx.inodes)
 		fs_inode_table_free(ctx.inodes);
 	fs_orphans_close(&ctx);

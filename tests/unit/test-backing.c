@@ -860,6 +860,65 @@ static void test_concurrent_writers(void **state)
 	assert_true(wstats(f).mapped_now <= 3);
 }
 
+/* Wait up to 5 s for the cache's populates figure to reach n. */
+static bool wait_populates(Fix *f, uint64_t n)
+{
+	for (int i = 0; i < 500 && wstats(f).populates < n; i++)
+		g_usleep(10000);
+	return wstats(f).populates >= n;
+}
+
+/* A sequential reader of a file without holes gets its next window
+ * mapped and faulted in ahead, once; short runs (the kernel's read-around
+ * of a random mmap fault) and readers of a file with holes never do, so
+ * no hole is allocated. */
+static void test_read_ahead_populates(void **state)
+{
+	Fix *f = *state;
+	MfBacking *b = open_backing(f, 0, 16 * WS, false, true);
+	MfBacking *s = open_backing(f, 1, 16 * WS, true, true);
+	uint8_t *buf = unit_alloc(WS);
+	uint64_t off;
+	struct stat st;
+
+	unit_guard();
+	/* Random reads, and a short run: nothing ahead. */
+	assert_int_equal(mf_backing_read_copy(b, 3 * WS, buf, 100), 100);
+	assert_int_equal(mf_backing_read_copy(b, WS, buf, 100), 100);
+	assert_int_equal(mf_backing_read_copy(b, 12 * WS, buf, WS), WS);
+	assert_int_equal(mf_backing_read_copy(b, 13 * WS, buf, WS), WS);
+	/* A run of 512 KiB: the window after the one it ends in. */
+	for (off = WS + 100; off < WS + 100 + (512 << 10); off += WS)
+		assert_int_equal(mf_backing_read_copy(b, off, buf, WS), WS);
+	g_usleep(20000);
+	assert_true(wait_populates(f, 1));
+	assert_int_equal(wstats(f).populates, 1);
+	{
+		MfWindowStats before = wstats(f);
+
+		/* Window 10 is mapped already: a hit. */
+		assert_int_equal(mf_backing_read_copy(b, 10 * WS + 10, buf, 10),
+				 10);
+		assert_int_equal(wstats(f).misses, before.misses);
+		assert_int_equal(wstats(f).hits, before.hits + 1);
+		unit_assert_pattern(buf, 10 * WS + 10, 10);
+	}
+	/* Continuing the run inside window 9: window 10 again, not twice. */
+	assert_int_equal(mf_backing_read_copy(b, off, buf, 10), 10);
+	g_usleep(50000);
+	assert_int_equal(wstats(f).populates, 1);
+
+	/* Data at the start of a sparse file, read sequentially. */
+	unit_fill(buf, 0, WS);
+	unit_pwrite(f->ext[1], buf, WS, 0);
+	for (off = 100; off < 12 * WS; off += WS)
+		assert_int_equal(mf_backing_read_copy(s, off, buf, WS), WS);
+	g_usleep(50000);
+	assert_int_equal(wstats(f).populates, 1);
+	assert_int_equal(fstat(f->ext[1], &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 <= 2 * WS);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -872,6 +931,7 @@ int main(void)
 		T(test_read_caps_at_read_max),
 		T(test_read_with_page_sized_windows),
 		T(test_read_leading_hole),
+		T(test_read_ahead_populates),
 		T(test_write_extends),
 		T(test_write_across_windows),
 		T(test_write_huge_offset),

@@ -9,6 +9,8 @@
  *	FAIL_NEXT(mmap, 0);          the next mmap runs; queue more after it
  *	FAKE_NEXT_SIZE(n);           the next fstat reports st_size n
  *
+ * lseek is wrapped only to count the SEEK_DATA calls (seek_data_calls).
+ *
  * cmocka fails a test that leaves a queued value unconsumed, so a wrapper
  * that is never reached (the engine no longer calls it) shows up.
  *
@@ -20,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <glib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -94,6 +97,7 @@ static struct {
 	size_t len;
 } msync_log[MSYNC_LOG];
 static unsigned msync_calls;
+static unsigned seek_data_calls;
 
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
 		  off_t off);
@@ -108,6 +112,8 @@ int __real_fsync(int fd);
 int __real_fdatasync(int fd);
 int __real_fstat(int fd, struct stat *st);
 int __real_fstat64(int fd, struct stat *st);
+off_t __real_lseek(int fd, off_t off, int whence);
+off_t __real_lseek64(int fd, off_t off, int whence);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
 		  off_t off);
@@ -122,6 +128,8 @@ int __wrap_fsync(int fd);
 int __wrap_fdatasync(int fd);
 int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fstat64(int fd, struct stat *st);
+off_t __wrap_lseek(int fd, off_t off, int whence);
+off_t __wrap_lseek64(int fd, off_t off, int whence);
 
 #define WRAP_INT(fault, call)                                            \
 	do {                                                             \
@@ -216,6 +224,18 @@ int __wrap_fstat64(int fd, struct stat *st)
 	return fake_size(__real_fstat64(fd, st), st);
 }
 
+off_t __wrap_lseek(int fd, off_t off, int whence)
+{
+	seek_data_calls += whence == SEEK_DATA;
+	return __real_lseek(fd, off, whence);
+}
+
+off_t __wrap_lseek64(int fd, off_t off, int whence)
+{
+	seek_data_calls += whence == SEEK_DATA;
+	return __real_lseek64(fd, off, whence);
+}
+
 /* ---- fixture --------------------------------------------------------- */
 
 typedef struct Fix {
@@ -235,6 +255,7 @@ static int setup(void **state)
 	armed_mmap = armed_msync = armed_ftruncate = armed_fallocate =
 		armed_fsync = armed_fstat = 0;
 	msync_calls = 0;
+	seek_data_calls = 0;
 	f->dir = unit_tmpdir();
 	f->cache = mf_window_cache_new(WS, 4);
 	assert_non_null(f->cache);
@@ -636,10 +657,39 @@ static void test_read_fault_after_size_check(void **state)
 	assert_int_equal(sigbus_count(), sigbus + 1);
 }
 
+/* A read looks for a leading hole (SEEK_DATA) only in a file that has
+ * one: a file with the blocks its size needs is served without it. */
+static void test_read_dense_skips_seek(void **state)
+{
+	Fix *f = *state;
+	MfBacking *b = open_backing(f, 4 * WS);
+	uint8_t *buf = unit_alloc(2 * WS);
+	struct stat st;
+
+	unit_guard();
+	assert_int_equal(fstat(f->ext, &st), 0);
+	if ((uint64_t)st.st_blocks * 512 < 4 * WS)
+		skip(); /* a compressing filesystem: blocks do not tell */
+	seek_data_calls = 0;
+	assert_int_equal(mf_backing_read_copy(b, 100, buf, 2 * WS), 2 * WS);
+	unit_assert_pattern(buf, 100, 2 * WS);
+	assert_int_equal(mf_backing_read_copy(b, 3 * WS, buf, WS), WS);
+	assert_int_equal(seek_data_calls, 0);
+
+	/* A hole punched behind the engine: the next read looks again and
+	 * answers the hole from zeros. */
+	assert_int_equal(__real_fallocate(f->ext, FALLOC_FL_PUNCH_HOLE |
+					  FALLOC_FL_KEEP_SIZE, 2 * WS, WS), 0);
+	assert_int_equal(mf_backing_read_copy(b, 2 * WS, buf, WS), WS);
+	assert_true(seek_data_calls >= 1);
+	unit_assert_zero(buf, WS);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_read_dense_skips_seek),
 		T(test_mmap_failure_pin),
 		T(test_mmap_failure_read),
 		T(test_mmap_failure_write),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,32 @@ static void test_repeated_faults(void **state)
 	unit_assert_pattern(f->buf, 0, f->page);
 }
 
+/* A caught fault leaves the thread's signal mask as it was: SIGBUS not
+ * blocked (the next fault is caught too), and what the caller blocked
+ * still blocked. mf_guard_copy() does not save the mask (a system call
+ * per copy); the handler's SA_NODEFER makes that safe. */
+static void test_fault_keeps_signal_mask(void **state)
+{
+	Fix *f = *state;
+	sigset_t block, before, after;
+
+	unit_guard();
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &before), 0);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
+	assert_int_equal(ftruncate(f->fd, (off_t)f->page), 0);
+	assert_int_equal(mf_guard_copy(f->buf, f->map, f->len), f->page);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	assert_false(sigismember(&after, SIGBUS));
+	assert_true(sigismember(&after, SIGUSR1));
+	for (int sig = 1; sig < NSIG; sig++)
+		assert_int_equal(sigismember(&after, sig) == 1,
+				 sigismember(&before, sig) == 1);
+	assert_int_equal(mf_guard_copy(f->buf, f->map, f->len), f->page);
+	assert_int_equal(pthread_sigmask(SIG_UNBLOCK, &block, NULL), 0);
+}
+
 typedef struct Racer {
 	Fix *f;
 	unsigned bad;
@@ -238,6 +265,8 @@ int main(void)
 			test_copy_into_truncated_destination, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_faults, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_fault_keeps_signal_mask,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults_in_threads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unguarded_fault_kills,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -619,6 +620,107 @@ static void test_concurrent_pins(void **state)
 	assert_true(s.mapped_now <= 3);
 }
 
+typedef struct Racer {
+	Fix *f;
+	pthread_barrier_t *start;
+	uint64_t off;
+	MfWindow *got;
+} Racer;
+
+static gpointer race_pin(gpointer p)
+{
+	Racer *r = p;
+
+	pthread_barrier_wait(r->start);
+	if (mf_window_pin(r->f->cache, r->f->fd, false, r->off, &r->got) < 0)
+		r->got = NULL;
+	return NULL;
+}
+
+/* Threads missing the same window at once map outside the cache's lock:
+ * they all end up with one window, the others' maps undone, and the
+ * counters still add up. */
+static void test_concurrent_misses_share(void **state)
+{
+	Fix *f = *state;
+	pthread_barrier_t start;
+	Racer r[6];
+	GThread *t[6];
+	MfWindowStats s;
+
+	for (unsigned round = 0; round < 20; round++) {
+		uint64_t off = (uint64_t)(round % 4) * WS + 123;
+
+		new_cache(f, WS, 2);
+		pthread_barrier_init(&start, NULL, 6);
+		for (unsigned i = 0; i < 6; i++) {
+			r[i] = (Racer){ .f = f, .start = &start, .off = off };
+			t[i] = g_thread_new("racer", race_pin, &r[i]);
+		}
+		for (unsigned i = 0; i < 6; i++)
+			g_thread_join(t[i]);
+		pthread_barrier_destroy(&start);
+		for (unsigned i = 0; i < 6; i++) {
+			assert_non_null(r[i].got);
+			assert_ptr_equal(r[i].got, r[0].got);
+		}
+		assert_int_equal(mf_window_offset(r[0].got), off - 123);
+		assert_int_equal(mf_window_addr(r[0].got)[123],
+				 (char)unit_pattern(off));
+		s = stats(f);
+		assert_int_equal(s.mapped_now, 1);
+		assert_int_equal(s.hits + s.misses, 6);
+		assert_int_equal(s.maps, s.misses);
+		assert_int_equal(s.maps - s.unmaps, s.mapped_now);
+		for (unsigned i = 0; i < 6; i++)
+			mf_window_unpin(r[i].got);
+	}
+}
+
+static void bump(void *arg)
+{
+	g_usleep(1000);
+	g_atomic_int_inc((gint *)arg);
+}
+
+/* Deferred work runs on the helper thread; draining and freeing the
+ * cache wait for all of it. */
+static void test_defer_runs_before_free(void **state)
+{
+	Fix *f = *state;
+	gint done = 0;
+
+	for (int i = 0; i < 5; i++)
+		mf_window_cache_defer(f->cache, bump, &done);
+	mf_window_cache_drain(f->cache);
+	assert_int_equal(g_atomic_int_get(&done), 5);
+	/* Work deferred after a drain runs too. */
+	for (int i = 0; i < 15; i++)
+		mf_window_cache_defer(f->cache, bump, &done);
+	mf_window_cache_free(f->cache);
+	f->cache = mf_window_cache_new(WS, 4);
+	assert_int_equal(g_atomic_int_get(&done), 20);
+}
+
+/* Populating a pinned window: the pages come in, the bytes are the
+ * file's, the figure counts it; ranges are clipped to the window. */
+static void test_populate(void **state)
+{
+	Fix *f = *state;
+	MfWindow *w = pin_fd(f, f->fd, false, WS);
+	unsigned char vec[WS / 4096];
+
+	assert_int_equal(mf_window_populate(w, 100, WS - 200), 0);
+	assert_int_equal(stats(f).populates, 1);
+	assert_int_equal(mincore(mf_window_addr(w), WS, vec), 0);
+	for (size_t i = 0; i < sizeof(vec); i++)
+		assert_true(vec[i] & 1);
+	assert_int_equal(mf_window_populate(w, WS - 10, 1000), 0);
+	assert_int_equal(mf_window_populate(w, WS, 10), 0);
+	assert_int_equal(stats(f).populates, 2);
+	unit_assert_pattern((const uint8_t *)mf_window_addr(w), WS, WS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +747,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forget_fd, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_pins, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_misses_share,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defer_runs_before_free,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_populate, setup,
 						teardown),
 	};
 
