@@ -24,7 +24,7 @@
 #include "orphans.h"
 
 #define DEFAULT_WINDOW_SIZE (1u << 20)
-#define DEFAULT_MAX_WINDOWS 1024
+#define DEFAULT_MAX_WINDOWS 4096
 #define MIN_WINDOW_SIZE (64u << 10)
 #define MAX_MAX_WINDOWS 1048576
 
