@@ -1,9 +1,11 @@
 /* viewio: requests on open views. Shared views (rw, ro) move bytes through
  * the file's windows; cow views and snapshots through mf-state. A change
- * through a shared view runs as a notifier job (notify.h): the file's
- * cached pages are dropped (dirty ones written back first, so they cannot
- * land over the change later), the change is made, the pages are dropped
- * again, and only then is the request answered.
+ * through a shared view of an open file runs as a notifier job
+ * (notify.h): the file's cached pages are dropped (dirty ones written back
+ * first, so they cannot land over the change later), the change is made,
+ * the pages are dropped again, along with the ro views' (aliases.h), and
+ * only then is the request answered. A write to a file that nobody has
+ * open is made in the worker instead (write_closed()).
  */
 #include "views.h"
 
