@@ -123,21 +123,29 @@ int mf_backing_size(MfBacking *b, uint64_t *size)
 	return 0;
 }
 
+/* Has the file as many blocks as its size needs, so no hole a read must
+ * answer from zeros? Blocks past EOF (fallocate KEEP_SIZE) or of metadata
+ * can hide a hole; reading such a hole through a window costs at worst a
+ * page of the backing file's memory, never a wrong byte. */
+static bool is_dense(const struct stat *st)
+{
+	uint64_t page = 4096, size = (uint64_t)st->st_size;
+
+	return (uint64_t)st->st_blocks * 512 >= ((size + page - 1) & ~(page - 1));
+}
+
 /* Limit [off, off+*len) to the file as it is now. *dense tells that the
  * file has as many blocks as its size needs, so it has no hole a read
  * must answer from zeros. Returns 0 or -errno. */
 static int clamp_to_size(MfBacking *b, uint64_t off, size_t *len, bool *dense)
 {
-	uint64_t size, page = 4096;
+	uint64_t size;
 	struct stat st;
 
 	if (fstat(b->fd, &st) < 0)
 		return -errno;
 	size = (uint64_t)st.st_size;
-	/* Blocks past EOF (fallocate KEEP_SIZE) or of metadata can hide a
-	 * hole; reading such a hole through a window costs at worst a page
-	 * of the backing file's memory, never a wrong byte. */
-	*dense = (uint64_t)st.st_blocks * 512 >= ((size + page - 1) & ~(page - 1));
+	*dense = is_dense(&st);
 	if (off >= size)
 		*len = 0;
 	else if (*len > size - off)
@@ -169,7 +177,6 @@ static void populate_ahead(void *arg)
 	Ahead *a = arg;
 	MfBacking *b = a->b;
 	size_t wsize = mf_window_cache_window_size(b->cache);
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	struct stat st;
 	MfWindow *w;
 
@@ -177,9 +184,7 @@ static void populate_ahead(void *arg)
 	/* Only data: faulting a hole in would allocate it on tmpfs. So only
 	 * a file without holes, as it is now, up to its end. */
 	if (fstat(b->fd, &st) == 0 && a->off < (uint64_t)st.st_size &&
-	    (uint64_t)st.st_blocks * 512 >=
-		    (((uint64_t)st.st_size + page - 1) & ~(page - 1)) &&
-	    mf_window_pin(b->cache, b->fd, b->writable, a->off, &w) == 0) {
+	    is_dense(&st) && mf_window_pin(b->cache, b->fd, b->writable, a->off, &w) == 0) {
 		mf_window_populate(w, 0, (size_t)MIN((uint64_t)wsize,
 						     (uint64_t)st.st_size - a->off));
 		mf_window_unpin(w);

@@ -20,22 +20,6 @@ typedef struct FsDir {
 				 * it shares F's offset */
 } FsDir;
 
-/* Did the directory keep the mtime seen at its last open? Remembers the
- * new one either way. */
-static bool dir_unchanged(FsInode *in, const struct stat *st)
-{
-	bool same;
-
-	g_mutex_lock(&in->lock);
-	same = in->seen_mtime.tv_sec == st->st_mtim.tv_sec &&
-	       in->seen_mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       in->seen_size == st->st_size;
-	in->seen_mtime = st->st_mtim;
-	in->seen_size = st->st_size;
-	g_mutex_unlock(&in->lock);
-	return same;
-}
-
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -65,7 +49,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	 * and we tell it to when the directory changed behind the mount
 	 * since the last open (its mtime moved). */
 	fi->cache_readdir = 1;
-	fi->keep_cache = fstat(fd, &st) == 0 && dir_unchanged(in, &st);
+	fi->keep_cache = fstat(fd, &st) == 0 && fs_inode_saw(in, &st);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		closedir(d->dp);
 		g_free(d);

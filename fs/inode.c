@@ -408,6 +408,29 @@ void fs_inode_remember(FsInode *in)
 	g_mutex_unlock(&file_of(in)->lock);
 }
 
+/* Did in see the file as st shows it now? Remembers st either way.
+ * file_of(in)->lock held. */
+static bool saw_locked(FsInode *in, const struct stat *st)
+{
+	bool same = in->seen_size == st->st_size &&
+		    in->seen_mtime.tv_sec == st->st_mtim.tv_sec &&
+		    in->seen_mtime.tv_nsec == st->st_mtim.tv_nsec;
+
+	in->seen_size = st->st_size;
+	in->seen_mtime = st->st_mtim;
+	return same;
+}
+
+bool fs_inode_saw(FsInode *in, const struct stat *st)
+{
+	bool same;
+
+	g_mutex_lock(&file_of(in)->lock);
+	same = saw_locked(in, st);
+	g_mutex_unlock(&file_of(in)->lock);
+	return same;
+}
+
 /* f->lock held. */
 static void count_open_locked(FsContext *ctx, FsInode *f, FsInode *in)
 {
@@ -444,21 +467,15 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in,
 	/* One step with the count: a view's write either sees this open or
 	 * marks the pages stale before it is decided (fs_inode_stale_if_closed). */
 	g_mutex_lock(&f->lock);
-	keep = seen && in->seen_size == st.st_size &&
-	       in->seen_mtime.tv_sec == st.st_mtim.tv_sec &&
-	       in->seen_mtime.tv_nsec == st.st_mtim.tv_nsec;
+	/* Seen now too: the kernel sends RELEASE after close(2) has
+	 * returned, so the next open may come before the last release. */
+	keep = seen && saw_locked(in, &st);
 	if (in == f) {
 		*stale = f->stale;
 	} else {
 		/* With the count, in one step: a change that sees the view
 		 * closed takes it off the list (aliases.c). */
 		fs_aliases_opened_locked(in);
-	}
-	/* Seen now too: the kernel sends RELEASE after close(2) has
-	 * returned, so the next open may come before the last release. */
-	if (seen) {
-		in->seen_size = st.st_size;
-		in->seen_mtime = st.st_mtim;
 	}
 	count_open_locked(ctx, f, in);
 	g_mutex_unlock(&f->lock);

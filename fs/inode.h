@@ -141,6 +141,9 @@ bool fs_inode_is_stale(FsInode *file);
 void fs_inode_unstale(FsInode *file);
 /* Note the file's size and mtime in in, at the end of an open of it. */
 void fs_inode_remember(FsInode *in);
+/* Did in (a file, a view or a directory) last see its file as st shows
+ * it? Remembers st either way. */
+bool fs_inode_saw(FsInode *in, const struct stat *st);
 /* If no open of the file itself is counted, mark its kernel pages stale
  * (its next open drops them), note in *gen how many opens it had, and
  * return true: a change through a view may then skip dropping them,

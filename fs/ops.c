@@ -170,8 +170,8 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	r = stat_inode(in, &st);
 	if (r < 0)
-		st = *attr;     /* changed all the same */
-	fs_aliases_reply_attr(req, drops, &st, r < 0 ? 0 : ctx->timeout);
+		return fs_aliases_reply_err(req, drops, -r, "setattr", NULL);
+	fs_aliases_reply_attr(req, drops, &st, ctx->timeout);
 }
 
 /* ------------------------------------------------------------------ */
