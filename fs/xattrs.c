@@ -69,6 +69,50 @@ static ssize_t object_xattr(FsInode *in, const char *name, char *buf,
 	return n < 0 ? -errno : n;
 }
 
+/* SELinux labels do not pass through the mount. The kernel labels a FUSE
+ * mount as a whole (genfscon) and, where SELinux runs, answers
+ * security.selinux itself without asking us; where it does not run, a
+ * label stored on a backing file means nothing. Saying "not supported"
+ * rather than "no such attribute" tells ls(1) so: it asks for the label
+ * of every file it lists, one round trip each, unless the filesystem
+ * said once that it has none, and that was most of an ls -l (issue 5). */
+static bool is_label(const char *name)
+{
+	return strcmp(name, "security.selinux") == 0;
+}
+
+/* The object's xattr names, without labels: *list (g_free) and its
+ * length, or -errno. */
+static ssize_t object_xattr_names(FsInode *in, char **list)
+{
+	ssize_t n, len;
+
+	*list = NULL;
+	do {
+		g_clear_pointer(list, g_free);
+		len = object_xattr(in, NULL, NULL, 0);
+		if (len <= 0)
+			return len;
+		*list = g_malloc((size_t)len);
+		/* ERANGE: a name was added since we asked the size. */
+		n = object_xattr(in, NULL, *list, (size_t)len);
+	} while (n == -ERANGE);
+	if (n < 0) {
+		g_clear_pointer(list, g_free);
+		return n;
+	}
+	for (char *p = *list; p < *list + n;) {
+		size_t one = strlen(p) + 1;
+
+		if (is_label(p)) {
+			memmove(p, p + one, (size_t)(*list + n - (p + one)));
+			n -= (ssize_t)one;
+		} else
+			p += one;
+	}
+	return n;
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   size_t size)
 {
@@ -76,6 +120,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *value = NULL;
 	ssize_t n;
 
+	if (is_label(name))
+		return fs_reply_err(req, EOPNOTSUPP, "getxattr", name);
 	if (is_virtual(in))
 		return fs_views_getxattr(req, in, name, size);
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
@@ -103,9 +149,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (is_virtual(in))
 		return fs_views_listxattr(req, in, size);
-	if (size)
-		list = g_malloc(size);
-	n = object_xattr(in, NULL, list, size);
+	n = object_xattr_names(in, &list);
 	if (n < 0)
 		fs_reply_err(req, (int)-n, "listxattr", NULL);
 	else
@@ -123,6 +167,8 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return fs_views_refuse(req, in, "setxattr");
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0)
 		return fs_reply_err(req, EPERM, "setxattr", name);
+	if (is_label(name))
+		return fs_reply_err(req, EOPNOTSUPP, "setxattr", name);
 	fs_inode_proc_path(in, path);
 	if (setxattr(path, name, value, size, flags) < 0)
 		return fs_reply_err(req, errno, "setxattr", name);
@@ -137,6 +183,8 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 
 	if (is_virtual(in))
 		return fs_views_refuse(req, in, "removexattr");
+	if (is_label(name))
+		return fs_reply_err(req, EOPNOTSUPP, "removexattr", name);
 	fs_inode_proc_path(in, path);
 	if (removexattr(path, name) < 0)
 		return fs_reply_err(req, errno, "removexattr", name);

@@ -145,6 +145,28 @@ expect_err "No such attribute" setfattr -x user.nothing "$M/x"
 s setfattr -n user.ondir -v d "$M" || fail "setfattr on the top directory failed"
 expect_eq "$(s getfattr --absolute-names --only-values -n user.ondir "$M")" d "xattr of the top directory"
 
+check "SELinux labels do not pass through: not supported, so ls -l asks once"
+echo z >"$B/labelled"
+setfattr -n user.kept -v yes "$B/labelled"
+if setfattr -n security.selinux -v backing_t "$B/labelled" 2>/dev/null; then
+	s getfattr --absolute-names -d -m - "$M/labelled" >"$MF_T/labels"
+	grep -q '^user.kept="yes"' "$MF_T/labels" || fail "getfattr -d -m - lost user.kept next to a label"
+	grep -q '^security.selinux' "$MF_T/labels" && fail "listxattr shows the backing file's SELinux label"
+else
+	echo "note: the backing filesystem takes no security.selinux; listxattr filtering not checked"
+fi
+expect_err "Operation not supported" getfattr --absolute-names -n security.selinux "$M/labelled"
+expect_err "Operation not supported" setfattr -n security.selinux -v mine_t "$M/labelled"
+expect_err "Operation not supported" getfattr --absolute-names -n security.selinux "$M/x@@/rw"
+getfattr --absolute-names -n security.selinux "$B/labelled" 2>/dev/null | grep -q mine_t &&
+	fail "setfattr security.selinux through the mount changed the backing file"
+# ls -l stops asking after the first "not supported": one lgetxattr of
+# the label for 50 files, not 50 (each was a round trip to the daemon).
+s mkdir "$M/labels50"
+for i in $(seq 50); do echo >"$B/labels50/f$i"; done
+s strace -f -e trace=lgetxattr,getxattr -o "$MF_T/ls.trace" ls -l "$M/labels50" >/dev/null
+expect_eq "$(grep -c security.selinux "$MF_T/ls.trace")" 1 "ls -l of 50 files: lgetxattr security.selinux calls"
+
 check "fallocate, and fallocate -p punches a hole"
 s fallocate -l 4M "$M/fa"
 expect_eq "$(st %s "$M/fa")" 4194304 "size after fallocate -l 4M"
