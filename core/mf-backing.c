@@ -36,6 +36,10 @@ struct MfBacking {
 				 * the last, began; atomic */
 	uint64_t ahead;         /* window index last populated ahead, + 1;
 				 * atomic */
+	/* [extent_start, extent_end): data, no hole, as SEEK_HOLE last found
+	 * it (see data_end). Cleared under resize_lock exclusive. */
+	GMutex extent_lock;
+	uint64_t extent_start, extent_end;
 };
 
 static MfIoStats io_stats;  /* updated atomically */
@@ -80,6 +84,7 @@ int mf_backing_new_stat(MfWindowCache *cache, int fd, bool writable,
 	b->known_size = (uint64_t)st->st_size;
 	pthread_rwlock_init(&b->resize_lock, NULL);
 	g_mutex_init(&b->extend_lock);
+	g_mutex_init(&b->extent_lock);
 	*ret = b;
 	return 0;
 }
@@ -100,6 +105,7 @@ void mf_backing_unref(MfBacking *b)
 	close(b->fd);
 	pthread_rwlock_destroy(&b->resize_lock);
 	g_mutex_clear(&b->extend_lock);
+	g_mutex_clear(&b->extent_lock);
 	g_free(b);
 }
 
@@ -159,6 +165,54 @@ static void vec_push(MfReadVec *v, const void *base, size_t len)
 	v->iov[v->niov].iov_len = len;
 	v->niov++;
 	v->bytes += len;
+}
+
+/* Where the data at or after pos starts, capped at end (a hole to end of
+ * file reads as data from end). An error reads as data at pos: the
+ * window then reads it, which is never a wrong byte. */
+static uint64_t next_data(MfBacking *b, uint64_t pos, uint64_t end)
+{
+	off_t data = lseek(b->fd, (off_t)pos, SEEK_DATA);
+
+	if (data < 0)
+		return errno == ENXIO ? end : pos;
+	return MIN((uint64_t)data, end);
+}
+
+/* Holding resize_lock exclusive: the file may have lost data. */
+static void forget_extent(MfBacking *b)
+{
+	g_mutex_lock(&b->extent_lock);
+	b->extent_start = b->extent_end = 0;
+	g_mutex_unlock(&b->extent_lock);
+}
+
+/* Where the data that starts at pos ends: the next hole, capped at end.
+ * SEEK_HOLE walks every page of the data extent pos is in, which for a
+ * large file with a hole at its far end is every read's cost; so the
+ * extent found is remembered until the file loses data through us
+ * (truncate, fallocate: forget_extent). Writes only turn holes into data.
+ * A hole punched behind our back is read through a window (allocated, on
+ * tmpfs), never answered wrongly. */
+static uint64_t data_end(MfBacking *b, uint64_t pos, uint64_t end)
+{
+	uint64_t stop = 0;
+	off_t hole;
+
+	g_mutex_lock(&b->extent_lock);
+	if (pos >= b->extent_start && pos < b->extent_end)
+		stop = b->extent_end;
+	g_mutex_unlock(&b->extent_lock);
+	if (stop)
+		return MIN(stop, end);
+	hole = lseek(b->fd, (off_t)pos, SEEK_HOLE);
+	if (hole < 0 || (uint64_t)hole <= pos)
+		return end;
+	g_mutex_lock(&b->extent_lock);
+	b->extent_start = pos;
+	b->extent_end = (uint64_t)hole;
+	g_mutex_unlock(&b->extent_lock);
+	return MIN((uint64_t)hole, end);
 }
 
 /* Populating ahead: a sequential reader's next window is mapped and its
@@ -225,13 +279,18 @@ static void read_ahead(MfBacking *b, uint64_t off, uint64_t end, bool dense)
 	mf_window_cache_defer(b->cache, populate_ahead, a);
 }
 
+/* Windows that [off, end) touches. */
+static int windows_spanned(size_t wsize, uint64_t off, uint64_t end)
+{
+	return (int)((end - 1) / wsize - off / wsize + 1);
+}
+
 ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			MfReadVec *out)
 {
 	size_t wsize = mf_window_cache_window_size(b->cache);
 	uint64_t pos, end;
 	bool dense = false;
-	off_t data;
 	int r;
 
 	out->niov = out->npins = 0;
@@ -249,33 +308,41 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 					      (off & (wsize - 1)));
 	pos = off;
 	end = off + len;
-	/* A leading hole is answered from the zero page: touching it through
-	 * a shared window would allocate pages on tmpfs, and a sparse
-	 * terabyte would fill memory. A dense file has no hole to look for:
-	 * one system call fewer per read. */
-	data = dense ? (off_t)off : lseek(b->fd, (off_t)off, SEEK_DATA);
-	if (data < 0 && errno == ENXIO)
-		data = (off_t)end;
-	if (data > (off_t)pos) {
-		uint64_t hole = (uint64_t)data < end ? (uint64_t)data : end;
-
-		vec_push(out, zeros(), hole - pos);
-		pos = hole;
-	}
 	while (pos < end) {
-		MfWindow *w;
-		uint64_t wend;
+		uint64_t stop = end;
 
-		r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
-		if (r < 0)
-			goto fail;
-		out->pins[out->npins++] = w;
-		wend = mf_window_offset(w) + wsize;
-		if (wend > end)
-			wend = end;
-		vec_push(out, mf_window_addr(w) + (pos - mf_window_offset(w)),
-			 wend - pos);
-		pos = wend;
+		/* Holes are answered from the zero page: touching one through
+		 * a shared window would allocate pages on tmpfs, and a sparse
+		 * terabyte would fill memory. A dense file has no hole to look
+		 * for: no system call. Nor has the rest of a read once out
+		 * could not take another hole and the windows after it; the
+		 * rest then goes through windows, holes and all. */
+		if (!dense && out->niov + 1 + windows_spanned(wsize, pos, end) <=
+				      MF_READ_VEC_MAX) {
+			uint64_t data = next_data(b, pos, end);
+
+			if (data > pos) {
+				vec_push(out, zeros(), data - pos);
+				pos = data;
+				continue;
+			}
+			stop = data_end(b, pos, end);
+		}
+		while (pos < stop) {
+			MfWindow *w;
+			uint64_t wend;
+
+			r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
+			if (r < 0)
+				goto fail;
+			out->pins[out->npins++] = w;
+			wend = mf_window_offset(w) + wsize;
+			if (wend > stop)
+				wend = stop;
+			vec_push(out, mf_window_addr(w) + (pos - mf_window_offset(w)),
+				 wend - pos);
+			pos = wend;
+		}
 	}
 	__atomic_add_fetch(&io_stats.bytes_read, len, __ATOMIC_RELAXED);
 	read_ahead(b, off, end, dense);
@@ -530,6 +597,7 @@ int mf_backing_truncate(MfBacking *b, uint64_t size)
 	if (b->hooks && (r = mf_backing_size(b, &b->known_size)) == 0)
 		r = b->hooks->before(b->hook_arg, b, size,
 				     size < b->known_size ? UINT64_MAX : 0);
+	forget_extent(b);
 	if (r == 0) {
 		if (ftruncate(b->fd, (off_t)size) < 0)
 			r = -errno;
@@ -566,6 +634,7 @@ int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
 			changed = len;
 		r = b->hooks->before(b->hook_arg, b, off, changed);
 	}
+	forget_extent(b);
 	if (r == 0) {
 		if (fallocate(b->fd, mode, (off_t)off, (off_t)len) < 0)
 			r = -errno;

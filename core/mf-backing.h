@@ -40,7 +40,7 @@ typedef struct MfChangeHooks {
 
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero
  * page for holes). Release with mf_read_vec_release() once replied. */
-#define MF_READ_VEC_MAX 40
+#define MF_READ_VEC_MAX 72
 typedef struct MfReadVec {
 	struct iovec iov[MF_READ_VEC_MAX];
 	MfWindow *pins[MF_READ_VEC_MAX];

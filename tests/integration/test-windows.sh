@@ -115,4 +115,20 @@ for i in 0 1 2 3 4 5 6 7; do
 		fail "part $i written by 8 concurrent writers differs in the backing file"
 done
 
+check "holes between data read as zeros and stay holes (tmpfs allocates a hole a window touches)"
+T=$MF_T/sparse-tmpfs
+mf_tmpfs "$T" 64m
+head -c 12288 "$PAT" >"$MF_T/pieces"
+dd if="$MF_T/pieces" of="$T/patchy" bs=4096 count=1 status=none
+dd if="$MF_T/pieces" of="$T/patchy" bs=4096 skip=1 seek=100 count=1 conv=notrunc status=none
+dd if="$MF_T/pieces" of="$T/patchy" bs=4096 skip=2 seek=1000 count=1 conv=notrunc status=none
+truncate -s 32M "$T/patchy"
+blocks=$(stat -c %b "$T/patchy")
+mf_mount "$T" "$M"
+s cmp "$M/patchy" "$T/patchy" || fail "a file with holes between its data reads back wrong"
+sx 'dd if="$1" bs=1M iflag=direct status=none | cmp - "$2"' "$M/patchy" "$T/patchy" ||
+	fail "a file with holes between its data reads back wrong with 1 MiB O_DIRECT reads"
+expect_eq "$(stat -c %b "$T/patchy")" "$blocks" "512-byte blocks of the backing file after reading it through the mount"
+mf_umount "$M"
+
 echo "PASS"
