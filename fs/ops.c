@@ -425,12 +425,28 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 			      in, fi, stale);
 }
 
+/* Truncate an existing file just opened by create to 0 through its
+ * backing, and take its attributes again. Returns 0 or -errno. */
+static int truncate_new_open(FsContext *ctx, FsInode *in, struct stat *st)
+{
+	MfBacking *b;
+	int r = fs_inode_backing_rw(ctx, in, &b);
+
+	if (r < 0)
+		return r;
+	r = mf_backing_truncate(b, 0);
+	if (r == 0 && fstat(mf_backing_fd(b), st) < 0)
+		r = -errno;
+	mf_backing_unref(b);
+	return r;
+}
+
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 mode_t mode, struct fuse_file_info *fi)
 {
 	FsContext *ctx = ctx_of(req);
 	FsInode *dir = inode_of(req, parent), *in;
-	int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (fi->flags & O_TRUNC);
+	int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
 	struct fuse_entry_param e;
 	bool made = true, stale;
 	int fd, r;
@@ -458,6 +474,15 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* e.attr, just taken, serves for the backing's size and for the
 	 * state the kernel's cache starts from: no more fstat calls. */
 	fs_inode_adopt_fd(ctx, in, fd, &e.attr);
+	/* A file that was there already (made behind the mount while the
+	 * kernel remembered the name as absent) is truncated as an open
+	 * with O_TRUNC is: through its backing, so that its snapshots keep
+	 * their bytes, not by openat. */
+	if (!made && (fi->flags & O_TRUNC) &&
+	    (r = truncate_new_open(ctx, in, &e.attr)) < 0) {
+		fs_inode_forget(ctx->inodes, in, 1);
+		return fs_reply_err(req, -r, "create", name);
+	}
 	memset(&e, 0, offsetof(struct fuse_entry_param, attr));
 	e.ino = (uintptr_t)in;
 	e.attr_timeout = ctx->timeout;
