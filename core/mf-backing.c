@@ -167,16 +167,23 @@ static void vec_push(MfReadVec *v, const void *base, size_t len)
 	v->bytes += len;
 }
 
-/* Where the data at or after pos starts, capped at end (a hole to end of
- * file reads as data from end). An error reads as data at pos: the
- * window then reads it, which is never a wrong byte. */
-static uint64_t next_data(MfBacking *b, uint64_t pos, uint64_t end)
+/* Where the data at or after pos starts, capped at *end. No data after
+ * pos is a hole to EOF, or a file that shrank behind our back since its
+ * size was taken: then *end comes down to EOF as it is now, and the read
+ * stops there. An error reads as data at pos: the window then reads it,
+ * which is never a wrong byte. */
+static uint64_t next_data(MfBacking *b, uint64_t pos, uint64_t *end)
 {
-	off_t data = lseek(b->fd, (off_t)pos, SEEK_DATA);
+	off_t data = lseek(b->fd, (off_t)pos, SEEK_DATA), size;
 
-	if (data < 0)
-		return errno == ENXIO ? end : pos;
-	return MIN((uint64_t)data, end);
+	if (data >= 0)
+		return MIN((uint64_t)data, *end);
+	if (errno != ENXIO)
+		return pos;
+	size = lseek(b->fd, 0, SEEK_END);
+	if (size >= 0 && (uint64_t)size < *end)
+		*end = MAX((uint64_t)size, pos);
+	return *end;
 }
 
 /* Holding resize_lock exclusive: the file may have lost data. */
@@ -319,7 +326,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 		 * rest then goes through windows, holes and all. */
 		if (!dense && out->niov + 1 + windows_spanned(wsize, pos, end) <=
 				      MF_READ_VEC_MAX) {
-			uint64_t data = next_data(b, pos, end);
+			uint64_t data = next_data(b, pos, &end);
 
 			if (data > pos) {
 				vec_push(out, zeros(), data - pos);
@@ -344,7 +351,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			pos = wend;
 		}
 	}
-	__atomic_add_fetch(&io_stats.bytes_read, len, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&io_stats.bytes_read, out->bytes, __ATOMIC_RELAXED);
 	read_ahead(b, off, end, dense);
 	/* resize_lock stays held until mf_read_vec_release(): the reply is
 	 * built from window memory that our own truncate must not cut. */

@@ -7,7 +7,9 @@
  *
  *	FAIL_NEXT(mmap, ENOMEM);     the next mmap fails with ENOMEM
  *	FAIL_NEXT(mmap, 0);          the next mmap runs; queue more after it
- *	FAKE_NEXT_SIZE(n);           the next fstat reports st_size n
+ *	FAKE_NEXT_SIZE(n);           the next fstat reports st_size n, and
+ *	                             the blocks of a file without holes
+ *	FAKE_NEXT_SPARSE_SIZE(n);    the same with the file's own blocks
  *
  * lseek is wrapped only to count the SEEK_DATA calls (seek_data_calls).
  *
@@ -72,6 +74,7 @@ static int64_t fault_fstat(void)
 		armed_##fn++;                   \
 	} while (0)
 #define FAKE_NEXT_SIZE(size) FAIL_NEXT(fstat, (int64_t)(size))
+#define FAKE_NEXT_SPARSE_SIZE(size) FAIL_NEXT(fstat, -(int64_t)(size))
 
 /* The queued value for this call, 0 when none is queued. */
 static int64_t take(unsigned *armed, int64_t value_if_armed(void))
@@ -209,8 +212,12 @@ static int fake_size(int r, struct stat *st)
 {
 	int64_t size = take(&armed_fstat, fault_fstat);
 
-	if (r == 0 && size)
+	if (r == 0 && size > 0) {
 		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	} else if (r == 0 && size < 0) {
+		st->st_size = (off_t)-size;
+	}
 	return r;
 }
 
@@ -657,6 +664,24 @@ static void test_read_fault_after_size_check(void **state)
 	assert_int_equal(sigbus_count(), sigbus + 1);
 }
 
+/* The same for a file with holes: walking its data and holes finds where
+ * it ends now, so the read stops there without a fault (not zeros up to
+ * the size it had). */
+static void test_read_sparse_shrunk_after_size_check(void **state)
+{
+	Fix *f = *state;
+	MfBacking *b = open_backing(f, 4 * WS);
+	uint64_t sigbus = sigbus_count();
+	uint8_t *buf = unit_alloc(3 * WS);
+
+	unit_guard();
+	assert_int_equal(ftruncate(f->ext, 8192), 0);
+	FAKE_NEXT_SPARSE_SIZE(4 * WS);
+	assert_int_equal(mf_backing_read_copy(b, 0, buf, 3 * WS), 8192);
+	unit_assert_pattern(buf, 0, 8192);
+	assert_int_equal(sigbus_count(), sigbus);
+}
+
 /* A read looks for a leading hole (SEEK_DATA) only in a file that has
  * one: a file with the blocks its size needs is served without it. */
 static void test_read_dense_skips_seek(void **state)
@@ -701,6 +726,7 @@ int main(void)
 		T(test_fallocate_failure),
 		T(test_store_fault_without_space),
 		T(test_read_fault_after_size_check),
+		T(test_read_sparse_shrunk_after_size_check),
 	};
 #undef T
 
