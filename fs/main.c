@@ -17,6 +17,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "killpriv.h"
 #include "log.h"
 #include "mf-guard.h"
 #include "mf-number.h"
@@ -236,6 +237,10 @@ static int serve(FsContext *ctx, struct fuse_args *args,
 	if (fuse_session_mount(se, cmd->mountpoint) != 0) {
 		fail("cannot mount on %s%s", cmd->mountpoint, "");
 		goto out_signals;
+	}
+	if (fs_killpriv_install(se) != 0) {
+		fail("cannot hook /dev/fuse for %s%s", cmd->mountpoint, "");
+		goto out_unmount;
 	}
 	fs_log_init(!cmd->foreground, cmd->debug);
 	if (fuse_daemonize(cmd->foreground) != 0)

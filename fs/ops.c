@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "aliases.h"
+#include "killpriv.h"
 #include "log.h"
 #include "mf-backing.h"
 #include "names.h"
@@ -150,6 +151,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (r == -EINVAL)
 			r = in->type == S_IFDIR ? -EISDIR : -EINVAL;
 		if (r == 0) {
+			fs_killpriv_clear(req, in);
 			r = mf_backing_truncate(b, (uint64_t)attr->st_size);
 			mf_backing_unref(b);
 		}
@@ -413,8 +415,10 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	       : fs_inode_backing(ctx, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
-	if (fi->flags & O_TRUNC)
+	if (fi->flags & O_TRUNC) {
+		fs_killpriv_clear(req, in);
 		r = mf_backing_truncate(b, 0);
+	}
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
@@ -427,13 +431,14 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 
 /* Truncate an existing file just opened by create to 0 through its
  * backing, and take its attributes again. Returns 0 or -errno. */
-static int truncate_new_open(FsContext *ctx, FsInode *in, struct stat *st)
+static int truncate_new_open(fuse_req_t req, FsInode *in, struct stat *st)
 {
 	MfBacking *b;
-	int r = fs_inode_backing_rw(ctx, in, &b);
+	int r = fs_inode_backing_rw(ctx_of(req), in, &b);
 
 	if (r < 0)
 		return r;
+	fs_killpriv_clear(req, in);
 	r = mf_backing_truncate(b, 0);
 	if (r == 0 && fstat(mf_backing_fd(b), st) < 0)
 		r = -errno;
@@ -479,7 +484,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * with O_TRUNC is: through its backing, so that its snapshots keep
 	 * their bytes, not by openat. */
 	if (!made && (fi->flags & O_TRUNC) &&
-	    (r = truncate_new_open(ctx, in, &e.attr)) < 0) {
+	    (r = truncate_new_open(req, in, &e.attr)) < 0) {
 		fs_inode_forget(ctx->inodes, in, 1);
 		return fs_reply_err(req, -r, "create", name);
 	}
@@ -574,6 +579,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	    end == (uint64_t)off)
 		end = 0;
 	at = end ? end : (uint64_t)off;
+	fs_killpriv_clear(req, in);
 	r = mf_backing_write(b, at, buf, size);
 	mf_backing_unref(b);
 	if (r < 0)
@@ -645,6 +651,7 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		return fs_reply_err(req, EOPNOTSUPP, "fallocate on a view", NULL);
 	r = fs_inode_backing_rw(ctx_of(req), in, &b);
 	if (r == 0) {
+		fs_killpriv_clear(req, in);
 		r = mf_backing_fallocate(b, mode, (uint64_t)off, (uint64_t)len);
 		mf_backing_unref(b);
 	}
@@ -718,9 +725,11 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (r == 0)
 		r = fs_inode_backing_rw(ctx_of(req), inode_of(req, ino_out),
 					&dst);
-	if (r == 0)
+	if (r == 0) {
+		fs_killpriv_clear(req, inode_of(req, ino_out));
 		r = mf_backing_copy(src, (uint64_t)off_in, dst,
 				    (uint64_t)off_out, len);
+	}
 	mf_backing_unref(src);
 	mf_backing_unref(dst);
 	if (r < 0)
@@ -754,7 +763,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * the file changed behind us (see may_keep_cache), instead of
 	 * being dropped whenever mtime moves, which our own writes do. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	/* The kernel clears setuid bits on write itself. */
+	/* Version 1 of killpriv spares no round trip; version 2, which
+	 * does, is negotiated past libfuse by killpriv.c. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	/* Writeback caching would let the kernel reorder and merge our
 	 * writes; see the man page. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "aliases.h"
+#include "killpriv.h"
 #include "log.h"
 #include "mf-view.h"
 #include "notify.h"
@@ -273,6 +274,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 	r = view_backing(req, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
+	fs_killpriv_clear(req, in);
 	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base, &gen))
 		return write_closed(req, in, b, buf, size, (uint64_t)off, gen);
 	j = g_malloc(sizeof(*j) + size);
@@ -388,6 +390,8 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 	if (in->kind != FS_VIEW || in->spec.mode != MF_VIEW_RW ||
 	    (valid & ~(FUSE_SET_ATTR_SIZE | times)))
 		return fs_views_refuse(req, in, "setattr");
+	if (valid & FUSE_SET_ATTR_SIZE)
+		fs_killpriv_clear(req, in);
 	j = g_new0(AttrJob, 1);
 	j->req = req;
 	j->in = in;

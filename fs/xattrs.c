@@ -47,8 +47,8 @@ static MfBacking *open_backing(FsInode *in)
 /* getxattr or listxattr (name NULL) of the object itself. Through the
  * backing's fd when the file has one open: resolving /proc/self/fd/N for
  * the O_PATH fd (O_PATH fds take no f*xattr call) costs 4 us here, the
- * fd 0.7 us, and the kernel asks for security.capability before every
- * write to a file (file_remove_privs). */
+ * fd 0.7 us, and the kernel asks for security.capability before the
+ * first write to a file after its attributes change (killpriv.c). */
 static ssize_t object_xattr(FsInode *in, const char *name, char *buf,
 			    size_t size)
 {

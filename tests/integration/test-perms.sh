@@ -120,6 +120,28 @@ else
 	expect_eq "$(stat -c %a "$B/nodefault/f") $(stat -c %a "$B/nodefault/d")" "640 750" \
 		"modes made under umask 027 without a default ACL"
 fi
+
+check "a write or truncate by nobody clears setuid, and setgid if group-executable; root's does not"
+# The kernel leaves this to the daemon (FUSE_HANDLE_KILLPRIV_V2), whatever
+# way the bytes change: write, truncate, O_TRUNC, fallocate, an rw view.
+s mkdir "$M/sx"
+s chmod 777 "$M/sx"
+for how in write truncate otrunc fallocate view sgid-noexec root; do
+	sx 'echo x > "$1"' "$M/sx/$how"
+done
+for how in write truncate otrunc fallocate view; do s chmod 6777 "$M/sx/$how"; done
+s chmod 2767 "$M/sx/sgid-noexec"
+s chmod 4777 "$M/sx/root"
+as_nobody bash -c 'echo more >> "$1/write" && truncate -s 1 "$1/truncate" && echo new > "$1/otrunc" &&
+	fallocate -l 1M "$1/fallocate" && printf y > "$1/view@@/rw" && echo more >> "$1/sgid-noexec"' _ "$M/sx" ||
+	fail "nobody could not change files of mode 6777"
+sx 'echo more >> "$1"' "$M/sx/root"
+for how in write truncate otrunc fallocate view; do
+	expect_eq "$(stat -c %a "$B/sx/$how")" 777 "mode of a 6777 file after nobody's $how (backing)"
+	expect_eq "$(s stat -c %a "$M/sx/$how")" 777 "mode of a 6777 file after nobody's $how (mount)"
+done
+expect_eq "$(stat -c %a "$B/sx/sgid-noexec")" 2767 "mode of a 2767 file after nobody's write"
+expect_eq "$(s stat -c %a "$M/sx/root")" 4777 "mode of a 4777 file after root's write"
 mf_umount "$M"
 
 check "without -o allow_other, nobody cannot use the mount"

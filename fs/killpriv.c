@@ -1,0 +1,107 @@
+/* killpriv: the kernel's FUSE_HANDLE_KILLPRIV_V2, which libfuse 3.14
+ * cannot ask for.
+ *
+ * Without it the kernel asks the daemon for security.capability before
+ * every buffered write(2): a FUSE superblock is not SB_NOSEC, so
+ * file_remove_privs() looks each time, and that round trip cost as much as
+ * the write's own. With it the kernel looks once per inode and then trusts
+ * S_NOSEC until the file's attributes change, and it still removes
+ * security.capability itself (through removexattr). In return, clearing
+ * setuid and setgid when an unprivileged caller writes or truncates is
+ * ours: fs_killpriv_clear(), which the handlers that change bytes call.
+ *
+ * libfuse's custom I/O hooks carry the flag: read notes the unique id of
+ * the kernel's INIT and whether it offers the flag, writev sets it in our
+ * reply to that INIT. Everything else passes straight through.
+ */
+#include "killpriv.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+
+/* The INIT request's unique id while its reply is due, if the kernel
+ * offered FUSE_HANDLE_KILLPRIV_V2; 0 otherwise. INIT is the first
+ * request and nothing else runs until it is answered. */
+static uint64_t init_unique;
+
+static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+
+	(void)userdata;
+	if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
+	    in->opcode == FUSE_INIT) {
+		const struct fuse_init_in *arg = (const void *)(in + 1);
+
+		init_unique = (arg->flags & FUSE_HANDLE_KILLPRIV_V2) ? in->unique : 0;
+	}
+	return n;
+}
+
+static ssize_t hook_writev(int fd, struct iovec *iov, int count,
+			   void *userdata)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+
+	(void)userdata;
+	if (init_unique && out->unique == init_unique) {
+		/* libfuse builds the reply as header, then fuse_init_out. */
+		if (out->error == 0 && count > 1 &&
+		    iov[1].iov_len >= sizeof(struct fuse_init_out)) {
+			struct fuse_init_out *arg = iov[1].iov_base;
+
+			arg->flags |= FUSE_HANDLE_KILLPRIV_V2;
+			fs_log(LOG_DEBUG, "init: FUSE_HANDLE_KILLPRIV_V2 on");
+		}
+		init_unique = 0;
+	}
+	return writev(fd, iov, count);
+}
+
+int fs_killpriv_install(struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = {
+		.read = hook_read,
+		.writev = hook_writev,
+	};
+
+	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+}
+
+void fs_killpriv_clear(fuse_req_t req, FsInode *in)
+{
+	FsInode *f = file_of(in);
+	char path[FS_PROC_PATH_MAX];
+	struct stat st;
+	mode_t kill;
+
+	/* The kernel's rule (should_remove_suid) is "a caller without
+	 * CAP_FSETID"; we see the caller's uid, not its capabilities. */
+	if (fuse_req_ctx(req)->uid == 0 || fstat(f->fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return;
+	kill = st.st_mode & S_ISUID;
+	/* setgid without group execute marks mandatory locking, not a
+	 * privilege: it stays, as on a local filesystem. */
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (!kill)
+		return;
+	fs_inode_proc_path(f, path);
+	if (chmod(path, st.st_mode & 07777 & ~kill) < 0) {
+		fs_log(LOG_WARNING, "clearing setuid/setgid: %s", strerror(errno));
+		return;
+	}
+	fs_notify_inval_attr((fuse_ino_t)(uintptr_t)f);
+	if (in != f)
+		fs_notify_inval_attr((fuse_ino_t)(uintptr_t)in);
+}
