@@ -321,9 +321,9 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 		/* Holes are answered from the zero page: touching one through
 		 * a shared window would allocate pages on tmpfs, and a sparse
 		 * terabyte would fill memory. A dense file has no hole to look
-		 * for: no system call. Nor has the rest of a read once out
-		 * could not take another hole and the windows after it; the
-		 * rest then goes through windows, holes and all. */
+		 * for: no system call. Once out has no room for one more hole
+		 * and the windows after it, the rest of the read goes through
+		 * windows, holes and all. */
 		if (!dense && out->niov + 1 + windows_spanned(wsize, pos, end) <=
 				      MF_READ_VEC_MAX) {
 			uint64_t data = next_data(b, pos, &end);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <linux/fuse.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,8 @@
 
 /* The INIT request's unique id while its reply is due, if the kernel
  * offered FUSE_HANDLE_KILLPRIV_V2; 0 otherwise. INIT is the first
- * request and nothing else runs until it is answered. */
+ * request and the kernel sends no other until it is answered; atomic
+ * all the same, as every thread's writev looks at it. */
 static uint64_t init_unique;
 
 static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
@@ -42,7 +44,9 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
 
-		init_unique = (arg->flags & FUSE_HANDLE_KILLPRIV_V2) ? in->unique : 0;
+		__atomic_store_n(&init_unique,
+				 (arg->flags & FUSE_HANDLE_KILLPRIV_V2) ? in->unique : 0,
+				 __ATOMIC_RELAXED);
 	}
 	return n;
 }
@@ -51,18 +55,20 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 			   void *userdata)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
+	uint64_t init = __atomic_load_n(&init_unique, __ATOMIC_RELAXED);
 
 	(void)userdata;
-	if (init_unique && out->unique == init_unique) {
+	if (init && out->unique == init) {
 		/* libfuse builds the reply as header, then fuse_init_out. */
 		if (out->error == 0 && count > 1 &&
-		    iov[1].iov_len >= sizeof(struct fuse_init_out)) {
+		    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) +
+					      sizeof(uint32_t)) {
 			struct fuse_init_out *arg = iov[1].iov_base;
 
 			arg->flags |= FUSE_HANDLE_KILLPRIV_V2;
 			fs_log(LOG_DEBUG, "init: FUSE_HANDLE_KILLPRIV_V2 on");
 		}
-		init_unique = 0;
+		__atomic_store_n(&init_unique, 0, __ATOMIC_RELAXED);
 	}
 	return writev(fd, iov, count);
 }
