@@ -24,7 +24,9 @@
 #include "notify.h"
 #include "orphans.h"
 
-#define DEFAULT_WINDOW_SIZE (1u << 20)
+/* 2M: the size of a huge page, so that on a tmpfs mounted with huge=
+ * each window is one PMD mapping (see mapfs(1), window_size). */
+#define DEFAULT_WINDOW_SIZE (2u << 20)
 #define DEFAULT_MAX_WINDOWS 4096
 #define MIN_WINDOW_SIZE (64u << 10)
 #define MAX_MAX_WINDOWS 1048576
@@ -91,7 +93,7 @@ static void usage(const char *prog)
 	       "through mmap windows of the backing files.\n\n"
 	       "mapfs options:\n"
 	       "    -o window_size=SIZE    size of one mmap window, a power of two\n"
-	       "                           >= 64K (K/M/G suffixes; default 1M)\n"
+	       "                           >= 64K (K/M/G suffixes; default 2M)\n"
 	       "    -o max_windows=N       windows kept mapped when idle (default %u)\n"
 	       "    -o statedir=DIR        state directory (default BACKING/.mapfs)\n"
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
