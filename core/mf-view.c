@@ -37,9 +37,12 @@ static int parse_window(const char *w, MfViewSpec *s)
 		r = mf_parse_size(plus + 1, &s->len);
 	if (r < 0)
 		return -EINVAL;
-	/* A window must lie within the 63-bit offsets files have. */
+	/* A window must lie within the 63-bit offsets files have. A length
+	 * given is checked even when it is UINT64_MAX, which otherwise
+	 * stands for "to the end": that spelling is no way around the
+	 * limit. */
 	if (s->off > INT64_MAX ||
-	    (s->len != UINT64_MAX && s->len > (uint64_t)INT64_MAX - s->off))
+	    (plus && s->len > (uint64_t)INT64_MAX - s->off))
 		return -EINVAL;
 	s->window = true;
 	return 0;

@@ -127,7 +127,8 @@ check "bad window numbers are EINVAL"
 for v in rw:-1 rw:0x rw:1Q rw:1+ rw:+1 ro: ro:4K+0x rw:1+2+3 rw:1.5K ro:1KK ro:0x \
 	rw:18446744073709551616 rw:99999999999999999999999 rw:0x10000000000000000 \
 	rw:16777216T ro:1+18446744073709551616 \
-	rw:0x7fffffffffffffff+2 rw:4611686018427387904+4611686018427387905 ro:8E; do
+	rw:0x7fffffffffffffff+2 rw:4611686018427387904+4611686018427387905 ro:8E \
+	rw:0+18446744073709551615 ro:1+0xffffffffffffffff rw:0x7fffffffffffffff+0xffffffffffffffff; do
 	expect_err "Invalid argument" stat "$M/img@@/$v"
 done
 grep -q 'bad window' "$LOG" || fail "no log line for a bad window name"
