@@ -358,9 +358,12 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (refuse_state(req, from, name, "rename") ||
 	    refuse_state(req, to, newname, "rename"))
 		return;
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	/* RENAME_WHITEOUT (overlayfs's, on a FUSE upper layer) goes to the
+	 * backing filesystem, which supports it or says not. */
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return fs_reply_err(req, EINVAL, "rename", name);
-	if (!flags) {   /* a file replaced by the rename loses a link */
+	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE))) {
+		/* a file replaced by the rename loses a link */
 		int r = fs_orphans_keep(ctx_of(req), to, newname);
 
 		if (r < 0)
@@ -368,6 +371,10 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (renameat2(from->fd, name, to->fd, newname, flags) < 0)
 		return reply_tree_err(req, errno, "rename", name);
+	/* The whiteout left at the old name is the caller's, as the
+	 * kernel would make it. */
+	if (flags & RENAME_WHITEOUT)
+		chown_new(req, from, name, -1);
 	fuse_reply_err(req, 0);
 }
 

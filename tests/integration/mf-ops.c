@@ -9,7 +9,8 @@
  *   open PATH FLAGS [MODE]        FLAGS: comma list of rdonly wronly rdwr
  *                                 creat excl trunc append direct
  *   append PATH DATA              O_APPEND write after lseek(0): "OK"
- *   rename OLD NEW none|noreplace|exchange     renameat2(2)
+ *   rename OLD NEW none|noreplace|exchange|whiteout|whiteout,noreplace|
+ *          whiteout,exchange      renameat2(2)
  *   seek PATH data|hole OFFSET    lseek SEEK_DATA/SEEK_HOLE: the offset
  *   copy SRC DST                  copy_file_range(2) loop: bytes copied
  *   fsync PATH | fdatasync PATH   on an O_RDWR descriptor
@@ -144,6 +145,12 @@ static int cmd_rename(int argc, char **argv)
 		flags = RENAME_NOREPLACE;
 	else if (strcmp(argv[2], "exchange") == 0)
 		flags = RENAME_EXCHANGE;
+	else if (strcmp(argv[2], "whiteout") == 0)
+		flags = RENAME_WHITEOUT;
+	else if (strcmp(argv[2], "whiteout,noreplace") == 0)
+		flags = RENAME_WHITEOUT | RENAME_NOREPLACE;
+	else if (strcmp(argv[2], "whiteout,exchange") == 0)
+		flags = RENAME_WHITEOUT | RENAME_EXCHANGE;
 	else
 		return usage();
 	if (renameat2(AT_FDCWD, argv[0], AT_FDCWD, argv[1], flags) < 0)

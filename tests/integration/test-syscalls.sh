@@ -222,6 +222,31 @@ expect_ops ENOENT rename "$M/nothing" "$M/rb" exchange
 expect_ops OK rename "$M/rb" "$M/rdir" none
 expect_eq "$(s cat "$M/rdir")" A "plain rename over an existing file"
 
+check "renameat2: RENAME_WHITEOUT passes to the backing filesystem (overlayfs's upper layer)"
+sx 'echo W > "$1"; echo X > "$2"' "$M/wa" "$M/wb"
+expect_ops OK rename "$M/wa" "$M/wb" whiteout
+expect_eq "$(s cat "$M/wb")" W "the file renamed over another with RENAME_WHITEOUT"
+expect_eq "$(st '%F %t:%T' "$M/wa")" "character special file 0:0" "what RENAME_WHITEOUT left at the old name (mount)"
+expect_eq "$(stat -c '%F %t:%T' "$B/wa")" "character special file 0:0" "what RENAME_WHITEOUT left at the old name (backing)"
+expect_ops EEXIST rename "$M/wb" "$M/wa" whiteout,noreplace
+expect_ops OK rename "$M/wb" "$M/wc" whiteout,noreplace
+expect_eq "$(st %F "$M/wb")$(s cat "$M/wc")" "character special fileW" "names after RENAME_WHITEOUT|RENAME_NOREPLACE"
+expect_ops EINVAL rename "$M/wc" "$M/wa" whiteout,exchange
+# The whiteout is its maker's, as the kernel makes it (any user may make
+# one since Linux 5.8). Another user needs a mount it may use: allow_other.
+chmod 755 "$MF_T"
+BO=$(mf_dir backing-other)
+MO=$(mf_dir mnt-other)
+mf_mount "$BO" "$MO" -o allow_other
+s mkdir -m 1777 "$MO/wd"
+sx 'echo U > "$1"' "$MO/wd/u"
+s chown 65534:65534 "$MO/wd/u"
+expect_eq "$(s setpriv --reuid=65534 --regid=65534 --clear-groups "$MF_OPS" rename "$MO/wd/u" "$MO/wd/u2" whiteout)" \
+	OK "RENAME_WHITEOUT by uid 65534"
+expect_eq "$(stat -c '%F %u:%g' "$BO/wd/u")" "character special file 65534:65534" \
+	"owner of uid 65534's whiteout (backing)"
+mf_umount "$MO"
+
 check "open: O_EXCL, O_APPEND, O_TRUNC"
 expect_ops EEXIST open "$M/rdir" wronly,creat,excl
 expect_ops OK open "$M/newx" wronly,creat,excl 0640
