@@ -22,6 +22,8 @@ struct MfBacking {
 	MfWindowCache *cache;
 	int fd;
 	bool writable;
+	int deny_err;           /* refuse writes with it (atomic); see
+				 * mf_backing_deny_writes */
 	/* Shared by reads and writes, exclusive for truncate and fallocate.
 	 * Reader-preferring (glibc's default), so nested read locks of one
 	 * file (copy_file_range within a file) cannot deadlock. */
@@ -116,7 +118,12 @@ int mf_backing_fd(const MfBacking *b)
 
 bool mf_backing_writable(const MfBacking *b)
 {
-	return b->writable;
+	return b->writable && !__atomic_load_n(&b->deny_err, __ATOMIC_RELAXED);
+}
+
+void mf_backing_deny_writes(MfBacking *b, int err)
+{
+	__atomic_store_n(&b->deny_err, err, __ATOMIC_RELAXED);
 }
 
 int mf_backing_size(MfBacking *b, uint64_t *size)
@@ -542,6 +549,8 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 
 	if (!b->writable)
 		return -EBADF;
+	if ((r = __atomic_load_n(&b->deny_err, __ATOMIC_RELAXED)))
+		return -r;
 	if (len == 0)
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)

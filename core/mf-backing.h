@@ -65,7 +65,14 @@ MfBacking *mf_backing_ref(MfBacking *b);
 void mf_backing_unref(MfBacking *b);
 
 int mf_backing_fd(const MfBacking *b);
+/* Opened for writing, and writes not denied. */
 bool mf_backing_writable(const MfBacking *b);
+/* Refuse every write from now on with -err, or accept them again (err
+ * 0): the file was made immutable or append-only, which the kernel checks
+ * when a file is opened or mapped but not on stores into windows mapped
+ * before. Truncation and fallocate go to the file, which refuses them
+ * itself. */
+void mf_backing_deny_writes(MfBacking *b, int err);
 
 /* Current size from the file itself; takes no lock, so callers holding
  * the resize lock may ask too. Returns 0 or -errno. */

@@ -776,6 +776,9 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Writeback caching would let the kernel reorder and merge our
 	 * writes; see the man page. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* chattr and lsattr on directories too (fileattr.c). */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/* POSIX ACLs, as on a local filesystem: the kernel enforces them
 	 * (it only looked at the mode bits before) and caches them, so
 	 * ls -l asks us for system.posix_acl_access once per inode instead
@@ -827,4 +830,5 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fallocate = fs_op_fallocate,
 	.lseek = fs_op_lseek,
 	.copy_file_range = fs_op_copy_file_range,
+	.ioctl = fs_op_ioctl,
 };

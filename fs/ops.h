@@ -1,6 +1,6 @@
 /* ops: the handlers of fs_ops: names, attributes and file data in
- * ops.c, directories in dirs.c, extended attributes in xattrs.c; and what
- * they share. */
+ * ops.c, directories in dirs.c, extended attributes in xattrs.c, inode
+ * flags in fileattr.c; and what they share. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,3 +41,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    const char *value, size_t size, int flags);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* fileattr.c: chattr and lsattr */
+void fs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		 struct fuse_file_info *fi, unsigned flags,
+		 const void *in_buf, size_t in_bufsz, size_t out_bufsz);

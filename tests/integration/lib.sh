@@ -32,6 +32,7 @@ command -v fusermount3 >/dev/null || { echo "FAIL: fusermount3 not found" >&2; e
 MF_T=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/mapfs-it.XXXXXX")")
 MF_MOUNTS=()            # every mapfs mountpoint we asked for, in order
 MF_TMPFS=()             # tmpfs mounts we made (backing dirs for ENOSPC tests)
+MF_FLAGGED=()           # backing files that may carry chattr +i or +a
 declare -A MF_PID_OF=() # mountpoint -> daemon pid (while it runs)
 declare -A MF_LOG_OF=() # mountpoint -> daemon log file
 declare -A MF_LIVE=()   # daemon pids not yet reaped by `wait`
@@ -268,6 +269,13 @@ mf_release() {
 	MF_HOLD_OUT=$(cat "$MF_HOLD_MARK.out")
 }
 
+# mf_flagged PATH...: PATH (a backing file) may be made immutable or
+# append-only by the test; cleanup clears the flags once everything is
+# unmounted, or the temporary directory could not be removed.
+mf_flagged() {
+	MF_FLAGGED+=("$@")
+}
+
 mf_tmpfs() { # DIR SIZE
 	mkdir -p "$1"
 	MF_TMPFS+=("$1")
@@ -335,6 +343,9 @@ mf_cleanup() {
 	for ((i = ${#MF_MOUNTS[@]} - 1; i >= 0; i--)); do
 		m=${MF_MOUNTS[$i]}
 		mf_is_mounted "$m" && timeout -k 2 10 fusermount3 -uz "$m" 2>/dev/null
+	done
+	for m in "${MF_FLAGGED[@]}"; do
+		[ -e "$m" ] && chattr -i -a "$m" 2>/dev/null
 	done
 	for ((i = ${#MF_TMPFS[@]} - 1; i >= 0; i--)); do
 		timeout -k 2 10 umount "${MF_TMPFS[$i]}" 2>/dev/null ||

@@ -311,5 +311,77 @@ expect_ops OK open "$M/cpr" rdonly,direct
 s dd if="$M/cpr" of="$MF_T/direct" bs=1M iflag=direct status=none
 cmp "$MF_T/direct" "$RAND" || fail "an O_DIRECT read gives other bytes"
 
+check "chattr and lsattr: the flags pass to the backing file or directory"
+sx 'echo data > "$1"' "$M/ia"
+s mkdir "$M/iad"
+mf_flagged "$B/ia" "$B/iad"
+attrs() { s lsattr "$@" | cut -d' ' -f1; }
+expect_eq "$(attrs "$M/ia")" "$(lsattr "$B/ia" | cut -d' ' -f1)" "lsattr of a file (mount = backing)"
+expect_eq "$(attrs -d "$M/iad")" "$(lsattr -d "$B/iad" | cut -d' ' -f1)" "lsattr -d of a directory (mount = backing)"
+# FS_IOC_FSGETXATTR: the project id.
+expect_eq "$(s lsattr -p "$M/ia" | cut -d' ' -f1)" "$(lsattr -p "$B/ia" | cut -d' ' -f1)" "lsattr -p (mount = backing)"
+s chattr +d "$M/ia"
+expect_eq "$(lsattr "$B/ia" | cut -d' ' -f1 | tr -cd d)" d "chattr +d through the mount, on the backing file"
+s chattr -d "$M/ia"
+expect_err "Operation not supported" chattr +d "$M/ia@@/ro"
+
+check "chattr +i: writes through the mount fail with EPERM, an open descriptor's too"
+# A descriptor opened for writing before the flag is set: its next write
+# goes to windows the daemon mapped before, which the kernel does not check.
+expect_err "Operation not permitted" bash -c 'exec 7>>"$1" && chattr +i "$1" && echo late >&7' _ "$M/ia"
+expect_eq "$(lsattr "$B/ia" | cut -d' ' -f1 | tr -cd i)" i "the immutable flag on the backing file"
+expect_eq "$(attrs "$M/ia" | tr -cd i)" i "the immutable flag through the mount"
+expect_err "Operation not permitted" bash -c 'echo x >> "$1"' _ "$M/ia"
+expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia"
+expect_err "Operation not permitted" dd if=/dev/zero of="$M/ia" bs=1 count=1 conv=notrunc status=none
+expect_err "Operation not permitted" truncate -s 0 "$M/ia"
+expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia@@/rw"
+expect_err "Operation not permitted" fallocate -l 1M "$M/ia"
+expect_err "Operation not permitted" touch "$M/ia"
+expect_err "Operation not permitted" rm -f "$M/ia"
+expect_eq "$(s cat "$M/ia")" data "an immutable file after the refused writes"
+expect_eq "$(cat "$B/ia")" data "an immutable file after the refused writes (backing)"
+s chattr -i "$M/ia"
+sx 'echo more >> "$1"' "$M/ia"
+expect_eq "$(cat "$B/ia" | tr '\n' ' ')" "data more " "the file written after chattr -i"
+
+check "chattr +i on a tmpfs backing: descriptors opened before fail with EPERM"
+# tmpfs lets stores into mappings made before go on: the daemon refuses.
+TB=$(mf_dir tmpfs-backing)
+mf_tmpfs "$TB" 16m
+TM=$(mf_dir tmpfs-mnt)
+mf_mount "$TB" "$TM"
+sx 'echo data > "$1"' "$TM/f"
+mf_flagged "$TB/f"
+expect_err "Operation not permitted" bash -c 'exec 7>>"$1" 8<>"$1@@/rw" && chattr +i "$1" &&
+	{ echo late >&7 || echo late >&8; }' _ "$TM/f"
+expect_err "Operation not permitted" bash -c 'exec 8<>"$1@@/rw:1+2"' _ "$TM/f"
+s chattr -i "$TM/f"
+expect_err "Operation not permitted" bash -c 'exec 8<>"$1@@/rw:1+2" && chattr +i "$1" && echo X >&8' _ "$TM/f"
+expect_eq "$(cat "$TB/f")" data "an immutable file after writes through descriptors opened before (backing)"
+s chattr -i "$TM/f"
+sx 'echo late >> "$1"' "$TM/f"
+expect_eq "$(cat "$TB/f" | tr '\n' ' ')" "data late " "the file written after chattr -i (tmpfs)"
+mf_umount "$TM"
+
+check "chattr +a: writes that do not append fail with EPERM (appends too: see mapfs(1))"
+s chattr +a "$M/ia"
+expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia"
+expect_err "Operation not permitted" dd if=/dev/zero of="$M/ia" bs=1 count=1 conv=notrunc status=none
+expect_err "Operation not permitted" truncate -s 0 "$M/ia"
+expect_err "Operation not permitted" bash -c 'echo x >> "$1"' _ "$M/ia"
+expect_err "Operation not permitted" rm -f "$M/ia"
+expect_eq "$(cat "$B/ia" | tr '\n' ' ')" "data more " "an append-only file after the refused writes"
+s chattr -a "$M/ia"
+
+check "chattr +i on a directory: no entry is made or removed in it"
+sx 'echo in > "$1"' "$M/iad/in"
+s chattr +i "$M/iad"
+expect_eq "$(attrs -d "$M/iad" | tr -cd i)" i "the immutable flag of a directory through the mount"
+expect_err "Operation not permitted" touch "$M/iad/new"
+expect_err "Operation not permitted" rm -f "$M/iad/in"
+s chattr -i "$M/iad"
+s rm -r "$M/iad" "$M/ia"
+
 mf_umount "$M"
 echo "PASS"
