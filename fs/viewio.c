@@ -364,6 +364,20 @@ static void attr_job(void *arg)
 	g_free(j);
 }
 
+/* Does valid set times, and only to now? That is touch(1), which also
+ * makes private views and snapshots (open O_CREAT, then futimens). */
+static bool times_now_only(int valid)
+{
+	int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+
+	return (valid & times) && !(valid & ~times) &&
+	       (!(valid & FUSE_SET_ATTR_ATIME) ||
+		(valid & FUSE_SET_ATTR_ATIME_NOW)) &&
+	       (!(valid & FUSE_SET_ATTR_MTIME) ||
+		(valid & FUSE_SET_ATTR_MTIME_NOW));
+}
+
 void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 		      int valid)
 {
@@ -373,15 +387,14 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 	AttrJob *j;
 	int r;
 
-	int now = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
-
 	if (in->kind == FS_VIEW &&
-	    ((in->spec.mode == MF_VIEW_COW && !(valid & ~times)) ||
-	     (in->spec.mode == MF_VIEW_SNAP && (valid & ~now) == 0 &&
-	      (valid & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))))) {
-		/* touch on a private view or on a snapshot just taken: its
-		 * times are its own, nothing to change. */
+	    (in->spec.mode == MF_VIEW_COW || in->spec.mode == MF_VIEW_SNAP) &&
+	    times_now_only(valid)) {
+		/* touch on a private view (whose times are its file's) or
+		 * on a snapshot (when it was taken): nothing to change, and
+		 * touch, which made it, must succeed. Any other time would
+		 * have to change the file (a private view never does: EPERM)
+		 * or the snapshot (EROFS), and is refused below. */
 		r = fs_views_stat(ctx_of(req), in, &st);
 		if (r < 0)
 			return fs_reply_err(req, -r, "setattr", in->entry);

@@ -209,13 +209,25 @@ expect_err "File too large" bash -c 'printf x >>"$1"' sh "$M/app@@/cow/v1"
 expect_eq "$(tree_sum "$B/app")" "$sum" "backing file and state directory after the refused writes"
 view_ok v1 "$VM" "after the refused writes"
 
-check "a private view cannot be truncated or chmodded"
+check "a private view cannot be truncated, chmodded or given times; touch succeeds"
 expect_err "Operation not permitted" truncate -s 10 "$M/app@@/cow/v1"
 expect_err "Operation not permitted" truncate -s 10M "$M/app@@/cow/v1"
 expect_err "Operation not permitted" chmod 600 "$M/app@@/cow/v1"
 expect_ops EPERM open "$M/app@@/cow/v1" wronly,trunc
+# Its times are the file's: setting them would change the file.
+times=$(s stat -c '%.9X %.9Y' "$M/app" "$M/app@@/cow/v1" | tr '\n' ' ')
+expect_err "Operation not permitted" touch -d 2001-01-01 "$M/app@@/cow/v1"
+expect_err "Operation not permitted" touch -m -d 2001-01-01 "$M/app@@/cow/v1"
+expect_err "Operation not permitted" touch -a -d @1 "$M/app@@/cow/v1"
+s touch "$M/app@@/cow/v1" || fail "touch of an existing private view failed"
+expect_eq "$(s stat -c '%.9X %.9Y' "$M/app" "$M/app@@/cow/v1" | tr '\n' ' ')" "$times" \
+	"times of the file and of its private view after the refused time changes"
 expect_eq "$(tree_sum "$B/app")" "$sum" "backing file and state directory after the refused changes"
 view_ok v1 "$VM" "after the refused changes"
+# cp -p copies the bytes, then says it could not keep the times.
+expect_err "preserving times for" cp -p "$VM" "$M/app@@/cow/cp-p"
+s cmp "$VM" "$M/app@@/cow/cp-p" || fail "cp -p into a new private view did not copy the bytes"
+s rm "$M/app@@/cow/cp-p"
 
 # ----------------------------------------------------------- discard, commit
 
