@@ -157,6 +157,8 @@ int mf_elf_parse(const MfImageSource *src, MfImageBuild *b, char **why)
 	if (ident[EI_CLASS] != ELFCLASS32 && ident[EI_CLASS] != ELFCLASS64)
 		return mf_image_bad(why, "ELF class %u", ident[EI_CLASS]);
 	is64 = ident[EI_CLASS] == ELFCLASS64;
+	if (src->size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+		return mf_image_bad(why, "ELF header past the end of the file");
 	if (g_once_init_enter(&elf_ready)) {
 		elf_version(EV_CURRENT);
 		g_once_init_leave(&elf_ready, 1);
