@@ -46,6 +46,9 @@ printf 'just text\n' >"$B/text"
 for c in $("${MKPE[@]}" --cases); do "${MKPE[@]}" "$B/badpe-$c.exe" --bad "$c"; done
 for c in $("${MKELF[@]}" --cases); do "${MKELF[@]}" "$B/prog" "$B/badelf-$c" "$c"; done
 
+check "mapfs --help tells of F@@/image"
+"$MAPFS" --help | grep -q "F@@/image/SECTION and F@@/image/mapped" || fail "--help says nothing of F@@/image"
+
 mf_mount "$B" "$M"
 LOG=${MF_LOG_OF[$M]}
 
