@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mf-image.h"
+#include "mf-view.h"
 
 static GBytes *load(const char *name)
 {
@@ -249,6 +250,67 @@ static void test_neither(void **state)
 	}
 }
 
+/* A section's view (mf-view.h): its window of the file, then zeros to its
+ * virtual size, shown only while the file holds all of the window. */
+static void test_section_view(void **state)
+{
+	g_autofree char *dir = unit_tmpdir();
+	MfWindowCache *cache = mf_window_cache_new(65536, 8);
+	MfViewSpec s = { .mode = MF_VIEW_RW, .off = 1000, .len = 3000,
+			 .window = true, .zeros = 5000 };
+	MfViewSpec plain = s;
+	uint8_t *buf = unit_alloc(8000);
+	MfBacking *b;
+	MfReadVec v;
+	ssize_t n;
+	size_t at = 0;
+	int fd = unit_create(dir, "f", 10000, O_RDWR, NULL);
+
+	(void)state;
+	unit_guard();
+	plain.zeros = 0;
+	assert_int_equal(mf_backing_new(cache, fd, true, &b), 0);
+	assert_int_equal(mf_view_size(&s, 10000), 8000);
+	assert_int_equal(mf_view_size(&s, 3999), 2999);  /* no zeros then */
+	assert_int_equal(mf_view_size(&s, 500), 0);
+	{
+		g_autofree char *n1 = mf_view_spec_name(&s);
+		g_autofree char *n2 = mf_view_spec_name(&plain);
+
+		assert_string_not_equal(n1, n2);        /* two inodes */
+	}
+	/* Across the window's end: its bytes, then zeros. */
+	n = mf_view_read(b, &s, 2000, 3000, &v);
+	assert_int_equal(n, 3000);
+	for (int i = 0; i < v.niov; i++) {
+		memcpy(buf + at, v.iov[i].iov_base, v.iov[i].iov_len);
+		at += v.iov[i].iov_len;
+	}
+	mf_read_vec_release(&v);
+	unit_assert_pattern(buf, 3000, 1000);
+	unit_assert_zero(buf + 1000, 2000);
+	/* All zeros, up to the virtual size and no further. */
+	n = mf_view_read(b, &s, 7000, 4000, &v);
+	assert_int_equal(n, 1000);
+	assert_int_equal(v.bytes, 1000);
+	unit_assert_zero(v.iov[0].iov_base, 1000);
+	mf_read_vec_release(&v);
+	assert_int_equal(mf_view_read(b, &s, 8000, 10, &v), 0);
+	mf_read_vec_release(&v);
+	/* Writes: inside the window only. */
+	assert_int_equal(mf_view_write(b, &s, 2990, "0123456789", 10), 10);
+	assert_int_equal(mf_view_write(b, &s, 2995, "0123456789", 10),
+			 -EFBIG);
+	assert_int_equal(mf_view_write(b, &s, 4000, "x", 1), -EFBIG);
+	/* A file that no longer holds the whole window shows no zeros. */
+	assert_int_equal(ftruncate(fd, 3500), 0);
+	assert_int_equal(mf_view_read(b, &s, 2600, 100, &v), 0);
+	mf_read_vec_release(&v);
+	mf_backing_unref(b);
+	mf_window_cache_free(cache);
+	unit_rmtree(dir);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -265,6 +327,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_elf_self, teardown),
 		cmocka_unit_test_teardown(test_reasons, teardown),
 		cmocka_unit_test_teardown(test_neither, teardown),
+		cmocka_unit_test_teardown(test_section_view, teardown),
 	};
 
 	return cmocka_run_group_tests_name("image", tests, NULL, NULL);
