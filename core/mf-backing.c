@@ -382,6 +382,14 @@ void mf_read_vec_release(MfReadVec *v)
 	v->niov = v->npins = 0;
 }
 
+bool mf_read_vec_zeros(MfReadVec *v, size_t len)
+{
+	if (v->niov == MF_READ_VEC_MAX)
+		return false;
+	vec_push(v, zeros(), MIN(len, (size_t)MF_READ_MAX));
+	return true;
+}
+
 ssize_t mf_backing_read_copy(MfBacking *b, uint64_t off, void *buf,
 			     size_t len)
 {

@@ -84,6 +84,9 @@ int mf_backing_size(MfBacking *b, uint64_t *size);
 ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			MfReadVec *out);
 void mf_read_vec_release(MfReadVec *v);
+/* Append len bytes of zeros (at most MF_READ_MAX) to v. Returns false,
+ * appending nothing, when v has no iovec left. */
+bool mf_read_vec_zeros(MfReadVec *v, size_t len);
 
 /* Copy len bytes at off out of the file into buf. Returns bytes (short at
  * EOF) or -errno. */

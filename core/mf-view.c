@@ -91,6 +91,12 @@ int mf_view_spec_parse_named(const char *s, MfViewMode mode, char **name,
 
 char *mf_view_spec_name(const MfViewSpec *s)
 {
+	if (s->mapped)
+		return g_strdup_printf("mapped:%" PRIu64, s->len);
+	if (s->zeros)   /* a section: another window than ro:OFF+LEN */
+		return g_strdup_printf("%s:%" PRIu64 "+%" PRIu64 "+%" PRIu64,
+				       mode_names[s->mode], s->off, s->len,
+				       s->zeros);
 	if (!s->window)
 		return g_strdup(mode_names[s->mode]);
 	if (s->len == UINT64_MAX)
@@ -100,11 +106,39 @@ char *mf_view_spec_name(const MfViewSpec *s)
 			       s->off, s->len);
 }
 
-uint64_t mf_view_size(const MfViewSpec *s, uint64_t file_size)
+/* The window's bytes that exist, without its zeros. */
+static uint64_t window_size(const MfViewSpec *s, uint64_t file_size)
 {
 	if (file_size <= s->off)
 		return 0;
 	return MIN(s->len, file_size - s->off);
+}
+
+uint64_t mf_view_size(const MfViewSpec *s, uint64_t file_size)
+{
+	uint64_t n;
+
+	if (s->mapped)
+		return s->len;
+	n = window_size(s, file_size);
+	return n == s->len ? n + s->zeros : n;
+}
+
+/* A section's zeros from view offset voff on, len bytes at most. */
+static ssize_t read_zeros(MfBacking *b, const MfViewSpec *s, uint64_t voff,
+			  size_t len, MfReadVec *out)
+{
+	uint64_t size;
+	int r = mf_backing_size(b, &size);
+
+	if (r < 0)
+		return r;
+	size = mf_view_size(s, size);
+	if (voff >= size)
+		return 0;
+	len = (size_t)MIN((uint64_t)len, size - voff);
+	return mf_read_vec_zeros(out, len) ? (ssize_t)MIN(len, MF_READ_MAX)
+					   : 0;
 }
 
 ssize_t mf_view_read(MfBacking *b, const MfViewSpec *s, uint64_t voff,
@@ -114,9 +148,24 @@ ssize_t mf_view_read(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 	out->bytes = 0;
 	out->owner = NULL;
 	if (voff >= s->len)
-		return 0;
-	if (len > s->len - voff)
-		len = (size_t)(s->len - voff);
+		return s->zeros ? read_zeros(b, s, voff, len, out) : 0;
+	if (len > s->len - voff) {
+		size_t in = (size_t)(s->len - voff);
+		ssize_t r = mf_backing_read(b, mf_view_file_offset(s, voff),
+					    in, out);
+
+		/* The zeros follow only a whole window. */
+		if (r == (ssize_t)in && s->zeros) {
+			ssize_t z = read_zeros(b, s, s->len, len - in, out);
+
+			if (z < 0) {
+				mf_read_vec_release(out);
+				return z;
+			}
+			r += z;
+		}
+		return r;
+	}
 	return mf_backing_read(b, mf_view_file_offset(s, voff), len, out);
 }
 
@@ -149,6 +198,6 @@ int mf_view_flush(MfBacking *b, const MfViewSpec *s, bool datasync)
 	r = mf_backing_size(b, &size);
 	if (r < 0)
 		return r;
-	size = mf_view_size(s, size);
+	size = window_size(s, size);
 	return size ? mf_backing_flush(b, s->off, size, datasync) : 0;
 }

@@ -23,6 +23,10 @@ typedef struct MfViewSpec {
 	uint64_t off;   /* first byte of the file the view shows */
 	uint64_t len;   /* bytes at most; UINT64_MAX: to the end */
 	bool window;    /* named with a :OFFSET[+LENGTH] suffix */
+	/* Views of an executable image (F@@/image/, mf-image.h): */
+	uint64_t zeros; /* a section: bytes of zeros after the window, shown
+			 * when the file holds all of the window */
+	bool mapped;    /* the image as the loader maps it; len is its size */
 } MfViewSpec;
 
 /* Parse a view name: "rw", "ro", optionally followed by ":OFFSET" or
@@ -39,7 +43,8 @@ char *mf_view_spec_name(const MfViewSpec *s);
 const char *mf_view_mode_name(MfViewMode mode);
 
 /* The view's size for a file of file_size bytes: the bytes of the window
- * that exist, never below 0. */
+ * that exist, never below 0, then its zeros if all of the window does
+ * (a mapped image: len). */
 uint64_t mf_view_size(const MfViewSpec *s, uint64_t file_size);
 /* Where the view's byte voff lies in the file. */
 static inline uint64_t mf_view_file_offset(const MfViewSpec *s, uint64_t voff)
@@ -47,7 +52,8 @@ static inline uint64_t mf_view_file_offset(const MfViewSpec *s, uint64_t voff)
 	return s->off + voff;
 }
 
-/* Read as mf_backing_read(), at view offset voff. */
+/* Read as mf_backing_read(), at view offset voff; past the window, its
+ * zeros. Not for mapped images (fs/image.c reads those). */
 ssize_t mf_view_read(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 		     size_t len, MfReadVec *out);
 /* Write at view offset voff. A write inside an rw window may extend the

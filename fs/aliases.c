@@ -17,7 +17,8 @@ struct FsAliasDrops {
 
 bool fs_aliases_cached(const FsInode *view)
 {
-	return view->kind == FS_VIEW && view->spec.mode == MF_VIEW_RO;
+	return view->kind == FS_VIEW && view->spec.mode == MF_VIEW_RO &&
+	       !view->spec.mapped;
 }
 
 void fs_aliases_opened_locked(FsInode *view)

@@ -103,6 +103,9 @@ static void usage(const char *prog)
 	       "                           (default hidden: reachable by name only)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          version\n\n"
+	       "Beside each file F, by name: F@@/rw, F@@/ro (windows :OFF+LEN),\n"
+	       "F@@/cow/NAME (private views), F@@/snap/NAME (snapshots), and for\n"
+	       "ELF and PE files F@@/image/SECTION and F@@/image/mapped.\n\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "Figures: getfattr -n user.mapfs.stats MOUNTPOINT\n\n",
 	       prog, DEFAULT_MAX_WINDOWS);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "aliases.h"
+#include "image.h"
 #include "killpriv.h"
 #include "log.h"
 #include "mf-view.h"
@@ -124,6 +125,10 @@ void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 		read_entry(req, in, b, size, (uint64_t)off);
 		mf_backing_unref(b);
 		return;
+	}
+	if (in->spec.mapped) {
+		mf_backing_unref(b);
+		return fs_image_read_mapped(req, in, size, off);
 	}
 	r = mf_view_read(b, &in->spec, (uint64_t)off, size, &v);
 	if (r < 0) {

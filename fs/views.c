@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "log.h"
 #include "orphans.h"
 #include "mf-store.h"
@@ -106,8 +107,10 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	if (in->kind != FS_VIEW) {
 		/* Who may write the file may take snapshots and make
 		 * private views of it; F@@ itself holds only views. */
-		st->st_mode = S_IFDIR |
-			      (in->kind == FS_VIEWDIR ? 0555 : 0755);
+		st->st_mode = S_IFDIR | (in->kind == FS_VIEWDIR ||
+						 in->kind == FS_IMAGEDIR
+					 ? 0555
+					 : 0755);
 		st->st_nlink = 2;
 		st->st_size = 0;
 		st->st_blocks = 0;
@@ -150,6 +153,11 @@ static void reply_view_entry(fuse_req_t req, FsInode *in, const char *op)
 	 * the old one until revalidated. Nor is F@@'s: F may be replaced. */
 	fs_reply_entry_for(req, in, &st, 0,
 			   in->entry || in->kind == FS_VIEWDIR ? 0 : ctx->timeout);
+}
+
+void fs_views_reply_entry(fuse_req_t req, FsInode *in, const char *op)
+{
+	reply_view_entry(req, in, op);
 }
 
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
@@ -271,6 +279,10 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 
 	if (dir->kind == FS_SNAPDIR || dir->kind == FS_COWDIR)
 		return lookup_entry(req, dir, name);
+	if (dir->kind == FS_IMAGEDIR)
+		return fs_image_lookup(req, dir, name);
+	if (strcmp(name, "image") == 0)
+		return fs_image_lookup_dir(req, dir);
 	if (strcmp(name, "snap") == 0 || strcmp(name, "cow") == 0) {
 		FsKind kind = name[0] == 's' ? FS_SNAPDIR : FS_COWDIR;
 
@@ -351,8 +363,17 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	MfState *st;
 	char **names;
 
+	if (in->kind == FS_VIEWDIR && fs_image_exists(ctx, in)) {
+		names = g_new0(char *, G_N_ELEMENTS(fixed) + 1);
+		for (size_t i = 0; fixed[i]; i++)
+			names[i] = g_strdup(fixed[i]);
+		names[G_N_ELEMENTS(fixed) - 1] = g_strdup("image");
+		return names;
+	}
 	if (in->kind == FS_VIEWDIR)
 		return g_strdupv((char **)fixed);
+	if (in->kind == FS_IMAGEDIR)
+		return fs_image_names(ctx, in);
 	if (fs_views_state(ctx, in, false, &st) < 0)
 		names = g_new0(char *, 1);
 	else {
@@ -461,7 +482,7 @@ static char *xattr_value(FsContext *ctx, FsInode *in, const char *name)
 	}
 	if (is_snap(in) && strcmp(name, "user.mapfs.state") == 0)
 		return g_strdup(damaged ? "damaged" : "intact");
-	return NULL;
+	return fs_image_xattr(ctx, in, name);
 }
 
 void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
@@ -488,6 +509,7 @@ void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 	for (size_t i = 0; i < n; i++)
 		g_string_append_len(list, xattr_names[i],
 				    (gssize)strlen(xattr_names[i]) + 1);
+	fs_image_xattr_names(in, list);
 	fs_reply_xattr(req, list->str, list->len, size);
 	g_string_free(list, TRUE);
 }

@@ -25,6 +25,8 @@ bool fs_views_is_dir_name(const char *name);
 void fs_views_note_shadowed(const char *name);
 /* Reply to a lookup of "F@@" in parent (the tree has no such name). */
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name);
+/* Reply to a lookup with the view in (one lookup of it held). */
+void fs_views_reply_entry(fuse_req_t req, FsInode *in, const char *op);
 /* Reply to a lookup of name inside the virtual directory dir. */
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 
