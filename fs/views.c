@@ -16,6 +16,7 @@
 #include "mf-view.h"
 #include "ops.h"
 #include "reply.h"
+#include "rollback.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -404,7 +405,7 @@ void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 static const char *const xattr_names[] = {
 	"user.mapfs.mode",   "user.mapfs.coherence", "user.mapfs.base",
 	"user.mapfs.offset", "user.mapfs.length",    "user.mapfs.pages",
-	"user.mapfs.taken",  "user.mapfs.state",
+	"user.mapfs.taken",  "user.mapfs.state",     "user.mapfs.changed",
 };
 
 /* The file's path in the mount, from where its fd points now. */
@@ -470,7 +471,12 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 	g_autofree char *value = in->kind == FS_VIEW
 					 ? xattr_value(ctx_of(req), in, name)
 					 : NULL;
+	int err = ENODATA;
 
+	if (is_snap(in) && fs_rollback_is_changed_xattr(name))
+		value = fs_rollback_changed_xattr(ctx_of(req), in, name, &err);
+	if (!value && err != ENODATA)
+		return fs_reply_err(req, err, "getxattr", name);
 	if (!value)
 		return fs_reply_err(req, ENODATA, "getxattr", name);
 	fs_reply_xattr(req, value, strlen(value), size);
@@ -621,5 +627,7 @@ void fs_views_rename(fuse_req_t req, FsInode *from, const char *name,
 		       "onto its own file (mv F@@/cow/NAME F)", name);
 		return (void)fuse_reply_err(req, EINVAL);
 	}
+	if (from->kind == FS_SNAPDIR && to->kind == FS_REAL)  /* roll back */
+		return fs_rollback_rename(req, from, name, to, newname);
 	fs_views_refuse(req, from->kind == FS_REAL ? to : from, "rename");
 }
