@@ -198,3 +198,38 @@ int cmd_cow_commit(const char *file_arg, const char *name)
 	}
 	return 0;
 }
+
+/* rename(FILE@@/snap/NAME, FILE): the daemon puts the snapshot's bytes
+ * and size back into the file, writing only what changed since, and
+ * deletes the snapshot. */
+int cmd_snap_rollback(const char *file_arg, const char *name)
+{
+	g_autofree char *file = NULL, *path = NULL, *what = NULL;
+	g_autoptr(GString) out = NULL;
+	struct stat st;
+
+	check_name("snapshot", name);
+	what = g_strdup_printf("cannot roll back to snapshot '%s'", name);
+	file = check_file(file_arg, what);
+	path = entry_path(file, "snap", name);
+	if (rename(path, file) < 0) {
+		int e0 = errno;
+
+		die(e0, diagnose(file, "snap", e0),
+		    "cannot roll %s back to snapshot '%s'", file_arg, name);
+	}
+	if (!opt_json)
+		return 0;       /* as cow commit: nothing to say */
+	if (stat(file, &st) < 0)
+		die(errno, NULL, "rolled %s back to snapshot '%s', but cannot stat it",
+		    file_arg, name);
+	out = g_string_new("{");
+	json_key(out, "file");
+	json_str(out, file);
+	g_string_append(out, ", ");
+	json_key(out, "rolled_back");
+	json_str(out, name);
+	g_string_append_printf(out, ", \"size\": %lld}", (long long)st.st_size);
+	json_print(out);
+	return 0;
+}

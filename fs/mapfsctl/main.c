@@ -20,12 +20,16 @@ static const char usage_text[] =
 	"  snapshot list FILE             list FILE's snapshots (oldest first)\n"
 	"  snapshot delete FILE NAME      delete a snapshot, freeing its pages\n"
 	"  snapshot rename FILE OLD NEW   rename a snapshot (never over another)\n"
+	"  snapshot rollback FILE NAME    put snapshot NAME back into FILE, and\n"
+	"                                 delete it (writes only what changed)\n"
 	"  cow create FILE NAME           start private view NAME of FILE\n"
 	"  cow list FILE                  list FILE's private views\n"
 	"  cow commit FILE NAME           write a private view into FILE\n"
 	"  cow discard FILE NAME          discard a private view\n"
 	"  list DIR                       snapshots and private views of every\n"
 	"                                 file under DIR\n"
+	"  diff FILE NAME                 the byte ranges of FILE changed since\n"
+	"                                 snapshot NAME\n"
 	"  stats MOUNTPOINT               the daemon's figures\n"
 	"\n"
 	"Options:\n"
@@ -98,7 +102,7 @@ int main(int argc, char **argv)
 
 		if (n < 2)
 			usage_error("'%s' needs a subcommand (%s)", cmd,
-				    k == &SNAP ? "create, list, delete, rename"
+				    k == &SNAP ? "create, list, delete, rename, rollback"
 					       : "create, list, commit, discard");
 		sub = a[1];
 		full = g_strdup_printf("%s %s", cmd, sub);
@@ -118,6 +122,10 @@ int main(int argc, char **argv)
 			need_args(full, n - 2, 3, "FILE OLD NEW");
 			return cmd_snap_rename(a[2], a[3], a[4]);
 		}
+		if (k == &SNAP && strcmp(sub, "rollback") == 0) {
+			need_args(full, n - 2, 2, "FILE NAME");
+			return cmd_snap_rollback(a[2], a[3]);
+		}
 		if (k == &COW && strcmp(sub, "commit") == 0) {
 			need_args(full, n - 2, 2, "FILE NAME");
 			return cmd_cow_commit(a[2], a[3]);
@@ -127,12 +135,16 @@ int main(int argc, char **argv)
 			return cmd_remove(k, a[2], a[3]);
 		}
 		usage_error("unknown '%s' subcommand '%s' (%s)", cmd, sub,
-			    k == &SNAP ? "create, list, delete, rename"
+			    k == &SNAP ? "create, list, delete, rename, rollback"
 				       : "create, list, commit, discard");
 	}
 	if (strcmp(cmd, "list") == 0) {
 		need_args("list", n - 1, 1, "MOUNTPOINT_OR_DIR");
 		return cmd_list(a[1]);
+	}
+	if (strcmp(cmd, "diff") == 0) {
+		need_args("diff", n - 1, 2, "FILE SNAPSHOT");
+		return cmd_diff(a[1], a[2]);
 	}
 	if (strcmp(cmd, "stats") == 0) {
 		need_args("stats", n - 1, 1, "MOUNTPOINT");

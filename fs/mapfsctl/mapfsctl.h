@@ -10,6 +10,8 @@
  *   snapshot delete    unlink(F@@/snap/NAME)
  *   snapshot rename    renameat2(F@@/snap/OLD, F@@/snap/NEW, RENAME_NOREPLACE)
  *   snapshot list      readdir(F@@/snap), stat and user.mapfs.* xattrs
+ *   snapshot rollback  rename(F@@/snap/NAME, F)
+ *   diff               getxattr(F@@/snap/NAME, user.mapfs.changed[.FROM])
  *   cow create         open(F@@/cow/NAME, O_CREAT|O_EXCL|O_WRONLY), close
  *   cow commit         rename(F@@/cow/NAME, F)
  *   cow discard        unlink(F@@/cow/NAME)
@@ -29,6 +31,7 @@
  *   entries.c      one snapshot or private view: stat, attributes, lists,
  *                  as JSON or as a table
  *   entry-verbs.c  snapshot and cow verbs
+ *   diff.c         diff: what changed since a snapshot
  *   list.c         list: a walk of a whole tree
  *   stats.c        stats: the daemon's figures
  *   main.c         options, usage and the verb table
@@ -117,6 +120,11 @@ int cmd_list_kind(const Kind *k, const char *file_arg);
 int cmd_remove(const Kind *k, const char *file_arg, const char *name);
 int cmd_snap_rename(const char *file_arg, const char *old, const char *new);
 int cmd_cow_commit(const char *file_arg, const char *name);
+int cmd_snap_rollback(const char *file_arg, const char *name);
+
+/* diff.c */
+
+int cmd_diff(const char *file_arg, const char *name);
 
 /* list.c, stats.c */
 

@@ -10,7 +10,8 @@
 #   * the snapshot of a removed file: mv F@@/snap/NAME F brings F back;
 #   * cost: an 8 GiB sparse file with 1 MiB changed writes back 1 MiB
 #     (bytes_written of the daemon's stats, and the log's page count);
-#   * user.mapfs.changed lists exactly the ranges written since;
+#   * user.mapfs.changed lists exactly the ranges written since, and
+#     mapfsctl diff says it in text and JSON, however long;
 #   * SIGKILL during a rollback: after a remount the snapshot is still
 #     there (and a second mv finishes) or the file is rolled back, and the
 #     other snapshot is intact either way.
@@ -64,6 +65,34 @@ expect_eq "$(changed "$M/app@@/snap/s1")" "size $SIZE $((100 * P + 5))
 $((2 * P)) $((3 * P))
 $((100 * P)) $((SIZE - 100 * P))" "changed since s1"
 
+check "mapfsctl diff, text and JSON"
+expect_eq "$(s "$MAPFSCTL" diff "$M/app" s2)" "snapshot s2 of $M/app: $SIZE bytes, now $((100 * P + 5))
+changed 0+$P
+changed $((3 * P))+$((2 * P))
+changed $((100 * P))+$((SIZE - 100 * P))" "mapfsctl diff app s2"
+expect_eq "$(s "$MAPFSCTL" --json diff "$M/app" s2)" "{\"file\": \"$M/app\", \"snapshot\": \"s2\", \"snapshot_size\": $SIZE, \"size\": $((100 * P + 5)), \"changed\": [{\"offset\": 0, \"length\": $P}, {\"offset\": $((3 * P)), \"length\": $((2 * P))}, {\"offset\": $((100 * P)), \"length\": $((SIZE - 100 * P))}]}" "mapfsctl --json diff app s2"
+s "$MAPFSCTL" --json diff "$M/app" s1 | python3 -c 'import json,sys; json.load(sys.stdin)' ||
+	fail "mapfsctl --json diff is not JSON"
+expect_err "No such file or directory" "$MAPFSCTL" diff "$M/app" nope
+expect_err "Invalid argument" "$MAPFSCTL" diff "$M/app" a/b
+expect_err "No such file or directory" "$MAPFSCTL" snapshot rollback "$M/app" nope
+
+check "a diff longer than one attribute holds: continued with user.mapfs.changed.FROM"
+head -c $((10000 * P)) /dev/urandom >"$B/many"
+s touch "$M/many@@/snap/m"
+s python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for p in range(0, 10000, 2):
+    os.pwrite(fd, b"x", p * 4096 + 7)
+os.close(fd)' "$M/many"
+changed "$M/many@@/snap/m" | tail -n 1 | grep -q "^more [0-9]*$" ||
+	fail "user.mapfs.changed of 5000 ranges does not end with 'more FROM'"
+s "$MAPFSCTL" diff "$M/many" m >"$MF_T/many.diff"
+for ((p = 0; p < 10000; p += 2)); do echo "changed $((p * P))+$P"; done >"$MF_T/many.want"
+expect_eq "$(tail -n +2 "$MF_T/many.diff" | cmp - "$MF_T/many.want" && echo same)" same "mapfsctl diff of 5000 ranges"
+rm -f "$B/many"
+
 check "mv onto another file, or a new name: EINVAL, nothing changed"
 sum=$(cat "$B/app" "$B/other" | sha256sum)
 # mv itself words EINVAL as "a subdirectory of itself": ask rename(2).
@@ -93,8 +122,8 @@ expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 s3 " "snapshots after the 
 s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed in the rollback"
 s cmp "$M/app@@/snap/s3" "$MF_T/s3" || fail "s3 changed in the rollback"
 
-check "mv app@@/snap/s3 app: shrunk back, s1 unchanged"
-s mv "$M/app@@/snap/s3" "$M/app" || fail "mv app@@/snap/s3 app"
+check "mapfsctl snapshot rollback app s3: shrunk back, s1 unchanged"
+expect_eq "$(s "$MAPFSCTL" --json snapshot rollback "$M/app" s3)" "{\"file\": \"$M/app\", \"rolled_back\": \"s3\", \"size\": $((300 * P))}" "mapfsctl --json snapshot rollback app s3"
 s cmp "$M/app" "$MF_T/s3" || fail "app is not s3"
 s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed in the second rollback"
 expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 " "snapshots after the second rollback"
