@@ -191,9 +191,20 @@ s dd if=/dev/urandom of="$M/k" bs=1M count=64 conv=notrunc status=none
 s cp "$M/k@@/snap/s1" "$MF_T/k-s1"
 mv "$M/k@@/snap/s2" "$M/k" 2>/dev/null &
 mvp=$!
-sleep 0.3
+# Pages go back in order: once the first is s2's, the rollback is under way.
+for ((i = 0; i < 2000; i++)); do
+	cmp -s -n 4096 "$B/k" "$MF_T/k-s2" && break
+	sleep 0.005
+done
 pid=${MF_PID_OF[$M]}
 kill -KILL "$pid"
+if cmp -s "$B/k" "$MF_T/k-s2"; then
+	echo "    killed after the last page went back"
+elif cmp -s -n 4096 "$B/k" "$MF_T/k-s2"; then
+	echo "    killed part way: the file is partly rolled back"
+else
+	echo "    killed before the first page went back"
+fi
 mf_reap "$pid"
 unset "MF_PID_OF[$M]"
 wait "$mvp" || true

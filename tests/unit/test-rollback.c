@@ -23,12 +23,22 @@ ssize_t __wrap_mf_backing_write_locked(MfBacking *b, uint64_t off,
 
 static unsigned die_at_write;   /* 0: never */
 static unsigned writes_seen;
+/* Called before the second page write of a rollback, if set. */
+static void (*during_rollback)(void *arg);
+static void *during_arg;
 
 ssize_t __wrap_mf_backing_write_locked(MfBacking *b, uint64_t off,
 				       const void *buf, size_t len)
 {
-	if (die_at_write && ++writes_seen == die_at_write)
+	++writes_seen;
+	if (die_at_write && writes_seen == die_at_write)
 		_exit(42);      /* as SIGKILL: no unwinding, no cleanup */
+	if (during_rollback && writes_seen == 2) {
+		void (*fn)(void *) = during_rollback;
+
+		during_rollback = NULL;
+		fn(during_arg);
+	}
 	return __real_mf_backing_write_locked(b, off, buf, len);
 }
 #endif
@@ -250,6 +260,39 @@ static void test_rollback_refused(void **state)
 	assert_rollback(f, "s1", &m1, 0);
 }
 
+/* From inside the rollback of s2: s2 cannot be deleted nor renamed;
+ * the others can. */
+static void meddle(void *arg)
+{
+	Fix *f = arg;
+
+	assert_int_equal(mf_state_snap_delete(f->st, "s2"), -EBUSY);
+	assert_int_equal(mf_state_snap_rename(f->st, "s2", "x"), -EBUSY);
+	assert_int_equal(mf_state_snap_delete(f->st, "s1"), 0);
+	assert_int_equal(mf_state_snap_rename(f->st, "s3", "t3"), 0);
+}
+
+/* A snapshot being rolled back stays put (EBUSY); an older one deleted
+ * meanwhile moves it in the chain, and the rollback still finds it. */
+static void test_rollback_busy(void **state)
+{
+	Fix *f = *state;
+	Model m[3];
+
+	unit_guard();
+	build_chain(f, m);
+	writes_seen = 0;
+	during_rollback = meddle;
+	during_arg = f;
+	assert_rollback(f, "s2", &m[1], 4);
+	assert_null(during_rollback);   /* it ran */
+	assert_list(mf_state_snap_list(f->st), "t3");
+	assert_snap(f, "t3", &m[2]);
+	reload(f);
+	assert_file(f);
+	assert_snap(f, "t3", &m[2]);
+}
+
 typedef struct Crash {
 	Fix *f;
 	unsigned at;
@@ -259,6 +302,7 @@ static int crash_rollback(void *arg)
 {
 	Crash *c = arg;
 
+	writes_seen = 0;
 	die_at_write = c->at;
 	mf_state_snap_rollback(c->f->st, c->f->b, "s2", NULL);
 	return 0;               /* not reached */
@@ -330,6 +374,7 @@ int main(void)
 		T(test_rollback_size_shrunk_and_grown),
 		T(test_rollback_page_changed_twice),
 		T(test_rollback_refused),
+		T(test_rollback_busy),
 		T(test_rollback_crash),
 #else
 		T(test_rollback_store_full),
