@@ -70,6 +70,21 @@ static void rollback_job(void *arg)
 		r = mf_state_snap_rollback(st, b, j->name, &pages);
 	if (r < 0 && linked)
 		unlinkat(j->target_dir->fd, j->target, 0);
+	if (r == -ENOENT && !j->relink) {
+		/* Not F's own: a snapshot of the file F replaced (sed -i,
+		 * mv G F), shown at its path. */
+		FsInode *old = fs_views_replaced_holding(ctx, j->snapdir,
+							 j->name);
+
+		if (old) {
+			fs_log(LOG_NOTICE, "rollback %s: a snapshot of the file "
+			       "that %s replaced; rm %s first to bring that "
+			       "file back, or cp -p the snapshot",
+			       j->name, j->target, j->target);
+			fs_inode_unref(ctx->inodes, old);
+			r = -EEXIST;
+		}
+	}
 	if (st)
 		mf_state_unref(st);
 	mf_backing_unref(b);

@@ -9,7 +9,8 @@
 
 /* rename(snapdir/name, target_dir/target): roll back, when target is the
  * snapshot's file, or the path that file was removed from and that names
- * nothing now (the file comes back there). Otherwise EINVAL. */
+ * nothing now (the file comes back there). Otherwise EINVAL; EEXIST when
+ * the snapshot is of a file that target replaced. */
 void fs_rollback_rename(fuse_req_t req, FsInode *snapdir, const char *name,
 			FsInode *target_dir, const char *target);
 

@@ -197,8 +197,8 @@ static void bad_window(fuse_req_t req, const char *name)
 
 /* The file removed from dir's path (mv G F, sed -i, rm F) that has
  * snapshot entry, with a reference; NULL if none. */
-static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
-				 const char *entry)
+FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
+				   const char *entry)
 {
 	GPtrArray *old = fs_orphans_list(ctx, dir->entry);
 	FsInode *found = NULL;
@@ -226,7 +226,7 @@ static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
 			    const MfViewSpec *spec, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
-	FsInode *old = replaced_holding(ctx, dir, entry);
+	FsInode *old = fs_views_replaced_holding(ctx, dir, entry);
 
 	if (!old)
 		return fs_reply_err(req, ENOENT, "lookup", name);
@@ -574,7 +574,7 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	/* Not the file's own: a removed file's, shown at this path. */
 	if (r == -ENOENT && dir->kind == FS_SNAPDIR) {
-		FsInode *old = replaced_holding(ctx, dir, name);
+		FsInode *old = fs_views_replaced_holding(ctx, dir, name);
 
 		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
 					false, &st) == 0) {

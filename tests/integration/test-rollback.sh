@@ -164,6 +164,21 @@ s cmp "$M/gone" "$MF_T/g1" || fail "gone is not g1"
 expect_eq "$(s ls "$M/gone@@/snap" | wc -l)" 0 "gone's snapshots after the rollback"
 expect_eq "$(ls "$B/.mapfs/orphans" | wc -l)" 0 "orphans left"
 
+check "a replaced file's snapshot: EEXIST onto the file there now; after rm, it comes back"
+head -c 30000 /dev/urandom >"$B/rep"
+s touch "$M/rep@@/snap/r1"
+cp "$B/rep" "$MF_T/r1"
+head -c 20000 /dev/urandom >"$MF_T/rep.new"
+s cp "$MF_T/rep.new" "$M/rep.tmp"
+s mv "$M/rep.tmp" "$M/rep"                              # as sed -i does
+expect_eq "$(s ls "$M/rep@@/snap")" "r1" "the replaced file's snapshots"
+expect_ops EEXIST rename "$M/rep@@/snap/r1" "$M/rep" none
+s cmp "$M/rep" "$MF_T/rep.new" || fail "the refused rollback changed rep"
+s rm "$M/rep"
+s mv "$M/rep@@/snap/r1" "$M/rep" || fail "mv rep@@/snap/r1 rep after rm rep"
+s cmp "$M/rep" "$MF_T/r1" || fail "rep is not r1"
+expect_eq "$(ls "$B/.mapfs/orphans" | wc -l)" 0 "orphans left"
+
 check "cost: an 8 GiB sparse file with 1 MiB changed writes back 1 MiB"
 truncate -s 8G "$B/huge"
 patch "$M/huge" $((4 * 1073741824)) 1048576
