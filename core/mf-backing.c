@@ -610,13 +610,26 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 
 int mf_backing_truncate(MfBacking *b, uint64_t size)
 {
-	int r = 0;
+	int r;
 
 	if (!b->writable)
 		return -EBADF;
 	if (size > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&b->resize_lock);
+	r = mf_backing_truncate_locked(b, size);
+	pthread_rwlock_unlock(&b->resize_lock);
+	return r;
+}
+
+int mf_backing_truncate_locked(MfBacking *b, uint64_t size)
+{
+	int r = 0;
+
+	if (!b->writable)
+		return -EBADF;
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
 	g_mutex_lock(&b->extend_lock);
 	if (b->hooks && (r = mf_backing_size(b, &b->known_size)) == 0)
 		r = b->hooks->before(b->hook_arg, b, size,
@@ -631,7 +644,6 @@ int mf_backing_truncate(MfBacking *b, uint64_t size)
 			b->hooks->after(b->hook_arg, b);
 	}
 	g_mutex_unlock(&b->extend_lock);
-	pthread_rwlock_unlock(&b->resize_lock);
 	mf_backing_times_changed(b);
 	return r;
 }

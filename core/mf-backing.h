@@ -144,6 +144,10 @@ int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 				size_t len);
 
+/* mf_backing_truncate() with the lock held exclusively; the change hook
+ * still runs. */
+int mf_backing_truncate_locked(MfBacking *b, uint64_t size);
+
 /* Counters summed over every backing. */
 typedef struct MfIoStats {
 	uint64_t bytes_read;

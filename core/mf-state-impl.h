@@ -36,6 +36,8 @@ struct MfState {
 	uint64_t next_seq;
 	uint64_t next_tmp;      /* names entries while they are made */
 	bool damaged;
+	Entry *rolling;         /* the snapshot being rolled back, if any:
+				 * not deleted nor renamed meanwhile */
 	MfBacking *attached;    /* whose hooks we are; no reference */
 	/* Bypass detection: the file's mtime and size after our last change.
 	 * While no change of ours is under way (busy == 0), any other value
@@ -59,6 +61,10 @@ void mf_entry_info(const Entry *e, MfEntryInfo *out);
 typedef int (*MfPageFn)(void *ctx, uint64_t p, char *buf);
 ssize_t mf_copy_pages(MfPageFn fn, void *ctx, uint64_t off, void *out,
 		      size_t len);
+
+/* Page p as snapshot number i sees it (b NULL: the file is gone).
+ * Lock held. Returns 0 or -errno. */
+int mf_snap_page(MfState *st, guint i, MfBacking *b, uint64_t p, char *buf);
 
 /* The change hooks (MfChangeHooks.before and .after). */
 int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len);

@@ -714,6 +714,8 @@ int mf_state_snap_delete(MfState *st, const char *name)
 	e = find_snap(st, name, &i);
 	if (!e) {
 		r = -ENOENT;
+	} else if (e == st->rolling) {
+		r = -EBUSY;     /* mf-rollback.c consumes it */
 	} else if (i > 0) {
 		/* Older ones may still need what this one kept. */
 		HandOver h = { st, i, g_malloc(MF_PAGE) };
@@ -746,6 +748,8 @@ int mf_state_snap_rename(MfState *st, const char *from, const char *to)
 	e = find_snap(st, from, NULL);
 	if (!e)
 		r = -ENOENT;
+	else if (e == st->rolling)
+		r = -EBUSY;
 	else if (find_snap(st, to, NULL))
 		r = strcmp(from, to) == 0 ? 0 : -EEXIST;
 	else if (renameat2(st->snap_fd, from, st->snap_fd, to,
@@ -793,8 +797,8 @@ char **mf_state_snap_list(MfState *st)
 
 /* Page p as snapshot number i sees it: the first of it and the newer
  * snapshots that holds p, else the live file. Lock held. */
-static int snap_page(MfState *st, guint i, MfBacking *b, uint64_t p,
-		     char *buf)
+int mf_snap_page(MfState *st, guint i, MfBacking *b, uint64_t p,
+		 char *buf)
 {
 	bool hole;
 
@@ -846,7 +850,7 @@ static int snap_read_page(void *ctx, uint64_t p, char *buf)
 {
 	SnapRead *s = ctx;
 
-	return snap_page(s->st, s->index, s->b, p, buf);
+	return mf_snap_page(s->st, s->index, s->b, p, buf);
 }
 
 ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,

@@ -17,6 +17,7 @@
 #include "mf-view.h"
 #include "ops.h"
 #include "reply.h"
+#include "rollback.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -204,8 +205,8 @@ static void bad_window(fuse_req_t req, const char *name)
 
 /* The file removed from dir's path (mv G F, sed -i, rm F) that has
  * snapshot entry, with a reference; NULL if none. */
-static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
-				 const char *entry)
+FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
+				   const char *entry)
 {
 	GPtrArray *old = fs_orphans_list(ctx, dir->entry);
 	FsInode *found = NULL;
@@ -233,7 +234,7 @@ static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
 			    const MfViewSpec *spec, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
-	FsInode *old = replaced_holding(ctx, dir, entry);
+	FsInode *old = fs_views_replaced_holding(ctx, dir, entry);
 
 	if (!old)
 		return fs_reply_err(req, ENOENT, "lookup", name);
@@ -425,7 +426,7 @@ void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 static const char *const xattr_names[] = {
 	"user.mapfs.mode",   "user.mapfs.coherence", "user.mapfs.base",
 	"user.mapfs.offset", "user.mapfs.length",    "user.mapfs.pages",
-	"user.mapfs.taken",  "user.mapfs.state",
+	"user.mapfs.taken",  "user.mapfs.state",     "user.mapfs.changed",
 };
 
 /* The file's path in the mount, from where its fd points now. */
@@ -491,7 +492,12 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 	g_autofree char *value = in->kind == FS_VIEW
 					 ? xattr_value(ctx_of(req), in, name)
 					 : NULL;
+	int err = ENODATA;
 
+	if (is_snap(in) && fs_rollback_is_changed_xattr(name))
+		value = fs_rollback_changed_xattr(ctx_of(req), in, name, &err);
+	if (!value && err != ENODATA)
+		return fs_reply_err(req, err, "getxattr", name);
 	if (!value)
 		return fs_reply_err(req, ENODATA, "getxattr", name);
 	fs_reply_xattr(req, value, strlen(value), size);
@@ -590,7 +596,7 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	/* Not the file's own: a removed file's, shown at this path. */
 	if (r == -ENOENT && dir->kind == FS_SNAPDIR) {
-		FsInode *old = replaced_holding(ctx, dir, name);
+		FsInode *old = fs_views_replaced_holding(ctx, dir, name);
 
 		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
 					false, &st) == 0) {
@@ -643,5 +649,7 @@ void fs_views_rename(fuse_req_t req, FsInode *from, const char *name,
 		       "onto its own file (mv F@@/cow/NAME F)", name);
 		return (void)fuse_reply_err(req, EINVAL);
 	}
+	if (from->kind == FS_SNAPDIR && to->kind == FS_REAL)  /* roll back */
+		return fs_rollback_rename(req, from, name, to, newname);
 	fs_views_refuse(req, from->kind == FS_REAL ? to : from, "rename");
 }

@@ -68,6 +68,10 @@ void fs_views_commit(fuse_req_t req, FsInode *cowdir, const char *name,
  * change, not one from outside. Returns 0 or -errno. */
 int fs_views_set_times(FsContext *ctx, FsInode *file, const struct stat *attr,
 		       int valid);
+/* The file removed from the path of dir (a snapshot directory) that has
+ * snapshot entry, with a reference; NULL if none. */
+FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
+				   const char *entry);
 /* The state (snapshots, private views) of in's file, checked against
  * changes made outside the mount. */
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);

@@ -1,0 +1,229 @@
+/* rollback: rolling a file back to a snapshot through rename, and the
+ * changed ranges of a snapshot as an attribute. See rollback.h.
+ *
+ * A rollback runs as a files-lane job (notify.h), as a commit does: the
+ * file's kernel pages are dropped (dirty ones written back first), the
+ * snapshot's pages are written back under the backing's resize lock, the
+ * pages are dropped again with the ro views' (aliases.h), and only then is
+ * the rename answered.
+ */
+#include "rollback.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aliases.h"
+#include "log.h"
+#include "mf-rollback.h"
+#include "notify.h"
+#include "orphans.h"
+#include "ops.h"
+#include "reply.h"
+#include "views.h"
+
+#define CHANGED_XATTR "user.mapfs.changed"
+#define CHANGED_MAX 60000       /* below XATTR_SIZE_MAX (64 KiB) */
+
+typedef struct RollbackJob {
+	fuse_req_t req;
+	FsInode *snapdir, *target_dir;
+	char *name, *target;
+	bool relink;            /* the file was removed: link it back */
+} RollbackJob;
+
+/* Give the removed file its name back: by its /proc link, as linkat
+ * cannot take an O_PATH fd without CAP_DAC_READ_SEARCH. */
+static int relink(FsInode *base, FsInode *dir, const char *name)
+{
+	char proc[FS_PROC_PATH_MAX];
+
+	fs_inode_proc_path(base, proc);
+	return linkat(AT_FDCWD, proc, dir->fd, name, AT_SYMLINK_FOLLOW) < 0
+		       ? -errno
+		       : 0;
+}
+
+static void rollback_job(void *arg)
+{
+	RollbackJob *j = arg;
+	FsContext *ctx = ctx_of(j->req);
+	FsInode *base = j->snapdir->base;
+	MfBacking *b = NULL;
+	MfState *st = NULL;
+	uint64_t pages = 0;
+	bool linked = false;
+	int r;
+
+	fs_notify_drop_file(base, 0, 0);
+	r = fs_inode_backing_rw(ctx, base, &b);
+	if (r == 0)
+		r = fs_views_state(ctx, j->snapdir, false, &st);
+	/* The name first: if it cannot be had, nothing has changed. */
+	if (r == 0 && j->relink && (r = relink(base, j->target_dir,
+					       j->target)) == 0)
+		linked = true;
+	if (r == 0)
+		r = mf_state_snap_rollback(st, b, j->name, &pages);
+	if (r < 0 && linked)
+		unlinkat(j->target_dir->fd, j->target, 0);
+	if (r == -ENOENT && !j->relink) {
+		/* Not F's own: a snapshot of the file F replaced (sed -i,
+		 * mv G F), shown at its path. */
+		FsInode *old = fs_views_replaced_holding(ctx, j->snapdir,
+							 j->name);
+
+		if (old) {
+			fs_log(LOG_NOTICE, "rollback %s: a snapshot of the file "
+			       "that %s replaced; rm %s first to bring that "
+			       "file back, or cp -p the snapshot",
+			       j->name, j->target, j->target);
+			fs_inode_unref(ctx->inodes, old);
+			r = -EEXIST;
+		}
+	}
+	if (st)
+		mf_state_unref(st);
+	mf_backing_unref(b);
+	fs_notify_drop_file(base, 0, 0);
+	if (r == 0) {
+		fs_aliases_drop(fs_aliases_changed(base, 0, FS_ALIASES_TO_END));
+		/* Its last snapshot gone, a removed file is no orphan. */
+		fs_orphans_release(ctx, base);
+	}
+	if (r < 0) {
+		fs_reply_err(j->req, -r, "rollback", j->name);
+	} else {
+		fs_log(LOG_INFO, "snapshot %s rolled back into %s: %" PRIu64
+		       " pages written", j->name, j->target, pages);
+		fuse_reply_err(j->req, 0);
+		/* After the reply: the rename holds both directories. */
+		fs_notify_inval_entry((fuse_ino_t)(uintptr_t)j->target_dir,
+				      j->target);
+		fs_notify_inval_entry((fuse_ino_t)(uintptr_t)j->snapdir,
+				      j->name);
+	}
+	fs_inode_unref(ctx->inodes, j->snapdir);
+	fs_inode_unref(ctx->inodes, j->target_dir);
+	g_free(j->name);
+	g_free(j->target);
+	g_free(j);
+}
+
+/* Does name in dir hold base, or is it the free path base was removed
+ * from? */
+static int target_kind(FsContext *ctx, FsInode *snapdir, FsInode *dir,
+		       const char *name, bool *relink)
+{
+	g_autofree char *key = NULL;
+	struct stat st;
+
+	if (dir->kind != FS_REAL)
+		return -EINVAL;
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		*relink = false;
+		return st.st_dev == snapdir->base->dev &&
+				       st.st_ino == snapdir->base->ino
+			       ? 0
+			       : -EINVAL;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	/* F@@ remembers the path it was reached by (views.c). */
+	key = fs_orphans_key(ctx, dir, name);
+	*relink = true;
+	return key && snapdir->entry && strcmp(key, snapdir->entry) == 0
+		       ? 0
+		       : -EINVAL;
+}
+
+void fs_rollback_rename(fuse_req_t req, FsInode *snapdir, const char *name,
+			FsInode *target_dir, const char *target)
+{
+	FsContext *ctx = ctx_of(req);
+	RollbackJob *j;
+	bool relink = false;
+	int r = target_kind(ctx, snapdir, target_dir, target, &relink);
+
+	if (r == -EINVAL) {
+		fs_log(LOG_NOTICE, "rename %s: a snapshot rolls back only onto "
+		       "its own file (mv F@@/snap/NAME F); cp -p copies it "
+		       "anywhere", name);
+		return (void)fuse_reply_err(req, EINVAL);
+	}
+	if (r < 0)
+		return fs_reply_err(req, -r, "rollback", target);
+	j = g_new0(RollbackJob, 1);
+	j->req = req;
+	j->snapdir = fs_inode_hold(ctx->inodes, snapdir);
+	j->target_dir = fs_inode_hold(ctx->inodes, target_dir);
+	j->name = g_strdup(name);
+	j->target = g_strdup(target);
+	j->relink = relink;
+	fs_notify_run(rollback_job, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* user.mapfs.changed                                                  */
+
+bool fs_rollback_is_changed_xattr(const char *name)
+{
+	return g_str_has_prefix(name, CHANGED_XATTR) &&
+	       (name[sizeof(CHANGED_XATTR) - 1] == '\0' ||
+		name[sizeof(CHANGED_XATTR) - 1] == '.');
+}
+
+char *fs_rollback_changed_xattr(FsContext *ctx, FsInode *in,
+				const char *name, int *err)
+{
+	const char *from_s = name + sizeof(CHANGED_XATTR) - 1;
+	g_autoptr(GArray) ranges = NULL;
+	uint64_t from = 0, ssize, size;
+	MfBacking *b = NULL;
+	MfState *st = NULL;
+	GString *out;
+	char *end;
+	int r;
+
+	if (*from_s == '.') {
+		errno = 0;
+		from = g_ascii_strtoull(from_s + 1, &end, 10);
+		if (errno || end == from_s + 1 || *end) {
+			*err = ENODATA;
+			return NULL;
+		}
+	}
+	r = fs_inode_backing(ctx, in->base, &b);
+	if (r == 0)
+		r = fs_views_state(ctx, in, false, &st);
+	if (r == 0)
+		r = mf_state_snap_changed(st, b, in->entry, &ranges, &ssize,
+					  &size);
+	if (st)
+		mf_state_unref(st);
+	mf_backing_unref(b);
+	if (r < 0) {
+		*err = -r;
+		return NULL;
+	}
+	out = g_string_new(NULL);
+	g_string_append_printf(out, "size %" PRIu64 " %" PRIu64 "\n", ssize,
+			       size);
+	for (guint i = 0; i < ranges->len; i++) {
+		MfRange *x = &g_array_index(ranges, MfRange, i);
+
+		if (x->off + x->len <= from)
+			continue;
+		if (out->len > CHANGED_MAX) {
+			g_string_append_printf(out, "more %" PRIu64 "\n",
+					       x->off);
+			break;
+		}
+		g_string_append_printf(out, "%" PRIu64 " %" PRIu64 "\n",
+				       x->off, x->len);
+	}
+	return g_string_free(out, FALSE);
+}
