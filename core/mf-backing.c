@@ -186,9 +186,11 @@ static uint64_t next_data(MfBacking *b, uint64_t pos, uint64_t *end)
 	return *end;
 }
 
-/* Holding resize_lock exclusive: the file may have lost data. */
+/* Holding resize_lock exclusive: the file may have lost data, and its
+ * windows the pages that held it. */
 static void forget_extent(MfBacking *b)
 {
+	mf_window_cache_forget_written(b->cache, b->fd);
 	g_mutex_lock(&b->extent_lock);
 	b->extent_start = b->extent_end = 0;
 	g_mutex_unlock(&b->extent_lock);
@@ -486,9 +488,30 @@ void mf_backing_times_changed(MfBacking *b)
 	__atomic_store_n(&b->stamped_ns, 0, __ATOMIC_RELAXED);
 }
 
-/* Store [off, off+len) into windows, adding the bytes stored to *done.
+/* pwrite(2) all of buf at off, adding the bytes written to *put.
+ * Returns 0 or -errno. */
+static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off,
+		      size_t *put)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		*put += (size_t)n;
+		buf += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Store [off, off+len) through windows (each window's pages new to it
+ * with pwrite: mf_window_prepare_write), adding the bytes stored to *done.
  * Returns 0 when all are stored, 1 when a SIGBUS stopped the copy, or
- * -errno when a window cannot be mapped. */
+ * -errno when a window cannot be mapped or pwrite fails. */
 static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
 		 size_t *stored)
 {
@@ -508,6 +531,16 @@ static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
 		chunk = wsize - (size_t)(pos - mf_window_offset(w));
 		if (chunk > len - done)
 			chunk = len - done;
+		if (!mf_window_prepare_write(w, (size_t)(pos - mf_window_offset(w)),
+					     chunk)) {
+			r = pwrite_all(b->fd, buf + done, chunk, pos, &done);
+			mf_window_unpin(w);
+			if (r < 0) {
+				*stored += done;
+				return r;
+			}
+			continue;
+		}
 		n = mf_guard_copy(mf_window_addr(w) + (pos - mf_window_offset(w)),
 				  buf + done, chunk);
 		mf_window_unpin(w);

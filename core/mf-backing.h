@@ -1,11 +1,13 @@
 /* mf-backing: one backing file as the daemon serves it.
  *
- * All file data moves through the window cache; this module never preads or
- * pwrites data. It keeps the file's size in step with writes (a writable
- * mapping must never be touched past EOF, so a write that extends the file
- * ftruncates first), stamps mtime/ctime the way a kernel filesystem would,
- * and turns SIGBUS (file truncated behind our back, no space for a page)
- * into -EIO or -ENOSPC.
+ * All file data moves through the window cache; this module never preads
+ * data, and pwrites only what mf_window_prepare_write() says is cheaper
+ * written so: pages new to a window (a file growing, a window just mapped),
+ * which a store through the window would fault in one by one. It keeps the
+ * file's size in step with writes (a writable mapping must never be touched
+ * past EOF, so a write that extends the file ftruncates first), stamps
+ * mtime/ctime the way a kernel filesystem would, and turns SIGBUS (file
+ * truncated behind our back, no space for a page) into -EIO or -ENOSPC.
  *
  * Locking: resize_lock (rwlock) is held shared by every read and write and
  * exclusively by truncation, so our own truncation never races a copy.
