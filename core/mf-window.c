@@ -399,7 +399,6 @@ bool mf_window_prepare_write(MfWindow *w, size_t from, size_t len)
 				if ((st = page_state(w, p)) < REWRITES)
 					__atomic_store_n(&w->writes[p], st + 1,
 							 __ATOMIC_RELAXED);
-			count(cache, &cache->stats.write_syscalls, 1);
 			return false;
 		}
 		lo = MIN(lo, p);

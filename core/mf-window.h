@@ -27,7 +27,6 @@ typedef struct MfWindowStats {
 	uint64_t misses;       /* pins that had to map */
 	uint64_t map_failures; /* mmap calls that failed */
 	uint64_t populates;    /* windows faulted in ahead of a reader */
-	uint64_t write_syscalls;  /* window writes made with pwrite(2) */
 	uint64_t write_populated; /* pages faulted in for a rewrite, ahead */
 } MfWindowStats;
 

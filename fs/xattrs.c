@@ -28,7 +28,7 @@ static char *stats_text(FsContext *ctx)
 		"\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
 		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n",
 		ws.mapped_now, ws.maps, ws.unmaps, ws.hits, ws.misses,
-		ws.map_failures, ws.populates, ws.write_syscalls,
+		ws.map_failures, ws.populates, io.write_syscalls,
 		ws.write_populated, io.bytes_read, io.bytes_written,
 		g_atomic_int_get(&ctx->open_files), io.sigbus,
 		fs_inode_table_size(ctx->inodes));

@@ -116,15 +116,17 @@ for i in 0 1 2 3 4 5 6 7; do
 		fail "part $i written by 8 concurrent writers differs in the backing file"
 done
 
-check "a new file is written with pwrite, no page faulted in; a page rewritten often is"
+check "a new file is written with pwrite, no window mapped; a page rewritten often is faulted in"
 # A page new to a window costs a page fault (on a virtual machine a host
 # fault too) when stored through the window: pwrite writes it instead.
 mf_mount "$B" "$M"
 w0=$(mf_stat_key "$M" write_syscalls)
 p0=$(mf_stat_key "$M" write_populated)
+m0=$(mf_stat_key "$M" maps)
 s dd if="$PAT" of="$M/new" bs=1M status=none
 w1=$(mf_stat_key "$M" write_syscalls)
 [ $((w1 - w0)) -ge 3 ] || fail "3 MiB written to a new file took $((w1 - w0)) pwrites, not one a MiB or more"
+expect_eq "$(mf_stat_key "$M" maps)" "$m0" "windows mapped to write a new file (each write at its end)"
 expect_eq "$(mf_stat_key "$M" write_populated)" "$p0" "pages faulted in to write a new file"
 s cmp "$M/new" "$PAT" || fail "a new file reads back wrong through the mount"
 s cmp "$B/new" "$PAT" || fail "a new file written through the mount differs in the backing file"
@@ -138,10 +140,12 @@ head -c 65536 <(tail -c +$((9 * 65536 + 1)) "$PAT") >"$MF_T/head"
 sx 'dd if="$1" bs=65536 count=1 iflag=direct status=none | cmp - "$2"' "$M/new" "$MF_T/head" ||
 	fail "64 KiB rewritten through the window read back wrong through the mount"
 s cmp -n 65536 "$B/new" "$MF_T/head" || fail "64 KiB rewritten through the window differ in the backing file"
-# Truncation takes the pages away: written again, they are new again.
+# Truncation takes the pages away: written again, they are new again
+# (inside the file: a write at its end is always a pwrite).
 s truncate -s 0 "$M/new"
+s truncate -s 65536 "$M/new"
 w2=$(mf_stat_key "$M" write_syscalls)
-s dd if="$PAT" of="$M/new" bs=65536 count=1 status=none
+s dd if="$PAT" of="$M/new" bs=65536 count=1 conv=notrunc status=none
 [ "$(mf_stat_key "$M" write_syscalls)" -gt "$w2" ] || fail "a page written after truncation was not written with pwrite"
 s cmp -n 65536 "$M/new" "$PAT" || fail "64 KiB written after truncation read back wrong"
 expect_eq "$(s stat -c %s "$M/new")" 65536 "size of the file written again after truncation"
