@@ -351,14 +351,14 @@ int mf_window_populate(MfWindow *w, size_t from, size_t len)
 
 /* A page's writes state (MfWindow.writes): 0 .. REWRITES - 1, writes made
  * to it with pwrite; REWRITES (MF_WINDOW_REWRITES), rewritten often enough
- * to fault it in; FAULTED, faulted in for writing. Measured here (a virtual machine with
- * shadow page tables, where the host faults too): faulting a page in for
- * writing costs about 5 us more than writing it with pwrite, and a
- * rewrite through the window then saves about 0.2 us a page over pwrite
- * (most of a write's cost is the request itself): faulting in pays after
- * some 25 rewrites, as buying skis pays once their price is spent on
- * renting. On bare metal a fault costs less, and the rule at worst a few
- * pwrites too many. */
+ * to fault it in; FAULTED, faulted in for writing. Measured here (a
+ * virtual machine with shadow page tables, where the host faults too):
+ * faulting a page in for writing costs about 5 us more than writing it
+ * with pwrite, and a rewrite through the window then saves about 0.2 us a
+ * page over pwrite (most of a write's cost is the request itself):
+ * faulting in pays after some 25 rewrites, as buying skis pays once their
+ * price is spent on renting. On bare metal a fault costs less, and the
+ * rule at worst a few pwrites too many. */
 enum { REWRITES = MF_WINDOW_REWRITES, FAULTED = REWRITES + 1 };
 
 /* Kernels before 5.14 know no MADV_POPULATE_WRITE: stop asking. */
