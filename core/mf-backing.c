@@ -193,9 +193,11 @@ static uint64_t next_data(MfBacking *b, uint64_t pos, uint64_t *end)
 	return *end;
 }
 
-/* Holding resize_lock exclusive: the file may have lost data. */
+/* Holding resize_lock exclusive: the file may have lost data, and its
+ * windows the pages that held it. */
 static void forget_extent(MfBacking *b)
 {
+	mf_window_cache_forget_written(b->cache, b->fd);
 	g_mutex_lock(&b->extent_lock);
 	b->extent_start = b->extent_end = 0;
 	g_mutex_unlock(&b->extent_lock);
@@ -501,11 +503,57 @@ void mf_backing_times_changed(MfBacking *b)
 	__atomic_store_n(&b->stamped_ns, 0, __ATOMIC_RELAXED);
 }
 
-/* Store [off, off+len) into windows, adding the bytes stored to *done.
+/* pwrite(2) all of buf at off, adding the bytes written to *put.
+ * Returns 0 or -errno. */
+static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off,
+		      size_t *put)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		*put += (size_t)n;
+		buf += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A write that starts at or past EOF (cp, tar, a new file: most writes
+ * that grow a file) has no byte in any window: pwrite it, which grows the
+ * file itself, with no ftruncate first and no window mapped for it (nor
+ * another evicted). Under extend_lock, so that no other writer's
+ * ensure_size(), having found the file shorter, cuts it back meanwhile.
+ * Returns 1 when the write starts inside the file (nothing done), else 0
+ * when it is all written or -errno, adding the bytes written to *done. */
+static int append(MfBacking *b, uint64_t off, const char *buf, size_t len,
+		  size_t *done)
+{
+	int r = 1;
+
+	g_mutex_lock(&b->extend_lock);
+	if (off >= b->known_size) {
+		__atomic_add_fetch(&io_stats.write_syscalls, 1,
+				   __ATOMIC_RELAXED);
+		r = pwrite_all(b->fd, buf, len, off, done);
+		if (off + *done > b->known_size)
+			b->known_size = off + *done;
+	}
+	g_mutex_unlock(&b->extend_lock);
+	return r;
+}
+
+/* Store [off, off+len) through windows (each window's pages new to it
+ * with pwrite: mf_window_prepare_write, setting *pwrote), adding the
+ * bytes stored to *done.
  * Returns 0 when all are stored, 1 when a SIGBUS stopped the copy, or
- * -errno when a window cannot be mapped. */
+ * -errno when a window cannot be mapped or pwrite fails. */
 static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
-		 size_t *stored)
+		 size_t *stored, bool *pwrote)
 {
 	size_t wsize = mf_window_cache_window_size(b->cache);
 	size_t done = 0;
@@ -523,6 +571,19 @@ static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
 		chunk = wsize - (size_t)(pos - mf_window_offset(w));
 		if (chunk > len - done)
 			chunk = len - done;
+		if (!mf_window_prepare_write(w, (size_t)(pos - mf_window_offset(w)),
+					     chunk)) {
+			*pwrote = true;
+			__atomic_add_fetch(&io_stats.write_syscalls, 1,
+					   __ATOMIC_RELAXED);
+			r = pwrite_all(b->fd, buf + done, chunk, pos, &done);
+			mf_window_unpin(w);
+			if (r < 0) {
+				*stored += done;
+				return r;
+			}
+			continue;
+		}
 		n = mf_guard_copy(mf_window_addr(w) + (pos - mf_window_offset(w)),
 				  buf + done, chunk);
 		mf_window_unpin(w);
@@ -552,6 +613,7 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 {
 	uint64_t end = off + len;
 	int64_t grown_from = -1;
+	bool pwrote = false;
 	size_t done = 0;
 	ssize_t r = 0;
 
@@ -565,12 +627,17 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 		return -EFBIG;
 	if (b->hooks && (r = b->hooks->before(b->hook_arg, b, off, len)) < 0)
 		return r;
+	r = append(b, off, buf, len, &done);
+	if (r <= 0) {
+		pwrote = true;
+		goto out;
+	}
 	r = ensure_size(b, end, false, &grown_from);
 	for (int attempt = 0; r == 0 && done < len; attempt++) {
 		uint64_t size;
 
 		r = store(b, off + done, (const char *)buf + done, len - done,
-			  &done);
+			  &done, &pwrote);
 		if (r <= 0)
 			break;
 		/* A SIGBUS: the file shrank behind our back, or the
@@ -592,11 +659,13 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 	}
 	if (done < len && grown_from >= 0)
 		undo_growth(b, grown_from, end, done ? off + done : 0);
+out:
 	if (done > 0) {
-		/* The ftruncate that grew the file for this write has
-		 * stamped it already, as a kernel write stamps before it
-		 * copies: one system call less per appending write. */
-		if (grown_from >= 0)
+		/* The ftruncate that grew the file for this write, or a
+		 * pwrite that stored part of it, has stamped it already, as
+		 * a kernel write stamps before it copies: one system call
+		 * less. */
+		if (grown_from >= 0 || pwrote)
 			note_stamped(b);
 		else
 			stamp_mtime(b);
@@ -840,4 +909,6 @@ void mf_backing_io_stats(MfIoStats *out)
 	out->bytes_written =
 		__atomic_load_n(&io_stats.bytes_written, __ATOMIC_RELAXED);
 	out->sigbus = __atomic_load_n(&io_stats.sigbus, __ATOMIC_RELAXED);
+	out->write_syscalls =
+		__atomic_load_n(&io_stats.write_syscalls, __ATOMIC_RELAXED);
 }

@@ -1,11 +1,14 @@
 /* mf-backing: one backing file as the daemon serves it.
  *
- * All file data moves through the window cache; this module never preads or
- * pwrites data. It keeps the file's size in step with writes (a writable
- * mapping must never be touched past EOF, so a write that extends the file
- * ftruncates first), stamps mtime/ctime the way a kernel filesystem would,
- * and turns SIGBUS (file truncated behind our back, no space for a page)
- * into -EIO or -ENOSPC.
+ * All file data moves through the window cache; this module never preads
+ * data, and pwrites only bytes no window holds yet: a write at or past EOF
+ * (which grows the file itself), and what mf_window_prepare_write() says is
+ * cheaper written so (pages new to a window), which a store through the
+ * window would fault in one by one. It keeps the file's size in step with
+ * writes (a writable mapping must never be touched past EOF, so a write
+ * that straddles EOF ftruncates first), stamps
+ * mtime/ctime the way a kernel filesystem would, and turns SIGBUS (file
+ * truncated behind our back, no space for a page) into -EIO or -ENOSPC.
  *
  * Locking: resize_lock (rwlock) is held shared by every read and write and
  * exclusively by truncation, so our own truncation never races a copy.
@@ -153,5 +156,6 @@ typedef struct MfIoStats {
 	uint64_t bytes_read;
 	uint64_t bytes_written;
 	uint64_t sigbus;
+	uint64_t write_syscalls; /* writes (or parts) made with pwrite */
 } MfIoStats;
 void mf_backing_io_stats(MfIoStats *out);

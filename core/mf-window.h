@@ -27,6 +27,7 @@ typedef struct MfWindowStats {
 	uint64_t misses;       /* pins that had to map */
 	uint64_t map_failures; /* mmap calls that failed */
 	uint64_t populates;    /* windows faulted in ahead of a reader */
+	uint64_t write_populated; /* pages faulted in for a rewrite, ahead */
 } MfWindowStats;
 
 /* window_size: a power of two, at least the page size. max_windows >= 1.
@@ -61,6 +62,27 @@ int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
  * when it copies a reply out of the window. Every page must be backed by
  * data: a hole would be allocated on tmpfs. Returns 0 or -errno. */
 int mf_window_populate(MfWindow *w, size_t from, size_t len);
+
+/* Before a write of [from, from+len) of pinned writable window w: how to
+ * write it. false: with pwrite(2), the kernel copying through its own map:
+ * some page of it is new to this window (the file grows into it, or the
+ * window was just mapped) or has been written only a few times. A page
+ * touched for the first time through a window costs a page fault, on a
+ * virtual machine with shadow page tables a fault on the host as well,
+ * 8 us here, many times the pwrite of its 4 KiB; a file written once, as
+ * cp and tar write, never pays it. true: copy into the window's memory:
+ * every page of it has been rewritten often enough through this window to
+ * pay for faulting it in, which this call does for those not faulted in
+ * yet, in one system call (MADV_POPULATE_WRITE). The pages must lie within
+ * EOF. Both paths store into the same page cache, which every window and
+ * reader of the file shares: they see the bytes at once either way. */
+bool mf_window_prepare_write(MfWindow *w, size_t from, size_t len);
+/* Writes to a page with pwrite before it is faulted in (mf-window.c says
+ * why this many). */
+#define MF_WINDOW_REWRITES 24
+/* fd lost pages through us (truncation, hole punching): the kernel
+ * unmapped them from its windows, which must fault them in again. */
+void mf_window_cache_forget_written(MfWindowCache *cache, int fd);
 
 /* Run fn(arg) later on the cache's helper thread (one, started on first
  * use), for work that should not delay a request: populating the window a

@@ -30,6 +30,8 @@ ROWS = [
     ("seqread-cold", "seq read 1M, cold, 1 job", "MiB/s", "rate", 0.32),
     ("seqread-warm", "seq re-read 1M, warm, 1 job", "MiB/s", "rate", 0.95),
     ("seqwrite", "seq write 1M, 1 job", "MiB/s", "rate", 0.22),
+    ("seqwrite-new", "seq write 1M, new file, 1 job", "MiB/s", "rate", 0.40),
+    ("cp", "cp a {size} file into it", "MiB/s", "rate", 0.40),
     ("randread-1", "rand read 4K O_DIRECT, 1 job", "kIOPS", "rate", 0.053),
     ("randread-2", "rand read 4K O_DIRECT, 2 jobs", "kIOPS", "rate", 0.15),
     ("randwrite-1", "rand write 4K, 1 job", "kIOPS", "rate", 0.23),
@@ -204,6 +206,8 @@ def table(results, csv_path, png_path=None):
                 info.append((w[1], " ".join(w[2:])))
     meta = dict(info)
     files = f"{int(meta.get('files', '10000')):,}"
+    mib = int(meta.get("size-mib", "1024"))
+    size = f"{mib >> 10} GiB" if mib % 1024 == 0 else f"{mib} MiB"
 
     rows = []
     for key, label, unit, kind, target in ROWS:
@@ -224,7 +228,8 @@ def table(results, csv_path, png_path=None):
         meets = ""
         if target is not None and not math.isnan(ratio):
             meets = "yes" if ratio >= target else "no"
-        rows.append(dict(key=key, label=label.format(files=files), unit=unit,
+        rows.append(dict(key=key, label=label.format(files=files, size=size),
+                         unit=unit,
                          native=median(nat), mapfs=median(mfs), ratio=ratio,
                          target=target, meets=meets, nat=nat, mfs=mfs,
                          us_per_mib=us_per_mib, maps=maps))
@@ -288,7 +293,7 @@ def table(results, csv_path, png_path=None):
     if info:
         print()
         for k, v in info:
-            if k not in ("title", "files", "daemon-stats"):
+            if k not in ("title", "files", "size-mib", "daemon-stats"):
                 print(f"  {k:<34} {v}")
 
     with open(csv_path, "w", newline="") as f:

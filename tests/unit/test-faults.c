@@ -12,6 +12,7 @@
  *	FAKE_NEXT_SPARSE_SIZE(n);    the same with the file's own blocks
  *
  * lseek is wrapped only to count the SEEK_DATA calls (seek_data_calls).
+ * pwrite is the write of bytes new to a window (mf_window_prepare_write).
  *
  * cmocka fails a test that leaves a queued value unconsumed, so a wrapper
  * that is never reached (the engine no longer calls it) shows up.
@@ -40,7 +41,7 @@
 /* ---- the wrappers ---------------------------------------------------- */
 
 static unsigned armed_mmap, armed_msync, armed_ftruncate, armed_fallocate,
-	armed_fsync, armed_fstat;
+	armed_fsync, armed_fstat, armed_pwrite;
 
 /* The values queued by FAIL_NEXT live with these functions' names. */
 static int fault_mmap(void)
@@ -60,6 +61,10 @@ static int fault_fallocate(void)
 	return (int)mock();
 }
 static int fault_fsync(void)
+{
+	return (int)mock();
+}
+static int fault_pwrite(void)
 {
 	return (int)mock();
 }
@@ -117,6 +122,8 @@ int __real_fstat(int fd, struct stat *st);
 int __real_fstat64(int fd, struct stat *st);
 off_t __real_lseek(int fd, off_t off, int whence);
 off_t __real_lseek64(int fd, off_t off, int whence);
+ssize_t __real_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t __real_pwrite64(int fd, const void *buf, size_t len, off_t off);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
 		  off_t off);
@@ -133,6 +140,8 @@ int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fstat64(int fd, struct stat *st);
 off_t __wrap_lseek(int fd, off_t off, int whence);
 off_t __wrap_lseek64(int fd, off_t off, int whence);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off_t off);
 
 #define WRAP_INT(fault, call)                                            \
 	do {                                                             \
@@ -241,6 +250,16 @@ off_t __wrap_lseek64(int fd, off_t off, int whence)
 {
 	seek_data_calls += whence == SEEK_DATA;
 	return __real_lseek64(fd, off, whence);
+}
+
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	WRAP_INT(pwrite, __real_pwrite(fd, buf, len, off));
+}
+
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off_t off)
+{
+	WRAP_INT(pwrite, __real_pwrite64(fd, buf, len, off));
 }
 
 /* ---- fixture --------------------------------------------------------- */
@@ -427,6 +446,7 @@ static void test_mmap_failure_write(void **state)
 	Fix *f = *state;
 	MfBacking *b = open_backing(f, 1000);
 	uint8_t src[200];
+	uint64_t maps;
 
 	unit_guard();
 	memset(src, 0x77, sizeof(src));
@@ -438,13 +458,14 @@ static void test_mmap_failure_write(void **state)
 	FAIL_NEXT(mmap, ENOMEM);
 	assert_int_equal(mf_backing_write(b, 900, src, 200), -ENOMEM);
 	assert_file_unchanged(f, 1000);
-	/* Well past EOF. */
-	FAIL_NEXT(mmap, ENOMEM);
-	assert_int_equal(mf_backing_write(b, 1 << 20, src, 100), -ENOMEM);
-	assert_file_unchanged(f, 1000);
 	/* And then it works. */
-	assert_int_equal(mf_backing_write(b, 1000, src, 100), 100);
+	assert_int_equal(mf_backing_write(b, 900, src, 200), 200);
 	assert_int_equal(unit_size(f->ext), 1100);
+	/* At or past EOF no window is mapped: pwrite grows the file. */
+	maps = wstats(f).maps;
+	assert_int_equal(mf_backing_write(b, 1 << 20, src, 100), 100);
+	assert_int_equal(unit_size(f->ext), (1 << 20) + 100);
+	assert_int_equal(wstats(f).maps, maps);
 }
 
 /* The second window of a write cannot be mapped (once): the write either
@@ -454,7 +475,7 @@ static void test_mmap_failure_write(void **state)
 static void test_mmap_failure_mid_write(void **state)
 {
 	Fix *f = *state;
-	MfBacking *b = open_backing(f, 1000);
+	MfBacking *b = open_backing(f, 2 * WS);
 	uint64_t sigbus = sigbus_count();
 	uint8_t src[200], back[200];
 	ssize_t r;
@@ -465,7 +486,7 @@ static void test_mmap_failure_mid_write(void **state)
 	FAIL_NEXT(mmap, ENOMEM);
 	r = mf_backing_write(b, WS - 100, src, 200);
 	assert_true(r == 100 || r == 200);
-	assert_int_equal(unit_size(f->ext), WS - 100 + (uint64_t)r);
+	assert_int_equal(unit_size(f->ext), 2 * WS);
 	unit_pread(f->ext, back, (size_t)r, WS - 100);
 	assert_memory_equal(back, src, (size_t)r);
 	assert_int_equal(sigbus_count(), sigbus);
@@ -566,12 +587,13 @@ static void test_ftruncate_failure_write(void **state)
 {
 	Fix *f = *state;
 	MfBacking *b = open_backing(f, 1000);
-	uint8_t src[200];
+	uint8_t src[600];
 
 	unit_guard();
 	memset(src, 0x66, sizeof(src));
+	/* (A write at or past EOF grows the file with pwrite instead.) */
 	FAIL_NEXT(ftruncate, ENOSPC);
-	assert_int_equal(mf_backing_write(b, 5000, src, 100), -ENOSPC);
+	assert_int_equal(mf_backing_write(b, 500, src, 600), -ENOSPC);
 	assert_file_unchanged(f, 1000);
 	FAIL_NEXT(ftruncate, EFBIG);
 	assert_int_equal(mf_backing_write(b, 900, src, 200), -EFBIG);
@@ -579,6 +601,25 @@ static void test_ftruncate_failure_write(void **state)
 	/* A write inside the file needs no ftruncate and works. */
 	assert_int_equal(mf_backing_write(b, 0, src, 100), 100);
 	/* And growth works once ftruncate does. */
+	assert_int_equal(mf_backing_write(b, 900, src, 200), 200);
+	assert_int_equal(unit_size(f->ext), 1100);
+}
+
+/* A write of bytes new to the file fails in pwrite: the error, and the
+ * file as it was, its size too. */
+static void test_pwrite_failure_write(void **state)
+{
+	Fix *f = *state;
+	MfBacking *b = open_backing(f, 1000);
+	uint8_t src[200];
+
+	memset(src, 0x66, sizeof(src));
+	FAIL_NEXT(pwrite, ENOSPC);
+	assert_int_equal(mf_backing_write(b, 5000, src, 100), -ENOSPC);
+	assert_file_unchanged(f, 1000);
+	FAIL_NEXT(pwrite, EIO);
+	assert_int_equal(mf_backing_write(b, 900, src, 200), -EIO);
+	assert_file_unchanged(f, 1000);
 	assert_int_equal(mf_backing_write(b, 900, src, 200), 200);
 	assert_int_equal(unit_size(f->ext), 1100);
 }
@@ -628,7 +669,10 @@ static void test_store_fault_without_space(void **state)
 
 	unit_guard();
 	memset(src, 0x55, sizeof(src));
-	assert_int_equal(mf_backing_write(b, 1000, src, 10), 10);
+	/* Rewritten often enough that the window stores it, not pwrite. */
+	for (int i = 0; i <= MF_WINDOW_REWRITES; i++)
+		assert_int_equal(mf_backing_write(b, 1000, src, 100), 100);
+	assert_true(wstats(f).write_populated > 0);
 	assert_int_equal(ftruncate(f->ext, 0), 0);
 
 	FAKE_NEXT_SIZE(4 * WS);
@@ -722,6 +766,7 @@ int main(void)
 		T(test_msync_failure),
 		T(test_msync_ranges),
 		T(test_ftruncate_failure_write),
+		T(test_pwrite_failure_write),
 		T(test_ftruncate_failure_truncate),
 		T(test_fallocate_failure),
 		T(test_store_fault_without_space),

@@ -721,6 +721,34 @@ static void test_populate(void **state)
 	unit_assert_pattern((const uint8_t *)mf_window_addr(w), WS, WS);
 }
 
+/* Writes to pages new to a window go by pwrite until a page has been
+ * rewritten MF_WINDOW_REWRITES times; then it is faulted in once, in one
+ * call, and copied into from then on. Pages of a window the file lost
+ * through us (forget_written) are new again; a read-only window always
+ * copies (it is never written). */
+static void test_prepare_write(void **state)
+{
+	Fix *f = *state;
+	MfWindow *w = pin_fd(f, f->fd, true, 0);
+	unsigned char vec[WS / 4096];
+
+	for (int i = 0; i < MF_WINDOW_REWRITES; i++)
+		assert_false(mf_window_prepare_write(w, 4096, 8192));
+	assert_int_equal(stats(f).write_populated, 0);
+	/* A write that also covers a page new to the window: pwrite. */
+	assert_false(mf_window_prepare_write(w, 4000, 8192));
+	assert_true(mf_window_prepare_write(w, 4096, 8192));
+	assert_int_equal(stats(f).write_populated, 2);
+	assert_int_equal(mincore(mf_window_addr(w) + 4096, 8192, vec), 0);
+	assert_true((vec[0] & 1) && (vec[1] & 1));
+	assert_true(mf_window_prepare_write(w, 5000, 100));
+	assert_int_equal(stats(f).write_populated, 2);
+
+	mf_window_cache_forget_written(f->cache, f->fd);
+	assert_false(mf_window_prepare_write(w, 4096, 8192));
+	assert_true(mf_window_prepare_write(pin(f, WS), 0, 100));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +781,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defer_runs_before_free,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_populate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_write, setup,
 						teardown),
 	};
 
