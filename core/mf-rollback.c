@@ -11,7 +11,11 @@
 #include "mf-rollback.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mf-state-impl.h"
 
@@ -134,6 +138,55 @@ int mf_state_snap_changed(MfState *st, MfBacking *b, const char *name,
 /* ------------------------------------------------------------------ */
 /* Rollback                                                            */
 
+/* files/INO/rollback names (by sequence number) the snapshot whose
+ * rollback has begun to change the file and not finished: after a crash
+ * it tells that the file is partly rolled back. */
+static const char MARK[] = "rollback";
+
+static int mark(MfState *st, uint64_t seq)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seq);
+	int fd = openat(st->dir_fd, MARK, O_WRONLY | O_CREAT | O_TRUNC |
+						  O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n ||
+	    (st->sd->sync && (fdatasync(fd) < 0 || fsync(st->dir_fd) < 0)))
+		r = errno ? -errno : -EIO;
+	close(fd);
+	return r;
+}
+
+static void unmark(MfState *st)
+{
+	unlinkat(st->dir_fd, MARK, 0);
+}
+
+bool mf_state_snap_interrupted(MfState *st, const char *name)
+{
+	char buf[32] = { 0 };
+	bool yes = false;
+	Entry *e;
+	guint i;
+	int fd;
+
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, name, &i);
+	fd = e && st->rolling != e ? openat(st->dir_fd, MARK,
+					    O_RDONLY | O_CLOEXEC)
+				   : -1;
+	if (fd >= 0) {
+		yes = read(fd, buf, sizeof(buf) - 1) > 0 &&
+		      g_ascii_strtoull(buf, NULL, 10) == e->seq;
+		close(fd);
+	}
+	g_mutex_unlock(&st->lock);
+	return yes;
+}
+
 typedef struct Rollback {
 	MfState *st;
 	MfBacking *b;
@@ -227,6 +280,9 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	 * with the file as it was. */
 	if (r == 0)
 		r = preserve_all(&rb, live);
+	/* From here on a crash leaves the file partly rolled back. */
+	if (r == 0 && (rb.pages->len || live != rb.size))
+		r = mark(st, rb.e->seq);
 	if (r == 0 && live != rb.size)
 		r = mf_backing_truncate_locked(b, rb.size);
 	for (guint k = 0; r == 0 && k < rb.pages->len; k++)
@@ -245,6 +301,8 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	 * lock: nobody writes the file before it is gone. */
 	if (r == 0)
 		r = mf_state_snap_delete(st, kept);
+	if (r == 0)
+		unmark(st);
 	mf_backing_unlock(b);
 	if (rb.pages)
 		g_array_free(rb.pages, TRUE);

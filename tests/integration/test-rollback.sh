@@ -229,6 +229,12 @@ fi
 mf_mount "$B" "$M"
 if [ -e "$M/k@@/snap/s2" ]; then
 	echo "    the kill came first: s2 is still there; mv again"
+	if cmp -s -n 4096 "$B/k" "$MF_T/k-s2"; then       # it had begun
+		expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.state "$M/k@@/snap/s2")" \
+			rollback-interrupted "user.mapfs.state of s2 after the kill"
+	fi
+	expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.state "$M/k@@/snap/s1")" \
+		intact "user.mapfs.state of s1 after the kill"
 	s cmp "$M/k@@/snap/s2" "$MF_T/k-s2" || fail "s2 changed by the killed rollback"
 	s mv "$M/k@@/snap/s2" "$M/k" || fail "the second mv k@@/snap/s2 k"
 else

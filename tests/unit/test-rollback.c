@@ -325,6 +325,9 @@ static void test_rollback_crash(void **state)
 		assert_int_equal(WEXITSTATUS(status), 42);
 		reload(f);
 		assert_list(mf_state_snap_list(f->st), "s1", "s2", "s3");
+		/* It changed the file before it died: says so. */
+		assert_true(mf_state_snap_interrupted(f->st, "s2"));
+		assert_false(mf_state_snap_interrupted(f->st, "s1"));
 		assert_snap(f, "s1", &m[0]);
 		assert_snap(f, "s2", &m[1]);
 		assert_snap(f, "s3", &m[2]);
@@ -332,6 +335,9 @@ static void test_rollback_crash(void **state)
 	assert_rollback(f, "s2", &m[1], 4);
 	assert_snap(f, "s1", &m[0]);
 	assert_snap(f, "s3", &m[2]);
+	/* A new s2 is not the one interrupted. */
+	snap(f, "s2");
+	assert_false(mf_state_snap_interrupted(f->st, "s2"));
 	reload(f);
 	assert_file(f);
 }
@@ -359,6 +365,7 @@ static void test_rollback_store_full(void **state)
 	assert_snap(f, "s1", &m1);
 	assert_snap(f, "s2", &m2);
 	assert_list(mf_state_snap_list(f->st), "s1", "s2");
+	assert_false(mf_state_snap_interrupted(f->st, "s1"));  /* untouched */
 	assert_rollback(f, "s1", &m1, 3);
 	assert_snap(f, "s2", &m2);
 }
