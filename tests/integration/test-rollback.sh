@@ -128,6 +128,12 @@ s cmp "$M/app" "$MF_T/s3" || fail "app is not s3"
 s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed in the second rollback"
 expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 " "snapshots after the second rollback"
 
+check "cp -p app@@/snap/s1 app: the bytes back, and the snapshot kept"
+s cp -p "$M/app@@/snap/s1" "$M/app"
+s cmp "$M/app" "$MF_T/s1" || fail "app is not s1 after cp -p"
+s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed by cp -p onto app"
+expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 " "snapshots after cp -p onto app"
+
 check "a reader during a rollback sees the old bytes or the new, never a mix"
 head -c $((32 * 1048576)) /dev/urandom >"$B/big"
 s touch "$M/big@@/snap/r"
