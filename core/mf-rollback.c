@@ -222,32 +222,37 @@ static int preserve_all(Rollback *rb, uint64_t live)
 	return r;
 }
 
-/* Write page p of the snapshot into the file. */
-static int write_back(Rollback *rb, uint64_t p, char *buf)
+/* Pages written back per write: one hook call and one store per run of
+ * up to this many consecutive pages, not per page. */
+#define RUN_PAGES 64u
+
+/* Write pages [p, p+n) of the snapshot into the file, in one write. */
+static int write_back(Rollback *rb, uint64_t p, uint64_t n, char *buf)
 {
 	uint64_t at = p * MF_PAGE;
-	size_t n = (size_t)MIN((uint64_t)MF_PAGE, rb->size - at);
+	size_t len = (size_t)MIN(n * MF_PAGE, rb->size - at);
 	ssize_t w;
 	guint i;
-	int r;
+	int r = 0;
 
 	g_mutex_lock(&rb->st->lock);
 	/* Its index moves if an older snapshot is deleted meanwhile. */
 	for (i = 0; rb->st->snaps->pdata[i] != rb->e; i++)
 		;
-	r = mf_snap_page(rb->st, i, rb->b, p, buf);
+	for (uint64_t k = 0; k < n && r == 0; k++)
+		r = mf_snap_page(rb->st, i, rb->b, p + k, buf + k * MF_PAGE);
 	g_mutex_unlock(&rb->st->lock);
 	if (r < 0)
 		return r;
-	w = mf_backing_write_locked(rb->b, at, buf, n);
-	return w < 0 ? (int)w : (size_t)w == n ? 0 : -ENOSPC;
+	w = mf_backing_write_locked(rb->b, at, buf, len);
+	return w < 0 ? (int)w : (size_t)w == len ? 0 : -ENOSPC;
 }
 
 int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 			   uint64_t *pages)
 {
 	Rollback rb = { .st = st, .b = b };
-	g_autofree char *buf = g_malloc(MF_PAGE);
+	g_autofree char *buf = g_malloc(RUN_PAGES * MF_PAGE);
 	g_autofree char *kept = g_strdup(name);
 	uint64_t live = 0;
 	guint i;
@@ -285,8 +290,15 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 		r = mark(st, rb.e->seq);
 	if (r == 0 && live != rb.size)
 		r = mf_backing_truncate_locked(b, rb.size);
-	for (guint k = 0; r == 0 && k < rb.pages->len; k++)
-		r = write_back(&rb, g_array_index(rb.pages, uint64_t, k), buf);
+	for (guint k = 0; r == 0 && k < rb.pages->len;) {
+		uint64_t first = g_array_index(rb.pages, uint64_t, k), n = 1;
+
+		while (n < RUN_PAGES && k + n < rb.pages->len &&
+		       g_array_index(rb.pages, uint64_t, k + n) == first + n)
+			n++;
+		r = write_back(&rb, first, n, buf);
+		k += (guint)n;
+	}
 	if (r == 0 && st->sd->sync)
 		r = mf_backing_flush(b, 0, 0, true);
 	if (r == 0 && pages)
