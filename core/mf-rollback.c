@@ -11,7 +11,11 @@
 #include "mf-rollback.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mf-state-impl.h"
 
@@ -134,6 +138,55 @@ int mf_state_snap_changed(MfState *st, MfBacking *b, const char *name,
 /* ------------------------------------------------------------------ */
 /* Rollback                                                            */
 
+/* files/INO/rollback names (by sequence number) the snapshot whose
+ * rollback has begun to change the file and not finished: after a crash
+ * it tells that the file is partly rolled back. */
+static const char MARK[] = "rollback";
+
+static int mark(MfState *st, uint64_t seq)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seq);
+	int fd = openat(st->dir_fd, MARK, O_WRONLY | O_CREAT | O_TRUNC |
+						  O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n ||
+	    (st->sd->sync && (fdatasync(fd) < 0 || fsync(st->dir_fd) < 0)))
+		r = errno ? -errno : -EIO;
+	close(fd);
+	return r;
+}
+
+static void unmark(MfState *st)
+{
+	unlinkat(st->dir_fd, MARK, 0);
+}
+
+bool mf_state_snap_interrupted(MfState *st, const char *name)
+{
+	char buf[32] = { 0 };
+	bool yes = false;
+	Entry *e;
+	guint i;
+	int fd;
+
+	g_mutex_lock(&st->lock);
+	e = find_snap(st, name, &i);
+	fd = e && st->rolling != e ? openat(st->dir_fd, MARK,
+					    O_RDONLY | O_CLOEXEC)
+				   : -1;
+	if (fd >= 0) {
+		yes = read(fd, buf, sizeof(buf) - 1) > 0 &&
+		      g_ascii_strtoull(buf, NULL, 10) == e->seq;
+		close(fd);
+	}
+	g_mutex_unlock(&st->lock);
+	return yes;
+}
+
 typedef struct Rollback {
 	MfState *st;
 	MfBacking *b;
@@ -169,32 +222,37 @@ static int preserve_all(Rollback *rb, uint64_t live)
 	return r;
 }
 
-/* Write page p of the snapshot into the file. */
-static int write_back(Rollback *rb, uint64_t p, char *buf)
+/* Pages written back per write: one hook call and one store per run of
+ * up to this many consecutive pages, not per page. */
+#define RUN_PAGES 64u
+
+/* Write pages [p, p+n) of the snapshot into the file, in one write. */
+static int write_back(Rollback *rb, uint64_t p, uint64_t n, char *buf)
 {
 	uint64_t at = p * MF_PAGE;
-	size_t n = (size_t)MIN((uint64_t)MF_PAGE, rb->size - at);
+	size_t len = (size_t)MIN(n * MF_PAGE, rb->size - at);
 	ssize_t w;
 	guint i;
-	int r;
+	int r = 0;
 
 	g_mutex_lock(&rb->st->lock);
 	/* Its index moves if an older snapshot is deleted meanwhile. */
 	for (i = 0; rb->st->snaps->pdata[i] != rb->e; i++)
 		;
-	r = mf_snap_page(rb->st, i, rb->b, p, buf);
+	for (uint64_t k = 0; k < n && r == 0; k++)
+		r = mf_snap_page(rb->st, i, rb->b, p + k, buf + k * MF_PAGE);
 	g_mutex_unlock(&rb->st->lock);
 	if (r < 0)
 		return r;
-	w = mf_backing_write_locked(rb->b, at, buf, n);
-	return w < 0 ? (int)w : (size_t)w == n ? 0 : -ENOSPC;
+	w = mf_backing_write_locked(rb->b, at, buf, len);
+	return w < 0 ? (int)w : (size_t)w == len ? 0 : -ENOSPC;
 }
 
 int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 			   uint64_t *pages)
 {
 	Rollback rb = { .st = st, .b = b };
-	g_autofree char *buf = g_malloc(MF_PAGE);
+	g_autofree char *buf = g_malloc(RUN_PAGES * MF_PAGE);
 	g_autofree char *kept = g_strdup(name);
 	uint64_t live = 0;
 	guint i;
@@ -227,10 +285,20 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	 * with the file as it was. */
 	if (r == 0)
 		r = preserve_all(&rb, live);
+	/* From here on a crash leaves the file partly rolled back. */
+	if (r == 0 && (rb.pages->len || live != rb.size))
+		r = mark(st, rb.e->seq);
 	if (r == 0 && live != rb.size)
 		r = mf_backing_truncate_locked(b, rb.size);
-	for (guint k = 0; r == 0 && k < rb.pages->len; k++)
-		r = write_back(&rb, g_array_index(rb.pages, uint64_t, k), buf);
+	for (guint k = 0; r == 0 && k < rb.pages->len;) {
+		uint64_t first = g_array_index(rb.pages, uint64_t, k), n = 1;
+
+		while (n < RUN_PAGES && k + n < rb.pages->len &&
+		       g_array_index(rb.pages, uint64_t, k + n) == first + n)
+			n++;
+		r = write_back(&rb, first, n, buf);
+		k += (guint)n;
+	}
 	if (r == 0 && st->sd->sync)
 		r = mf_backing_flush(b, 0, 0, true);
 	if (r == 0 && pages)
@@ -245,6 +313,8 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	 * lock: nobody writes the file before it is gone. */
 	if (r == 0)
 		r = mf_state_snap_delete(st, kept);
+	if (r == 0)
+		unmark(st);
 	mf_backing_unlock(b);
 	if (rb.pages)
 		g_array_free(rb.pages, TRUE);

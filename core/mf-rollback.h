@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <glib.h>
@@ -48,3 +49,8 @@ int mf_state_snap_changed(MfState *st, MfBacking *b, const char *name,
  * (damaged), -ENOSPC, -errno. */
 int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 			   uint64_t *pages);
+
+/* Did a rollback to snapshot name begin to change the file and not finish
+ * (a crash, or a failure after the first change)? Then the file is partly
+ * rolled back, and rolling back again finishes it. */
+bool mf_state_snap_interrupted(MfState *st, const char *name);

@@ -166,6 +166,18 @@ void fs_rollback_rename(fuse_req_t req, FsInode *snapdir, const char *name,
 	fs_notify_run(rollback_job, j);
 }
 
+bool fs_rollback_interrupted(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+	bool yes;
+
+	if (fs_views_state(ctx, in, false, &st) < 0)
+		return false;
+	yes = mf_state_snap_interrupted(st, in->entry);
+	mf_state_unref(st);
+	return yes;
+}
+
 /* ------------------------------------------------------------------ */
 /* user.mapfs.changed                                                  */
 

@@ -14,6 +14,10 @@
 void fs_rollback_rename(fuse_req_t req, FsInode *snapdir, const char *name,
 			FsInode *target_dir, const char *target);
 
+/* Did a rollback to snapshot view in stop part way (a crash)? Its
+ * user.mapfs.state says "rollback-interrupted" then. */
+bool fs_rollback_interrupted(FsContext *ctx, FsInode *in);
+
 /* Is name the changed-ranges attribute ("user.mapfs.changed", or
  * "user.mapfs.changed.FROM" for the ranges that end past byte FROM)? */
 bool fs_rollback_is_changed_xattr(const char *name);

@@ -482,7 +482,9 @@ static char *xattr_value(FsContext *ctx, FsInode *in, const char *name)
 		return t ? g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ") : NULL;
 	}
 	if (is_snap(in) && strcmp(name, "user.mapfs.state") == 0)
-		return g_strdup(damaged ? "damaged" : "intact");
+		return g_strdup(damaged ? "damaged"
+				: fs_rollback_interrupted(ctx, in) ? "rollback-interrupted"
+								   : "intact");
 	return fs_image_xattr(ctx, in, name);
 }
 

@@ -1,83 +1,102 @@
 /* diff: what changed in a file since one of its snapshots, from the
  * daemon's user.mapfs.changed on F@@/snap/NAME, which costs what changed,
- * not the file's size. See mapfsctl.h. */
+ * not the file's size: "size SNAPSHOT_SIZE FILE_SIZE", then one
+ * "OFFSET LENGTH" line per range, and a last "more FROM" when the rest is
+ * to be asked for with user.mapfs.changed.FROM. See mapfsctl.h.
+ */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mapfsctl.h"
 
-/* What changed in FILE since snapshot NAME: the daemon's
- * user.mapfs.changed on FILE@@/snap/NAME ("size SNAP NOW", then
- * "OFFSET LENGTH" lines, and "more FROM" when there is more to ask for
- * with user.mapfs.changed.FROM). */
+typedef struct Diff {
+	guint64 snap_size, size;
+	GArray *ranges;         /* guint64 pairs: offset, length */
+} Diff;
+
+/* Read every part of the answer into d; returns 0 or an errno (EPROTO:
+ * an answer mapfsctl does not understand, *bad the line). */
+static int diff_read(const char *path, Diff *d, char **bad)
+{
+	guint64 from = 0;
+	bool more = true;
+
+	while (more) {
+		g_autofree char *name =
+			from ? g_strdup_printf("user.mapfs.changed.%" PRIu64, from)
+			     : g_strdup("user.mapfs.changed");
+		g_autofree char *v = get_xattr(path, name);
+		g_auto(GStrv) lines = NULL;
+
+		if (!v)
+			return errno;
+		lines = g_strsplit(v, "\n", -1);
+		more = false;
+		for (char **l = lines; *l && **l; l++) {
+			guint64 a, b;
+
+			if (sscanf(*l, "size %" SCNu64 " %" SCNu64, &a, &b) == 2) {
+				d->snap_size = a;
+				d->size = b;
+			} else if (sscanf(*l, "more %" SCNu64, &a) == 1 && a > from) {
+				from = a;
+				more = true;
+			} else if (sscanf(*l, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
+				g_array_append_val(d->ranges, a);
+				g_array_append_val(d->ranges, b);
+			} else {
+				*bad = g_strdup(*l);
+				return EPROTO;
+			}
+		}
+	}
+	return 0;
+}
+
 int cmd_diff(const char *file_arg, const char *name)
 {
-	g_autofree char *file = NULL, *path = NULL, *what = NULL;
-	g_autoptr(GString) out = g_string_new(NULL);
-	unsigned long long ssize = 0, size = 0;
-	guint64 from = 0;
-	bool more = true, first = true;
+	g_autofree char *file = NULL, *path = NULL, *what = NULL, *bad = NULL;
+	Diff d = { .ranges = g_array_new(FALSE, FALSE, sizeof(guint64)) };
+	g_autoptr(GString) out = NULL;
+	int r;
 
 	check_name("snapshot", name);
 	what = g_strdup_printf("cannot diff snapshot '%s' of", name);
 	file = check_file(file_arg, what);
 	path = entry_path(file, "snap", name);
-	while (more) {
-		g_autofree char *xname = from ? g_strdup_printf(
-				"user.mapfs.changed.%" G_GUINT64_FORMAT, from)
-					      : g_strdup("user.mapfs.changed");
-		g_autofree char *v = get_xattr(path, xname);
-		g_auto(GStrv) lines = NULL;
-
-		if (!v) {
-			int e0 = errno;
-
-			die(e0, diagnose(file, "snap", e0),
-			    "cannot diff snapshot '%s' of %s", name, file_arg);
-		}
-		lines = g_strsplit(v, "\n", -1);
-		more = false;
-		for (char **l = lines; *l && **l; l++) {
-			unsigned long long off, len;
-
-			if (sscanf(*l, "size %llu %llu", &ssize, &size) == 2) {
-				if (!first)
-					continue;
-				if (opt_json) {
-					g_string_append(out, "{");
-					json_key(out, "file");
-					json_str(out, file);
-					g_string_append(out, ", ");
-					json_key(out, "snapshot");
-					json_str(out, name);
-					g_string_append_printf(out,
-						", \"snapshot_size\": %llu, \"size\": %llu, \"changed\": [",
-						ssize, size);
-				} else {
-					printf("snapshot %s of %s: %llu bytes, now %llu\n",
-					       name, file_arg, ssize, size);
-				}
-			} else if (sscanf(*l, "more %" G_GUINT64_FORMAT, &from) == 1) {
-				more = true;
-			} else if (sscanf(*l, "%llu %llu", &off, &len) == 2) {
-				if (opt_json)
-					g_string_append_printf(out,
-						"%s{\"offset\": %llu, \"length\": %llu}",
-						out->str[out->len - 1] == '[' ? "" : ", ",
-						off, len);
-				else
-					printf("changed %llu+%llu\n", off, len);
-			} else {
-				die(EPROTO, *l, "cannot diff snapshot '%s' of %s: unexpected answer",
-				    name, file_arg);
-			}
-		}
-		first = false;
+	r = diff_read(path, &d, &bad);
+	if (r)
+		die(r, bad ? bad : diagnose(file, "snap", r),
+		    "cannot diff snapshot '%s' of %s", name, file_arg);
+	if (!opt_json) {
+		printf("snapshot %s of %s: %" PRIu64 " bytes, now %" PRIu64 "\n",
+		       name, file_arg, d.snap_size, d.size);
+		for (guint i = 0; i < d.ranges->len; i += 2)
+			printf("changed %" PRIu64 "+%" PRIu64 "\n",
+			       g_array_index(d.ranges, guint64, i),
+			       g_array_index(d.ranges, guint64, i + 1));
+		g_array_free(d.ranges, TRUE);
+		return 0;
 	}
-	if (opt_json) {
-		g_string_append(out, "]}");
-		json_print(out);
-	}
+	out = g_string_new("{");
+	json_key(out, "file");
+	json_str(out, file);
+	g_string_append(out, ", ");
+	json_key(out, "snapshot");
+	json_str(out, name);
+	g_string_append_printf(out, ", \"snapshot_size\": %" PRIu64
+			       ", \"size\": %" PRIu64 ", \"changed\": [",
+			       d.snap_size, d.size);
+	for (guint i = 0; i < d.ranges->len; i += 2)
+		g_string_append_printf(out, "%s{\"offset\": %" PRIu64
+				       ", \"length\": %" PRIu64 "}",
+				       i ? ", " : "",
+				       g_array_index(d.ranges, guint64, i),
+				       g_array_index(d.ranges, guint64, i + 1));
+	g_string_append(out, "]}");
+	json_print(out);
+	g_array_free(d.ranges, TRUE);
 	return 0;
 }

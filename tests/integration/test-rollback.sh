@@ -128,6 +128,12 @@ s cmp "$M/app" "$MF_T/s3" || fail "app is not s3"
 s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed in the second rollback"
 expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 " "snapshots after the second rollback"
 
+check "cp -p app@@/snap/s1 app: the bytes back, and the snapshot kept"
+s cp -p "$M/app@@/snap/s1" "$M/app"
+s cmp "$M/app" "$MF_T/s1" || fail "app is not s1 after cp -p"
+s cmp "$M/app@@/snap/s1" "$MF_T/s1" || fail "s1 changed by cp -p onto app"
+expect_eq "$(s ls "$M/app@@/snap" | tr '\n' ' ')" "s1 " "snapshots after cp -p onto app"
+
 check "a reader during a rollback sees the old bytes or the new, never a mix"
 head -c $((32 * 1048576)) /dev/urandom >"$B/big"
 s touch "$M/big@@/snap/r"
@@ -229,6 +235,12 @@ fi
 mf_mount "$B" "$M"
 if [ -e "$M/k@@/snap/s2" ]; then
 	echo "    the kill came first: s2 is still there; mv again"
+	if cmp -s -n 4096 "$B/k" "$MF_T/k-s2"; then       # it had begun
+		expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.state "$M/k@@/snap/s2")" \
+			rollback-interrupted "user.mapfs.state of s2 after the kill"
+	fi
+	expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.state "$M/k@@/snap/s1")" \
+		intact "user.mapfs.state of s1 after the kill"
 	s cmp "$M/k@@/snap/s2" "$MF_T/k-s2" || fail "s2 changed by the killed rollback"
 	s mv "$M/k@@/snap/s2" "$M/k" || fail "the second mv k@@/snap/s2 k"
 else
