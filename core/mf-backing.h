@@ -1,7 +1,8 @@
 /* mf-backing: one backing file as the daemon serves it.
  *
  * All file data moves through the window cache; this module never preads or
- * pwrites data. It keeps the file's size in step with writes (a writable
+ * pwrites data, but for the file's last page below 2^63, which the kernel
+ * maps for nobody (mf_window_map_limit). It keeps the file's size in step with writes (a writable
  * mapping must never be touched past EOF, so a write that extends the file
  * ftruncates first), stamps mtime/ctime the way a kernel filesystem would,
  * and turns SIGBUS (file truncated behind our back, no space for a page)
@@ -39,7 +40,8 @@ typedef struct MfChangeHooks {
 } MfChangeHooks;
 
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero
- * page for holes). Release with mf_read_vec_release() once replied. */
+ * page for holes, or tail for the bytes no window maps). Release with
+ * mf_read_vec_release() once replied. */
 #define MF_READ_VEC_MAX 72
 typedef struct MfReadVec {
 	struct iovec iov[MF_READ_VEC_MAX];
@@ -48,6 +50,7 @@ typedef struct MfReadVec {
 	int npins;
 	size_t bytes;
 	MfBacking *owner;       /* its resize_lock is held until release */
+	char *tail;             /* g_malloc'd, or NULL */
 } MfReadVec;
 
 /* Largest read mf_backing_read() serves in one call. */
