@@ -339,6 +339,13 @@ expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia@@/rw"
 expect_err "Operation not permitted" fallocate -l 1M "$M/ia"
 expect_err "Operation not permitted" touch "$M/ia"
 expect_err "Operation not permitted" rm -f "$M/ia"
+# A private view of it takes writes (the file is untouched) but cannot
+# be committed into it.
+s touch "$M/ia@@/cow/c"
+sx 'printf D | dd of="$1" conv=notrunc status=none' "$M/ia@@/cow/c"
+expect_err "Operation not permitted" mv "$M/ia@@/cow/c" "$M/ia"
+expect_eq "$(s cat "$M/ia@@/cow/c")" Data "the private view after its refused commit into an immutable file"
+s rm "$M/ia@@/cow/c"
 expect_eq "$(s cat "$M/ia")" data "an immutable file after the refused writes"
 expect_eq "$(cat "$B/ia")" data "an immutable file after the refused writes (backing)"
 s chattr -i "$M/ia"
