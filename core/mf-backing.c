@@ -121,6 +121,11 @@ bool mf_backing_writable(const MfBacking *b)
 	return b->writable && !__atomic_load_n(&b->deny_err, __ATOMIC_RELAXED);
 }
 
+bool mf_backing_fd_writable(const MfBacking *b)
+{
+	return b->writable;
+}
+
 void mf_backing_deny_writes(MfBacking *b, int err)
 {
 	__atomic_store_n(&b->deny_err, err, __ATOMIC_RELAXED);
@@ -606,10 +611,10 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 	size_t done = 0;
 	ssize_t r = 0;
 
-	if (!b->writable)
-		return -EBADF;
 	if ((r = __atomic_load_n(&b->deny_err, __ATOMIC_RELAXED)))
 		return -r;
+	if (!b->writable)
+		return -EBADF;
 	if (len == 0)
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)

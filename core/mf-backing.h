@@ -70,11 +70,16 @@ void mf_backing_unref(MfBacking *b);
 int mf_backing_fd(const MfBacking *b);
 /* Opened for writing, and writes not denied. */
 bool mf_backing_writable(const MfBacking *b);
+/* Opened for writing, denied or not: its windows are mapped from a
+ * writable descriptor, which the kernel refuses for an append-only file
+ * (mmap EACCES), so such a backing should be replaced. */
+bool mf_backing_fd_writable(const MfBacking *b);
 /* Refuse every write from now on with -err, or accept them again (err
- * 0): the file was made immutable or append-only, which the kernel checks
- * when a file is opened or mapped but not on stores into windows mapped
- * before. Truncation and fallocate go to the file, which refuses them
- * itself. */
+ * 0, on a backing opened for writing): the file was made immutable or
+ * append-only, which the kernel checks when a file is opened or mapped but
+ * not on stores into windows mapped before; or a read-only backing says
+ * why it is one. Truncation and fallocate go to the file, which refuses
+ * them itself. */
 void mf_backing_deny_writes(MfBacking *b, int err);
 
 /* Current size from the file itself; takes no lock, so callers holding

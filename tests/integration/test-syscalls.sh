@@ -371,7 +371,18 @@ sx 'echo late >> "$1"' "$TM/f"
 expect_eq "$(cat "$TB/f" | tr '\n' ' ')" "data late " "the file written after chattr -i (tmpfs)"
 mf_umount "$TM"
 
-check "chattr +a: writes that do not append fail with EPERM (appends too: see mapfs(1))"
+check "chattr +a: writes that do not append fail with EPERM (appends too: see mapfs(1)); reads go on"
+# Set while the file is open for writing, before anything of it was
+# mapped: its reads must not map windows from the writable descriptor,
+# which the kernel refuses for an append-only file (EACCES).
+echo fresh >"$B/ib"
+mf_flagged "$B/ib"
+expect_err "Operation not permitted" bash -c 'exec 7>>"$1" && chattr +a "$1" && echo late >&7' _ "$M/ib"
+expect_eq "$(s dd if="$M/ib" iflag=direct bs=4096 status=none)" fresh \
+	"an append-only file read with O_DIRECT through the mount"
+expect_eq "$(s cat "$M/ib@@/ro")" fresh "the ro view of an append-only file"
+s chattr -a "$M/ib"
+s rm "$M/ib"
 s chattr +a "$M/ia"
 expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia"
 expect_err "Operation not permitted" dd if=/dev/zero of="$M/ia" bs=1 count=1 conv=notrunc status=none
