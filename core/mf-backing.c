@@ -121,6 +121,11 @@ bool mf_backing_writable(const MfBacking *b)
 	return b->writable && !__atomic_load_n(&b->deny_err, __ATOMIC_RELAXED);
 }
 
+bool mf_backing_fd_writable(const MfBacking *b)
+{
+	return b->writable;
+}
+
 void mf_backing_deny_writes(MfBacking *b, int err)
 {
 	__atomic_store_n(&b->deny_err, err, __ATOMIC_RELAXED);
@@ -301,6 +306,26 @@ static int windows_spanned(size_t wsize, uint64_t off, uint64_t end)
 	return (int)((end - 1) / wsize - off / wsize + 1);
 }
 
+/* The file's last page below 2^63 can hold data but no window maps it
+ * (mf_window_map_limit): its bytes [pos, stop) are read into out->tail.
+ * Returns the bytes read (short at EOF; 0 if out has no iovec left, and
+ * the read ends before them) or -errno. */
+static ssize_t read_unmapped(MfBacking *b, uint64_t pos, uint64_t stop,
+			     MfReadVec *out)
+{
+	ssize_t n;
+
+	if (out->niov == MF_READ_VEC_MAX)
+		return 0;
+	out->tail = g_malloc(stop - pos);
+	n = pread(b->fd, out->tail, stop - pos, (off_t)pos);
+	if (n < 0)
+		return -errno;
+	if (n > 0)
+		vec_push(out, out->tail, (size_t)n);
+	return n;
+}
+
 ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			MfReadVec *out)
 {
@@ -312,6 +337,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 	out->niov = out->npins = 0;
 	out->bytes = 0;
 	out->owner = NULL;
+	out->tail = NULL;
 	if (len > MF_READ_MAX)
 		len = MF_READ_MAX;
 	pthread_rwlock_rdlock(&b->resize_lock);
@@ -333,26 +359,40 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 		 * for: no system call. Once out has no room for one more hole
 		 * and the windows after it, the rest of the read goes through
 		 * windows, holes and all. */
-		if (!dense && out->niov + 1 + windows_spanned(wsize, pos, end) <=
-				      MF_READ_VEC_MAX) {
-			uint64_t data = next_data(b, pos, &end);
+		if (!dense && pos < mf_window_map_limit() &&
+		    out->niov + 1 + windows_spanned(wsize, pos, end) <=
+			    MF_READ_VEC_MAX) {
+			/* Holes are looked for below the map limit only:
+			 * tmpfs (Linux 6.x) finds no data in the last page
+			 * below 2^63, so that page is read as it is. */
+			uint64_t cap = MIN(end, mf_window_map_limit()), to = cap;
+			uint64_t data = next_data(b, pos, &to);
 
+			if (to < cap)
+				end = to;       /* the file ends there now */
 			if (data > pos) {
 				vec_push(out, zeros(), data - pos);
 				pos = data;
 				continue;
 			}
-			stop = data_end(b, pos, end);
+			stop = data_end(b, pos, to);
 		}
 		while (pos < stop) {
 			MfWindow *w;
 			uint64_t wend;
 
+			if (pos >= mf_window_map_limit()) {
+				r = read_unmapped(b, pos, stop, out);
+				if (r < 0)
+					goto fail;
+				end = pos = stop = pos + (uint64_t)r;
+				break;
+			}
 			r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
 			if (r < 0)
 				goto fail;
 			out->pins[out->npins++] = w;
-			wend = mf_window_offset(w) + wsize;
+			wend = mf_window_offset(w) + mf_window_length(w);
 			if (wend > stop)
 				wend = stop;
 			vec_push(out, mf_window_addr(w) + (pos - mf_window_offset(w)),
@@ -371,6 +411,7 @@ fail:
 	for (int i = 0; i < out->npins; i++)
 		mf_window_unpin(out->pins[i]);
 	out->niov = out->npins = 0;
+	g_clear_pointer(&out->tail, g_free);
 	return r;
 }
 
@@ -382,6 +423,7 @@ void mf_read_vec_release(MfReadVec *v)
 		pthread_rwlock_unlock(&v->owner->resize_lock);
 	v->owner = NULL;
 	v->niov = v->npins = 0;
+	g_clear_pointer(&v->tail, g_free);
 }
 
 bool mf_read_vec_zeros(MfReadVec *v, size_t len)
@@ -555,20 +597,26 @@ static int append(MfBacking *b, uint64_t off, const char *buf, size_t len,
 static int store(MfBacking *b, uint64_t off, const char *buf, size_t len,
 		 size_t *stored, bool *pwrote)
 {
-	size_t wsize = mf_window_cache_window_size(b->cache);
 	size_t done = 0;
 
 	while (done < len) {
 		uint64_t pos = off + done;
 		size_t chunk, n;
 		MfWindow *w;
-		int r = mf_window_pin(b->cache, b->fd, true, pos, &w);
+		int r;
 
+		if (pos >= mf_window_map_limit()) {
+			/* No window maps these: see read_unmapped(). */
+			r = pwrite_all(b->fd, buf + done, len - done, pos, &done);
+			*stored += done;
+			return r;
+		}
+		r = mf_window_pin(b->cache, b->fd, true, pos, &w);
 		if (r < 0) {
 			*stored += done;
 			return r;
 		}
-		chunk = wsize - (size_t)(pos - mf_window_offset(w));
+		chunk = mf_window_length(w) - (size_t)(pos - mf_window_offset(w));
 		if (chunk > len - done)
 			chunk = len - done;
 		if (!mf_window_prepare_write(w, (size_t)(pos - mf_window_offset(w)),
@@ -617,10 +665,10 @@ ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,
 	size_t done = 0;
 	ssize_t r = 0;
 
-	if (!b->writable)
-		return -EBADF;
 	if ((r = __atomic_load_n(&b->deny_err, __ATOMIC_RELAXED)))
 		return -r;
+	if (!b->writable)
+		return -EBADF;
 	if (len == 0)
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)
@@ -757,7 +805,6 @@ int mf_backing_fallocate(MfBacking *b, int mode, uint64_t off, uint64_t len)
  * FlushViewOfFile does. */
 static int flush_range(MfBacking *b, uint64_t off, uint64_t len)
 {
-	size_t wsize = mf_window_cache_window_size(b->cache);
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t pos = off & ~(page - 1), end = off + len;
 	int err = 0;
@@ -765,12 +812,23 @@ static int flush_range(MfBacking *b, uint64_t off, uint64_t len)
 	while (pos < end) {
 		MfWindow *w;
 		uint64_t wstart, stop;
-		int r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
+		int r;
 
+		if (pos >= mf_window_map_limit()) {
+			/* Written with pwrite: what msync does for the rest. */
+			if (sync_file_range(b->fd, (off_t)pos, (off_t)(end - pos),
+					    SYNC_FILE_RANGE_WAIT_BEFORE |
+						    SYNC_FILE_RANGE_WRITE |
+						    SYNC_FILE_RANGE_WAIT_AFTER) < 0 &&
+			    !err)
+				err = -errno;
+			break;
+		}
+		r = mf_window_pin(b->cache, b->fd, b->writable, pos, &w);
 		if (r < 0)
 			return r;
 		wstart = mf_window_offset(w);
-		stop = MIN(end, wstart + wsize);
+		stop = MIN(end, wstart + mf_window_length(w));
 		if (msync(mf_window_addr(w) + (pos - wstart), stop - pos,
 			  MS_SYNC) < 0 && !err)
 			err = -errno;
@@ -878,6 +936,19 @@ int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 		memset(buf, 0, MF_PAGE);
 		return 0;
 	}
+	if (len > size - start)
+		len = (size_t)(size - start);
+	if (start >= mf_window_map_limit()) {
+		/* No window maps it, and SEEK_DATA may miss its data (see
+		 * mf_backing_read): read it as it is. */
+		ssize_t n = pread(b->fd, buf, len, (off_t)start);
+
+		if (n < 0)
+			return -errno;
+		*hole = false;
+		memset((char *)buf + n, 0, MF_PAGE - (size_t)n);
+		return 0;
+	}
 	/* A hole reads as zeros; touching it through a window would
 	 * allocate a page on tmpfs. */
 	data = lseek(b->fd, (off_t)start, SEEK_DATA);
@@ -887,8 +958,6 @@ int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 		return 0;
 	}
 	*hole = false;
-	if (len > size - start)
-		len = (size_t)(size - start);
 	r = mf_window_pin(b->cache, b->fd, b->writable, start, &w);
 	if (r < 0)
 		return r;

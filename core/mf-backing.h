@@ -1,14 +1,15 @@
 /* mf-backing: one backing file as the daemon serves it.
  *
- * All file data moves through the window cache; this module never preads
- * data, and pwrites only bytes no window holds yet: a write at or past EOF
- * (which grows the file itself), and what mf_window_prepare_write() says is
- * cheaper written so (pages new to a window), which a store through the
- * window would fault in one by one. It keeps the file's size in step with
- * writes (a writable mapping must never be touched past EOF, so a write
- * that straddles EOF ftruncates first), stamps
- * mtime/ctime the way a kernel filesystem would, and turns SIGBUS (file
- * truncated behind our back, no space for a page) into -EIO or -ENOSPC.
+ * All file data moves through the window cache, with three exceptions
+ * made with pread/pwrite: a write at or past EOF (which grows the file
+ * itself), pages new to a window that mf_window_prepare_write() says are
+ * cheaper written than faulted in one by one, and the file's last bytes
+ * below 2^63, which the kernel maps for nobody (mf_window_map_limit). It
+ * keeps the file's size in step with writes (a writable mapping must never
+ * be touched past EOF, so a write that straddles EOF ftruncates first),
+ * stamps mtime/ctime the way a kernel filesystem would, and turns SIGBUS
+ * (file truncated behind our back, no space for a page) into -EIO or
+ * -ENOSPC.
  *
  * Locking: resize_lock (rwlock) is held shared by every read and write and
  * exclusively by truncation, so our own truncation never races a copy.
@@ -42,7 +43,8 @@ typedef struct MfChangeHooks {
 } MfChangeHooks;
 
 /* A read's reply: iovecs pointing into pinned windows (or a shared zero
- * page for holes). Release with mf_read_vec_release() once replied. */
+ * page for holes, or tail for the bytes no window maps). Release with
+ * mf_read_vec_release() once replied. */
 #define MF_READ_VEC_MAX 72
 typedef struct MfReadVec {
 	struct iovec iov[MF_READ_VEC_MAX];
@@ -51,6 +53,7 @@ typedef struct MfReadVec {
 	int npins;
 	size_t bytes;
 	MfBacking *owner;       /* its resize_lock is held until release */
+	char *tail;             /* g_malloc'd, or NULL */
 } MfReadVec;
 
 /* Largest read mf_backing_read() serves in one call. */
@@ -70,11 +73,16 @@ void mf_backing_unref(MfBacking *b);
 int mf_backing_fd(const MfBacking *b);
 /* Opened for writing, and writes not denied. */
 bool mf_backing_writable(const MfBacking *b);
+/* Opened for writing, denied or not: its windows are mapped from a
+ * writable descriptor, which the kernel refuses for an append-only file
+ * (mmap EACCES), so such a backing should be replaced. */
+bool mf_backing_fd_writable(const MfBacking *b);
 /* Refuse every write from now on with -err, or accept them again (err
- * 0): the file was made immutable or append-only, which the kernel checks
- * when a file is opened or mapped but not on stores into windows mapped
- * before. Truncation and fallocate go to the file, which refuses them
- * itself. */
+ * 0, on a backing opened for writing): the file was made immutable or
+ * append-only, which the kernel checks when a file is opened or mapped but
+ * not on stores into windows mapped before; or a read-only backing says
+ * why it is one. Truncation and fallocate go to the file, which refuses
+ * them itself. */
 void mf_backing_deny_writes(MfBacking *b, int err);
 
 /* Current size from the file itself; takes no lock, so callers holding

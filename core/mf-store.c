@@ -86,19 +86,29 @@ int mf_store_has(MfStore *s, uint64_t page)
 	return r < 0 ? r : (byte >> (page % 8)) & 1;
 }
 
+/* Bytes of page the pages file can hold: all, but for the last page
+ * below 2^63, which loses its last byte (2^63 - 1, no file's). */
+static size_t page_len(uint64_t page)
+{
+	uint64_t at = page * MF_PAGE;
+
+	return at > (uint64_t)INT64_MAX - MF_PAGE ? (size_t)(INT64_MAX - at)
+						  : MF_PAGE;
+}
+
 int mf_store_get(MfStore *s, uint64_t page, void *buf)
 {
-	size_t done = 0;
+	size_t done = 0, len = page_len(page);
 
-	while (done < MF_PAGE) {
-		ssize_t n = pread(s->pages_fd, (char *)buf + done,
-				  MF_PAGE - done,
+	memset((char *)buf + len, 0, MF_PAGE - len);
+	while (done < len) {
+		ssize_t n = pread(s->pages_fd, (char *)buf + done, len - done,
 				  (off_t)(page * MF_PAGE + done));
 
 		if (n < 0)
 			return -errno;
 		if (n == 0) {   /* a trailing hole */
-			memset((char *)buf + done, 0, MF_PAGE - done);
+			memset((char *)buf + done, 0, len - done);
 			break;
 		}
 		done += (size_t)n;
@@ -123,19 +133,20 @@ static int write_all(int fd, const void *buf, size_t len, off_t off)
 int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
 {
 	off_t at = (off_t)(page * MF_PAGE);
+	size_t len = page_len(page);
 	unsigned char byte;
 	int r;
 
 	if (data)
-		r = write_all(s->pages_fd, data, MF_PAGE, at);
+		r = write_all(s->pages_fd, data, len, at);
 	else if (fallocate(s->pages_fd,
 			   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
-			   MF_PAGE) == 0)
+			   (off_t)len) == 0)
 		r = 0;
 	else if (errno == EOPNOTSUPP) {   /* no holes here: write zeros */
 		static const char zero[MF_PAGE];
 
-		r = write_all(s->pages_fd, zero, MF_PAGE, at);
+		r = write_all(s->pages_fd, zero, len, at);
 	} else
 		r = -errno;
 	if (r == 0 && sync && fdatasync(s->pages_fd) < 0)

@@ -147,6 +147,7 @@ ssize_t mf_view_read(MfBacking *b, const MfViewSpec *s, uint64_t voff,
 	out->niov = out->npins = 0;
 	out->bytes = 0;
 	out->owner = NULL;
+	out->tail = NULL;
 	if (voff >= s->len)
 		return s->zeros ? read_zeros(b, s, voff, len, out) : 0;
 	if (len > s->len - voff) {

@@ -36,6 +36,8 @@ struct MfWindow {
 	WindowKey key;          /* first: the hash table's key points here */
 	MfWindowCache *cache;
 	char *addr;
+	size_t len;             /* mapped: window_size, but for the window
+				 * that reaches mf_window_map_limit() */
 	unsigned pins;          /* protected by cache->lock */
 	/* Writable windows: each page's writes state (mf_window_prepare_write)
 	 * since the window was mapped or the file last lost pages through
@@ -100,9 +102,14 @@ MfWindowCache *mf_window_cache_new(size_t window_size, unsigned max_windows)
 
 static void window_unmap(MfWindow *w)
 {
-	munmap(w->addr, w->cache->window_size);
+	munmap(w->addr, w->len);
 	g_free(w->writes);
 	g_free(w);
+}
+
+uint64_t mf_window_map_limit(void)
+{
+	return ((uint64_t)1 << 63) - (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Unlink w from the cache; the caller unmaps it after dropping the lock. */
@@ -232,9 +239,24 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		  MfWindow **ret)
 {
 	WindowKey key = { fd, off >> cache->window_shift };
+	uint64_t start = key.index << cache->window_shift;
+	size_t len = cache->window_size;
 	GSList *victims = NULL;
 	MfWindow *w;
 	void *addr;
+
+	/* The kernel maps no byte at or past the limit: the window that
+	 * reaches it is mapped short of it, and the bytes past it are no
+	 * window's. */
+	if (off >= mf_window_map_limit()) {
+		g_mutex_lock(&cache->lock);
+		cache->stats.map_failures++;
+		g_mutex_unlock(&cache->lock);
+		*ret = NULL;
+		return -EOVERFLOW;
+	}
+	if (len > mf_window_map_limit() - start)
+		len = (size_t)(mf_window_map_limit() - start);
 
 	g_mutex_lock(&cache->lock);
 	w = g_hash_table_lookup(cache->windows, &key);
@@ -251,9 +273,8 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	/* mmap outside the lock: it waits for the address space's lock,
 	 * which threads copying through other windows hold while they
 	 * fault pages in, and every pin of every thread would wait too. */
-	addr = mmap(NULL, cache->window_size,
-		    PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
-		    (off_t)(key.index << cache->window_shift));
+	addr = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0),
+		    MAP_SHARED, fd, (off_t)start);
 
 	g_mutex_lock(&cache->lock);
 	if (addr == MAP_FAILED) {
@@ -271,7 +292,7 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		pin_locked(cache, w);
 		cache->stats.unmaps++;
 		g_mutex_unlock(&cache->lock);
-		munmap(addr, cache->window_size);
+		munmap(addr, len);
 		*ret = w;
 		return 0;
 	}
@@ -281,6 +302,7 @@ int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 	w->key = key;
 	w->cache = cache;
 	w->addr = addr;
+	w->len = len;
 	w->pins = 1;
 	if (writable)
 		w->writes = g_new0(uint8_t, cache->window_size >> cache->page_shift);
@@ -329,6 +351,11 @@ char *mf_window_addr(const MfWindow *w)
 	return w->addr;
 }
 
+size_t mf_window_length(const MfWindow *w)
+{
+	return w->len;
+}
+
 int mf_window_populate(MfWindow *w, size_t from, size_t len)
 {
 	MfWindowCache *cache = w->cache;
@@ -336,8 +363,8 @@ int mf_window_populate(MfWindow *w, size_t from, size_t len)
 	size_t start = from & ~(page - 1);
 	size_t stop = from + len;
 
-	if (stop > cache->window_size)
-		stop = cache->window_size;
+	if (stop > w->len)
+		stop = w->len;
 	if (stop <= start)
 		return 0;
 	stop = (stop + page - 1) & ~(page - 1);
@@ -471,8 +498,7 @@ int mf_window_cache_sync(MfWindowCache *cache, int fd, uint64_t off,
 		MfWindow *w = pinned->pdata[i];
 		uint64_t wstart = mf_window_offset(w);
 		uint64_t from = off > wstart ? off : wstart;
-		uint64_t to = end - wstart < cache->window_size ?
-				      end : wstart + cache->window_size;
+		uint64_t to = end - wstart < w->len ? end : wstart + w->len;
 		/* msync wants a page-aligned start. */
 		uint64_t pstart = from & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
 

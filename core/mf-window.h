@@ -43,14 +43,24 @@ void mf_window_cache_stats(MfWindowCache *cache, MfWindowStats *out);
 /* Pin the window of fd that holds byte offset off. writable selects
  * PROT_WRITE when the window is mapped: every pin of one fd must ask for
  * the same (a backing decides once, by how its fd was opened). Returns 0,
- * or -errno from mmap (ENOMEM, EACCES, ENODEV...). */
+ * -EOVERFLOW for off at or past mf_window_map_limit(), or -errno from mmap
+ * (ENOMEM, EACCES, ENODEV...). */
 int mf_window_pin(MfWindowCache *cache, int fd, bool writable, uint64_t off,
 		  MfWindow **ret);
 void mf_window_unpin(MfWindow *w);
 
-/* First file offset the window maps, and its memory. */
+/* First file offset the window maps, its memory, and how many bytes of
+ * it are mapped: the window size, but for the window that reaches
+ * mf_window_map_limit(). */
 uint64_t mf_window_offset(const MfWindow *w);
 char *mf_window_addr(const MfWindow *w);
+size_t mf_window_length(const MfWindow *w);
+
+/* The end of what mmap reaches of a file: 2^63 less a page. The kernel
+ * maps no page that ends past MAX_LFS_FILESIZE (2^63 - 1), so a file's
+ * last page below 2^63, which can hold data, is no window's: callers move
+ * those bytes with pread and pwrite. */
+uint64_t mf_window_map_limit(void);
 
 /* msync(MS_SYNC) the mapped windows of fd that overlap [off, off+len).
  * Returns 0 or the first -errno. */

@@ -12,10 +12,12 @@
  * of it by system call, but not on stores into the file's windows mapped
  * before a flag was set. So once a file is made immutable or append-only
  * through the mount, its backing refuses writes (mf_backing_deny_writes),
- * and opening it for writing reopens the file, which the backing
- * filesystem refuses. Appends to an append-only file are refused too: the
- * kernel maps no append-only file shared, and the daemon writes only
- * through such mappings.
+ * and the next request replaces it with one reopened read-only (the
+ * backing filesystem refuses a writable open), whose windows the kernel
+ * maps even for an append-only file, and whose writes fail with EPERM.
+ * Appends to an append-only file are refused too: the kernel maps no
+ * append-only file shared from a writable descriptor, and the daemon
+ * writes only through such mappings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,14 +39,22 @@ static bool forbids_writes(int fd)
 	       (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL));
 }
 
-/* The flags of in's file changed: its backing, if open, follows. */
+/* The flags of in's file changed: its backing follows. Once writes are
+ * forbidden, the next request replaces it with a read-only one
+ * (fs_inode_backing); once allowed again, a writable one replaces it. */
 static void flags_changed(fuse_req_t req, FsInode *in, int fd)
 {
+	bool forbid = forbids_writes(fd);
 	MfBacking *b;
+	int r;
 
-	if (in->type != S_IFREG || fs_inode_backing(ctx_of(req), in, &b) < 0)
+	if (in->type != S_IFREG)
 		return;
-	mf_backing_deny_writes(b, forbids_writes(fd) ? EPERM : 0);
+	r = forbid ? fs_inode_backing(ctx_of(req), in, &b)
+		   : fs_inode_backing_rw(ctx_of(req), in, &b);
+	if (r < 0)
+		return;
+	mf_backing_deny_writes(b, forbid ? EPERM : 0);
 	mf_backing_unref(b);
 }
 

@@ -305,6 +305,9 @@ static int open_backing_locked(FsContext *ctx, FsInode *in)
 		close(fd);
 		return r;
 	}
+	/* Writes through descriptors opened before get the reason. */
+	if (!writable)
+		mf_backing_deny_writes(in->backing, in->backing_rw_err);
 	g_atomic_int_inc(&held_backings);
 	attach_state(ctx, in);
 	return 0;
@@ -320,10 +323,13 @@ static int get_backing(FsContext *ctx, FsInode *in, bool rw,
 	g_mutex_lock(&in->lock);
 	if (!in->backing) {
 		r = open_backing_locked(ctx, in);
-	} else if (rw && !mf_backing_writable(in->backing)) {
+	} else if (!mf_backing_writable(in->backing) &&
+		   (rw || mf_backing_fd_writable(in->backing))) {
 		/* Whatever kept it read-only (mode, a running executable)
 		 * may have passed: try again. Readers still holding the old
-		 * backing keep it until they are done. */
+		 * backing keep it until they are done. A backing whose
+		 * writes were denied (chattr +i, +a) goes at once: no window
+		 * of an append-only file maps from its writable fd. */
 		MfBacking *old = in->backing;
 
 		in->backing = NULL;

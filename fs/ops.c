@@ -63,7 +63,9 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (is_virtual(dir))
 		return fs_views_lookup(req, dir, name);
 	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
-	if (r == -ENOENT && fs_views_is_dir_name(name))
+	/* "F@@" of a file whose name has 254 or 255 bytes is longer than
+	 * the backing filesystem takes, but not than FUSE passes. */
+	if ((r == -ENOENT || r == -ENAMETOOLONG) && fs_views_is_dir_name(name))
 		return fs_views_lookup_dir(req, dir, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);

@@ -339,6 +339,13 @@ expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia@@/rw"
 expect_err "Operation not permitted" fallocate -l 1M "$M/ia"
 expect_err "Operation not permitted" touch "$M/ia"
 expect_err "Operation not permitted" rm -f "$M/ia"
+# A private view of it takes writes (the file is untouched) but cannot
+# be committed into it.
+s touch "$M/ia@@/cow/c"
+sx 'printf D | dd of="$1" conv=notrunc status=none' "$M/ia@@/cow/c"
+expect_err "Operation not permitted" mv "$M/ia@@/cow/c" "$M/ia"
+expect_eq "$(s cat "$M/ia@@/cow/c")" Data "the private view after its refused commit into an immutable file"
+s rm "$M/ia@@/cow/c"
 expect_eq "$(s cat "$M/ia")" data "an immutable file after the refused writes"
 expect_eq "$(cat "$B/ia")" data "an immutable file after the refused writes (backing)"
 s chattr -i "$M/ia"
@@ -364,7 +371,18 @@ sx 'echo late >> "$1"' "$TM/f"
 expect_eq "$(cat "$TB/f" | tr '\n' ' ')" "data late " "the file written after chattr -i (tmpfs)"
 mf_umount "$TM"
 
-check "chattr +a: writes that do not append fail with EPERM (appends too: see mapfs(1))"
+check "chattr +a: writes that do not append fail with EPERM (appends too: see mapfs(1)); reads go on"
+# Set while the file is open for writing, before anything of it was
+# mapped: its reads must not map windows from the writable descriptor,
+# which the kernel refuses for an append-only file (EACCES).
+echo fresh >"$B/ib"
+mf_flagged "$B/ib"
+expect_err "Operation not permitted" bash -c 'exec 7>>"$1" && chattr +a "$1" && echo late >&7' _ "$M/ib"
+expect_eq "$(s dd if="$M/ib" iflag=direct bs=4096 status=none)" fresh \
+	"an append-only file read with O_DIRECT through the mount"
+expect_eq "$(s cat "$M/ib@@/ro")" fresh "the ro view of an append-only file"
+s chattr -a "$M/ib"
+s rm "$M/ib"
 s chattr +a "$M/ia"
 expect_err "Operation not permitted" bash -c 'echo x > "$1"' _ "$M/ia"
 expect_err "Operation not permitted" dd if=/dev/zero of="$M/ia" bs=1 count=1 conv=notrunc status=none

@@ -115,6 +115,19 @@ done
 expect_err "No such file or directory" ls "$M/d@@/rw"
 expect_err "No such file or directory" cat "$M/l@@/ro"
 
+check "a file with a name of 254 or 255 bytes has its views too (F@@ is longer than NAME_MAX)"
+for len in 254 255; do
+	long=$(head -c $len /dev/zero | tr '\0' n)
+	sx 'printf long > "$1"' "$M/$long"
+	expect_eq "$(s cat "$M/$long@@/ro")" long "the ro view of a file with a $len-byte name"
+	sx 'printf L | dd of="$1" conv=notrunc status=none' "$M/$long@@/rw"
+	s touch "$M/$long@@/snap/s"
+	sx 'printf X | dd of="$1" conv=notrunc status=none' "$M/$long"
+	expect_eq "$(s cat "$M/$long@@/snap/s")$(cat "$B/$long")" LongXong "a snapshot of a file with a $len-byte name, and the file"
+	s rm "$M/$long@@/snap/s" "$M/$long"
+done
+expect_err "No such file or directory" stat "$M/$(head -c 255 /dev/zero | tr '\0' m)@@"
+
 # ------------------------------------------------------------------ names
 
 check "view names: rw, ro, windows in decimal, 0x hex, K/M/G/T"

@@ -167,4 +167,46 @@ sx 'dd if="$1" bs=1M iflag=direct status=none | cmp - "$2"' "$M/patchy" "$T/patc
 expect_eq "$(stat -c %b "$T/patchy")" "$blocks" "512-byte blocks of the backing file after reading it through the mount"
 mf_umount "$M"
 
+check "the last 2 MiB below 2^63 (tmpfs): written and read as the backing filesystem takes them"
+# The kernel maps no page that ends past 2^63 - 1, so the last window is
+# mapped short and the last page below 2^63 goes by pread and pwrite.
+TT=$(mf_dir tmpfs-top)
+mf_tmpfs "$TT" 16m
+MT=$(mf_dir mnt-top)
+mf_mount "$TT" "$MT"
+TOP=9223372036854775807 # 2^63 - 1: the largest size a file may have
+WIN=$((TOP + 1 - 2097152)) # the last 2 MiB window
+PUT='printf %s "$3" | dd of="$1" bs=${#3} seek="$2" oflag=seek_bytes conv=notrunc status=none'
+put() { # PATH OFFSET DATA
+	sx "$PUT" "$@"
+}
+get() { # PATH OFFSET LEN
+	sx 'dd if="$1" bs=$3 skip="$2" count=1 iflag=skip_bytes status=none' "$@"
+}
+s touch "$MT/top"
+n=0
+for off in $((WIN - 5)) $((WIN + 5)) $((TOP - 8192 - 3)) $((TOP - 4096 - 4)) $((TOP - 4095)) $((TOP - 6)); do
+	n=$((n + 1))
+	put "$MT/top" $off "file-$n"
+	expect_eq "$(get "$MT/top" $off 6)" "file-$n" "bytes written at 2^63 - $((TOP + 1 - off)) (mount)"
+	expect_eq "$(get "$TT/top" $off 6)" "file-$n" "bytes written at 2^63 - $((TOP + 1 - off)) (backing)"
+	put "$MT/top@@/rw" $off "view-$n"
+	expect_eq "$(get "$MT/top@@/rw" $off 6)" "view-$n" "bytes written through rw at 2^63 - $((TOP + 1 - off))"
+	expect_eq "$(get "$TT/top" $off 6)" "view-$n" "bytes written through rw at 2^63 - $((TOP + 1 - off)) (backing)"
+	put "$MT/top@@/rw:$WIN+2097151" $((off - WIN)) "wind-$n" 2>/dev/null || [ $off -lt $WIN ] ||
+		fail "a write at 2^63 - $((TOP + 1 - off)) through rw:$WIN+2097151 failed"
+	[ $off -lt $WIN ] || expect_eq "$(get "$TT/top" $off 6)" "wind-$n" \
+		"bytes written through rw:$WIN+2097151 at 2^63 - $((TOP + 1 - off)) (backing)"
+done
+expect_eq "$(s stat -c %s "$MT/top")" $TOP "size after writing the last bytes below 2^63"
+expect_err "Invalid argument" bash -c "$PUT" _ "$MT/top" $TOP x # as on tmpfs itself
+expect_err "File too large" bash -c "$PUT" _ "$MT/top@@/rw:$WIN+2097151" 2097151 x
+s sync "$MT/top@@/rw:$((TOP - 4095))+4095"
+check "a snapshot keeps the last page below 2^63"
+s touch "$MT/top@@/snap/s"
+put "$MT/top" $((TOP - 6)) "after!"
+expect_eq "$(get "$MT/top@@/snap/s" $((TOP - 6)) 6)" "wind-6" "the snapshot's last bytes below 2^63"
+expect_eq "$(get "$MT/top" $((TOP - 6)) 6)" "after!" "the file's last bytes below 2^63"
+mf_umount "$MT"
+
 echo "PASS"

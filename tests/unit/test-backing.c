@@ -18,6 +18,7 @@
 
 #include "mf-backing.h"
 #include "mf-guard.h"
+#include "mf-store.h"
 
 #define WS ((size_t)64 * 1024)
 #define MAXB 4
@@ -546,6 +547,78 @@ static void test_write_beyond_int64_max(void **state)
 	unit_assert_pattern(back, 0, 1000);
 }
 
+/* The top of the 63-bit range, on tmpfs (/dev/shm), which takes files of
+ * up to 2^63 - 1 bytes, as ext4 does not: the kernel maps no page that
+ * ends past 2^63 - 1, so the last window is mapped short of the last page
+ * below 2^63, which is written and read with pwrite and pread. */
+static void test_write_top_on_tmpfs(void **state)
+{
+	Fix *f = *state;
+	const uint64_t top = (uint64_t)INT64_MAX, limit = mf_window_map_limit();
+	const uint64_t offs[] = { limit - WS - 3, limit - 5, limit, top - 4000,
+				  top - 10 };
+	char *dir = g_strdup("/dev/shm/mapfs-unit-XXXXXX"), *path;
+	uint8_t src[10], back[10], page[MF_PAGE];
+	MfWindow *w;
+	MfBacking *b;
+	bool hole;
+	int fd, ext;
+
+	unit_guard();
+	if (!g_mkdtemp(dir)) {
+		g_free(dir);
+		skip();
+	}
+	path = g_build_filename(dir, "top", NULL);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ext = open(path, O_RDWR);
+	assert_true(fd >= 0 && ext >= 0);
+	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
+	assert_true(limit == ((uint64_t)1 << 63) - MF_PAGE);
+	for (size_t i = 0; i < G_N_ELEMENTS(offs); i++) {
+		unit_fill(src, offs[i], sizeof(src));
+		assert_int_equal(mf_backing_write(b, offs[i], src, sizeof(src)),
+				 sizeof(src));
+		unit_pread(ext, back, sizeof(back), offs[i]);
+		unit_assert_pattern(back, offs[i], sizeof(back));
+		memset(back, 0, sizeof(back));
+		assert_int_equal(mf_backing_read_copy(b, offs[i], back,
+						      sizeof(back)),
+				 sizeof(back));
+		unit_assert_pattern(back, offs[i], sizeof(back));
+	}
+	assert_int_equal(unit_size(ext), top);
+	/* A read across the limit: the window's bytes, then the page's. */
+	{
+		uint8_t across[20];
+
+		assert_int_equal(mf_backing_read_copy(b, limit - 5, across, 20), 20);
+		unit_assert_pattern(across, limit - 5, 15);
+	}
+	/* The last window is mapped short; none starts at the limit. */
+	assert_int_equal(mf_window_pin(f->cache, fd, true, limit - 1, &w), 0);
+	assert_true(mf_window_length(w) == WS - MF_PAGE);
+	mf_window_unpin(w);
+	assert_int_equal(mf_window_pin(f->cache, fd, true, limit, &w), -EOVERFLOW);
+	/* Snapshots copy the last page as any other. */
+	mf_backing_lock_shared(b);
+	assert_int_equal(mf_backing_page_locked(b, top / MF_PAGE, page, &hole), 0);
+	mf_backing_unlock(b);
+	assert_false(hole);
+	unit_assert_pattern(page + (top - 10) % MF_PAGE, top - 10, 10);
+	assert_int_equal(mf_backing_flush(b, top - 2 * MF_PAGE, 2 * MF_PAGE,
+					  true),
+			 0);
+	/* Past 2^63 - 1: EFBIG, as before. */
+	assert_int_equal(mf_backing_write(b, top - 5, src, 10), -EFBIG);
+	mf_backing_unref(b);
+	close(ext);
+	unlink(path);
+	rmdir(dir);
+	g_free(path);
+	g_free(dir);
+}
+
 static void test_readonly_backing(void **state)
 {
 	Fix *f = *state;
@@ -992,6 +1065,7 @@ int main(void)
 		T(test_write_across_windows),
 		T(test_write_huge_offset),
 		T(test_write_beyond_int64_max),
+		T(test_write_top_on_tmpfs),
 		T(test_readonly_backing),
 		T(test_truncate_shrink_grow),
 		T(test_fallocate),

@@ -453,8 +453,9 @@ static void test_pin_failure(void **state)
 
 	/* An offset mmap cannot take (past INT64_MAX). */
 	w = (MfWindow *)&w;
-	assert_true(mf_window_pin(f->cache, f->fd, false, UINT64_MAX - 5, &w) <
-		    0);
+	assert_int_equal(mf_window_pin(f->cache, f->fd, false, UINT64_MAX - 5,
+				       &w),
+			 -EOVERFLOW);
 	assert_null(w);
 	assert_int_equal(stats(f).map_failures, before.map_failures + 3);
 
