@@ -1,5 +1,6 @@
 /* test-image: the section tables and mapped layouts of core/mf-image, on
- * the files of tests/fuzz/corpus (CORPUS_DIR): ok-* are images, bad-*
+ * the files of tests/fuzz/corpus (CORPUS_DIR): ok-* are images (PE32 and
+ * PE32+ from mkpe.py, ELF64 executable and object, ELF32 object), bad-*
  * have headers that are truncated, malformed or lie (made by
  * tests/image/mkpe.py and mkelf.py), the rest are the fuzzer's finds.
  * Every one is parsed from memory and from a file, which must agree.
@@ -200,6 +201,33 @@ static void test_elf_self(void **state)
 	mf_image_free(img);
 }
 
+/* A 32-bit relocatable object (objcopy -O elf32-i386 of ok-elf64-rel):
+ * its sections as readelf -S shows them; nothing loadable, no mapped. */
+static void test_elf32_object(void **state)
+{
+	g_autoptr(GBytes) b = load("ok-elf32-rel");
+	const MfImageSection *s;
+	MfImage *img;
+	char *why = NULL;
+
+	(void)state;
+	assert_int_equal(mf_image_parse_mem(g_bytes_get_data(b, NULL),
+					    g_bytes_get_size(b), &img, &why),
+			 0);
+	assert_int_equal(img->nsections, 10);
+	assert_int_equal(img->mapped_size, 0);
+	assert_int_equal(img->nextents, 0);
+	s = find(img, ".data");
+	assert_int_equal(s->offset, 0x38);
+	assert_int_equal(s->file_size, 4);
+	assert_int_equal(s->align, 4);
+	assert_true(s->writable);
+	s = find(img, ".rela.eh_frame");
+	assert_int_equal(s->index, 7);
+	assert_int_equal(s->offset, 0x100);
+	mf_image_free(img);
+}
+
 /* A few refusals say precisely why. */
 static void test_reasons(void **state)
 {
@@ -325,6 +353,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_pe32, teardown),
 		cmocka_unit_test_teardown(test_names, teardown),
 		cmocka_unit_test_teardown(test_elf_self, teardown),
+		cmocka_unit_test_teardown(test_elf32_object, teardown),
 		cmocka_unit_test_teardown(test_reasons, teardown),
 		cmocka_unit_test_teardown(test_neither, teardown),
 		cmocka_unit_test_teardown(test_section_view, teardown),
