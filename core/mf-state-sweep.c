@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,14 +38,24 @@ static void remove_tree(int parent, const char *name)
 	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-int mf_statedir_sweep(MfStateDir *sd, uint64_t from)
+int mf_statedir_sweep(MfStateDir *sd, uint64_t from, uint64_t to)
 {
-	int fd = openat(sd->files_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	GPtrArray *doomed = g_ptr_array_new_with_free_func(g_free);
+	GPtrArray *doomed;
 	struct dirent *de;
 	DIR *d;
-	int n;
+	int fd, n;
 
+	if (from == to) {       /* one file: no need to read them all */
+		char name[32];
+
+		snprintf(name, sizeof(name), "%" PRIu64, from);
+		if (faccessat(sd->files_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		remove_tree(sd->files_fd, name);
+		return 1;
+	}
+	fd = openat(sd->files_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	doomed = g_ptr_array_new_with_free_func(g_free);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		int err = -errno;
@@ -59,7 +71,7 @@ int mf_statedir_sweep(MfStateDir *sd, uint64_t from)
 		guint64 ino = g_ascii_strtoull(de->d_name, &end, 10);
 
 		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && !*end &&
-		    ino >= from)
+		    ino >= from && ino <= to)
 			g_ptr_array_add(doomed, g_strdup(de->d_name));
 	}
 	closedir(d);

@@ -8,7 +8,7 @@
 
 #include "mf-state.h"
 
-/* Remove files/INO, with everything under it, for every INO >= from.
+/* Remove files/INO, with everything under it, for every INO in [from, to].
  * No state of those files may be in use. Returns how many went, or
  * -errno if the directory cannot be read. */
-int mf_statedir_sweep(MfStateDir *sd, uint64_t from);
+int mf_statedir_sweep(MfStateDir *sd, uint64_t from, uint64_t to);

@@ -338,7 +338,7 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	if (*lock_fd < 0)
 		return -1;
 	/* .shm objects died with the daemon that served them last. */
-	mf_statedir_sweep(ctx->states, FS_SHM_INO_BASE);
+	mf_statedir_sweep(ctx->states, FS_SHM_INO_BASE, UINT64_MAX);
 	r = mf_guard_install();
 	if (r < 0)
 		return -fail("cannot install the SIGBUS guard: %s%s",
@@ -347,7 +347,7 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	ctx->debug = cmd->debug;
 	ctx->cache = mf_window_cache_new(window_size, (unsigned)max_windows);
 	ctx->inodes = fs_inode_table_new(ctx->root_fd);
-	ctx->shm = fs_shm_new(shm_size);
+	ctx->shm = fs_shm_new(shm_size, ctx->states);
 	return 1;
 }
 
@@ -379,7 +379,7 @@ int main(int argc, char *argv[])
 	/* After the inodes, which hold objects; their snapshots go too. */
 	fs_shm_free(ctx.shm);
 	if (ctx.states)
-		mf_statedir_sweep(ctx.states, FS_SHM_INO_BASE);
+		mf_statedir_sweep(ctx.states, FS_SHM_INO_BASE, UINT64_MAX);
 	fs_orphans_close(&ctx);
 	mf_statedir_free(ctx.states);
 	mf_window_cache_free(ctx.cache);

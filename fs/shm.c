@@ -20,6 +20,8 @@
 #include "aliases.h"
 #include "log.h"
 #include "mf-backing.h"
+#include "mf-state-sweep.h"
+#include "notify.h"
 #include "ops.h"
 #include "reply.h"
 #include "views.h"
@@ -38,10 +40,11 @@ struct FsShm {
 	GHashTable *live;       /* every FsShmObj not yet freed; lock */
 	uint64_t next;          /* serials; lock */
 	uint64_t cap;           /* constant */
+	MfStateDir *states;     /* constant */
 	struct timespec mtime;  /* of the directory; lock */
 };
 
-FsShm *fs_shm_new(uint64_t cap)
+FsShm *fs_shm_new(uint64_t cap, MfStateDir *states)
 {
 	FsShm *shm = g_new0(FsShm, 1);
 
@@ -50,6 +53,7 @@ FsShm *fs_shm_new(uint64_t cap)
 					   NULL);
 	shm->live = g_hash_table_new(NULL, NULL);
 	shm->cap = cap;
+	shm->states = states;
 	clock_gettime(CLOCK_REALTIME, &shm->mtime);
 	return shm;
 }
@@ -102,6 +106,10 @@ void fs_shm_obj_unref(FsShmObj *obj)
 	g_mutex_unlock(&obj->shm->lock);
 	/* The inode's backing and windows held the memory until now. */
 	close(obj->fd);
+	/* Its snapshots and private views, unreachable now: no inode of
+	 * its views is left to use them. */
+	if (obj->ino)
+		mf_statedir_sweep(obj->shm->states, obj->ino, obj->ino);
 	g_free(obj);
 }
 
@@ -417,12 +425,34 @@ void fs_shm_mknod(fuse_req_t req, FsInode *dir, const char *name,
 	fs_reply_entry(req, in, &st, ctx->timeout);
 }
 
+typedef struct ViewsJob {
+	fuse_ino_t dir;
+	char *name;             /* NAME@@ */
+} ViewsJob;
+
+static void forget_views_job(void *arg)
+{
+	ViewsJob *j = arg;
+
+	fs_notify_inval_entry(j->dir, j->name);
+	g_free(j->name);
+	g_free(j);
+}
+
+static void forget_views(FsInode *dir, const char *name)
+{
+	ViewsJob *j = g_new(ViewsJob, 1);
+
+	j->dir = (fuse_ino_t)(uintptr_t)dir;
+	j->name = g_strconcat(name, "@@", NULL);
+	fs_notify_run(forget_views_job, j);
+}
+
 void fs_shm_unlink(fuse_req_t req, FsInode *dir, const char *name)
 {
 	FsShm *shm = ctx_of(req)->shm;
 	gpointer key = NULL, value = NULL;
 
-	(void)dir;
 	g_mutex_lock(&shm->lock);
 	if (g_hash_table_steal_extended(shm->names, name, &key, &value)) {
 		g_atomic_int_set(&((FsShmObj *)value)->linked, 0);
@@ -449,6 +479,10 @@ void fs_shm_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	/* The memory stays while an inode (an open, a mapping) holds it. */
 	fs_shm_obj_unref(value);
 	fuse_reply_err(req, 0);
+	/* So do its views, while the kernel keeps their entries: let go of
+	 * NAME@@, so that unused ones are forgotten now. After the reply:
+	 * the kernel holds .shm locked until then. */
+	forget_views(dir, name);
 }
 
 void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,

@@ -11,7 +11,7 @@
  * Inode numbers: an object shows FS_SHM_INO_BASE | serial, which is also
  * its key in the state directory (snapshots, private views): clear of the
  * backing tree's numbers (below 2^62) and of views' (2^63 and up). Those
- * state entries are removed at mount and at unmount.
+ * state entries go with the object, and at mount and unmount.
  *
  * Locking: FsShm.lock protects the tables and the directory's times; it
  * is taken after no other lock, and never held across a reply.
@@ -30,8 +30,9 @@
 typedef struct FsShm FsShm;
 typedef struct FsShmObj FsShmObj;
 
-/* cap: the bytes all objects may commit together. */
-FsShm *fs_shm_new(uint64_t cap);
+/* cap: the bytes all objects may commit together; states: where their
+ * snapshots and private views are, removed with them. */
+FsShm *fs_shm_new(uint64_t cap, MfStateDir *states);
 /* Drops the names; objects still held by inodes go with them. */
 void fs_shm_free(FsShm *shm);
 /* Half the machine's memory, as tmpfs gives /dev/shm. */

@@ -143,6 +143,21 @@ done
 [ "$(mf_stat_key "$M" shm_committed)" -le $((BEFORE - 4194304)) ] ||
 	fail "4M not freed at the last close: $BEFORE before, $(mf_stat_key "$M" shm_committed) after"
 
+check "rm of an object with views and a snapshot: its memory and its snapshot's pages go too"
+s dd if=/dev/urandom of="$S/viewed" bs=1M count=2 status=none
+s cat "$S/viewed@@/ro:1M+4" >/dev/null
+s touch "$S/viewed@@/snap/s1"
+s ls -l "$S/viewed@@/snap/s1" >/dev/null
+N=$(mf_stat_key "$M" shm_objects)
+NS=$(ls "$B/.mapfs/files" | wc -l)
+s rm "$S/viewed"
+for ((i = 0; i < 50; i++)); do
+	[ "$(mf_stat_key "$M" shm_objects)" -lt "$N" ] && break
+	sleep 0.1
+done
+[ "$(mf_stat_key "$M" shm_objects)" -lt "$N" ] || fail "an object removed with views known to the kernel is still held"
+expect_eq "$(ls "$B/.mapfs/files" | wc -l)" $((NS - 1)) "state records after removing an object with a snapshot"
+
 check "rename inside .shm; nothing leaves or enters it"
 s mv "$S/one" "$S/uno"
 expect_eq "$(s stat -c %i "$S/uno")" "$I1" "inode of a renamed object"
