@@ -772,6 +772,8 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	FsInode *in = inode_of(req, ino);
 	struct statvfs sv;
 
+	if (in->kind == FS_SHMDIR || in->shm)
+		return fs_shm_statfs(req);
 	if (fstatvfs(is_virtual(in) ? in->base->fd : in->fd, &sv) < 0)
 		return fs_reply_err(req, errno, "statfs", NULL);
 	fuse_reply_statfs(req, &sv);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "aliases.h"
@@ -682,4 +683,39 @@ char *fs_shm_stats_text(FsContext *ctx)
 	return g_strdup_printf("shm_objects=%u\nshm_committed=%" PRIu64
 			       "\nshm_size=%" PRIu64 "\n",
 			       count, used, shm->cap);
+}
+
+char *fs_shm_path(FsContext *ctx, const FsShmObj *obj)
+{
+	FsShm *shm = ctx->shm;
+	GHashTableIter it;
+	gpointer name, value;
+	char *path = NULL;
+
+	g_mutex_lock(&shm->lock);
+	g_hash_table_iter_init(&it, shm->names);
+	while (!path && g_hash_table_iter_next(&it, &name, &value))
+		if (value == obj)
+			path = g_strdup_printf("%s/" FS_SHM_DIR_NAME "/%s",
+					       ctx->mountpoint, (char *)name);
+	g_mutex_unlock(&shm->lock);
+	return path ? path : g_strdup("(removed)");
+}
+
+void fs_shm_statfs(fuse_req_t req)
+{
+	FsShm *shm = ctx_of(req)->shm;
+	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096,
+			      .f_namemax = NAME_MAX };
+	uint64_t used;
+	unsigned count;
+
+	g_mutex_lock(&shm->lock);
+	used = committed_locked(shm, &count);
+	g_mutex_unlock(&shm->lock);
+	sv.f_blocks = shm->cap / sv.f_frsize;
+	sv.f_bfree = sv.f_bavail =
+		used < shm->cap ? (shm->cap - used) / sv.f_frsize : 0;
+	sv.f_files = count;
+	fuse_reply_statfs(req, &sv);
 }

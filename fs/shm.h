@@ -72,3 +72,8 @@ void fs_shm_fix_stat(const FsInode *in, struct stat *st);
 int fs_shm_charge(FsContext *ctx, FsInode *in, uint64_t off, uint64_t len);
 /* "shm_objects=N\nshm_committed=BYTES\nshm_size=CAP\n" for the stats. */
 char *fs_shm_stats_text(FsContext *ctx);
+/* MOUNTPOINT/.shm/NAME of obj, or "(removed)". g_free it. */
+char *fs_shm_path(FsContext *ctx, const FsShmObj *obj);
+/* statfs of .shm and its objects, as df shows /dev/shm: the cap as the
+ * size, what objects commit as used. */
+void fs_shm_statfs(fuse_req_t req);

@@ -16,6 +16,7 @@
 #include "mf-view.h"
 #include "ops.h"
 #include "reply.h"
+#include "shm.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -420,6 +421,8 @@ static char *base_path(FsContext *ctx, FsInode *in)
 	g_autofree char *target = NULL;
 	size_t n = strlen(ctx->backing);
 
+	if (in->base->shm)
+		return fs_shm_path(ctx, in->base->shm);
 	fs_inode_proc_path(in->base, proc);
 	target = g_file_read_link(proc, NULL);
 	if (!target)

@@ -94,6 +94,7 @@ TREE0=$(tree)
 check "views of an object: ro window, a snapshot of live memory while a writer runs, cow"
 s dd if=/dev/urandom of="$MF_T/pat" bs=16K count=1 status=none
 s cp "$MF_T/pat" "$S/live"
+expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.base "$S/live@@/ro")" "$S/live" "user.mapfs.base of an object's view"
 expect_eq "$(s od -An -tx1 "$S/live@@/ro:4K+64")" "$(od -An -tx1 -j4096 -N64 "$MF_T/pat")" ".shm/live@@/ro:4K+64"
 s "$MF_OPS" mmap-store "$S/live" 100 MAPPED >/dev/null
 # The writer stops on its own after 20 s, should the test fail meanwhile.
@@ -214,6 +215,7 @@ expect_eq "$(ls -A "$B/.mapfs/files")" "" "STATEDIR/files after a crash and a mo
 
 check "-o shm_size=1M: ENOSPC past it, for write(2) and fallocate"
 expect_eq "$(mf_stat_key "$M" shm_size)" 1048576 "shm_size in the stats"
+expect_eq "$(s stat -f -c '%b %S' "$S")" "256 4096" "statfs of .shm: the cap as its size"
 s dd if=/dev/zero of="$S/a" bs=64K count=8 status=none
 s truncate -s 100M "$S/b"
 expect_err "No space left on device" dd if=/dev/zero of="$S/b" bs=64K count=9 status=none
