@@ -61,23 +61,18 @@ FsShm *fs_shm_new(uint64_t cap, MfStateDir *states)
 
 void fs_shm_free(FsShm *shm)
 {
-	GHashTableIter it;
-	FsShmObj *obj;
+	GList *named;
 
 	if (!shm)
 		return;
 	g_mutex_lock(&shm->lock);
-	g_hash_table_iter_init(&it, shm->names);
-	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&obj)) {
-		g_atomic_int_set(&obj->linked, 0);
-		g_hash_table_iter_steal(&it);
-		g_mutex_unlock(&shm->lock);
-		fs_shm_obj_unref(obj);
-		g_mutex_lock(&shm->lock);
-		g_hash_table_iter_init(&it, shm->names);
-	}
-	/* Objects an inode still held went with the inode table. */
+	named = g_hash_table_get_values(shm->names);
+	g_hash_table_remove_all(shm->names);
+	for (GList *l = named; l; l = l->next)
+		g_atomic_int_set(&((FsShmObj *)l->data)->linked, 0);
 	g_mutex_unlock(&shm->lock);
+	/* Objects an inode still held went with the inode table. */
+	g_list_free_full(named, (GDestroyNotify)fs_shm_obj_unref);
 	g_hash_table_destroy(shm->names);
 	g_hash_table_destroy(shm->live);
 	g_mutex_clear(&shm->lock);
