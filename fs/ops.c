@@ -310,14 +310,16 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	lookup_and_reply(req, dir, newname, "link");
 }
 
-/* ENOENT from the tree for "F@@" means the view directory was named:
- * it cannot be removed or renamed. */
+/* ENOENT from the tree for "F@@" means the view directory was named
+ * (for ".shm", the shared memory directory): it cannot be removed or
+ * renamed. */
 static void reply_tree_err(fuse_req_t req, int err, const char *op,
 			   const char *name)
 {
-	if (err == ENOENT && fs_views_is_dir_name(name)) {
-		fs_log(LOG_NOTICE, "%s %s: view directories cannot be removed "
-		       "or renamed", op, name);
+	if (err == ENOENT && (fs_views_is_dir_name(name) ||
+			      strcmp(name, FS_SHM_DIR_NAME) == 0)) {
+		fs_log(LOG_NOTICE, "%s %s: view directories and .shm cannot be "
+		       "removed or renamed", op, name);
 		err = EPERM;
 	}
 	fs_reply_err(req, err, op, name);

@@ -195,6 +195,8 @@ expect_err "Operation not permitted" mkdir "$S/dir"
 expect_err "Operation not permitted" ln -s uno "$S/link"
 expect_err "Operation not permitted" mkfifo "$S/fifo"
 expect_err "Operation not permitted" rm -rf "$S/uno@@"
+expect_err "Operation not permitted" rmdir "$S"
+expect_err "Operation not permitted" mv "$S" "$M/elsewhere"
 expect_eq "$(s ls "$S" | grep -c -e nodir -e x@@ -e dir -e link -e fifo || true)" 0 "names left by refused requests"
 
 check "-o views=visible lists .shm; unmount leaves nothing in BACKING or STATEDIR"
