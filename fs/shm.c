@@ -486,6 +486,7 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 {
 	FsShm *shm = ctx_of(req)->shm;
 	FsShmObj *src, *dst, *gone = NULL;
+	FsInode *other;
 	gpointer key;
 	int err = 0;
 
@@ -498,6 +499,10 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 		if (own)
 			return fs_views_commit(req, from, name, to, newname);
 	}
+	/* Views in or out: refused as views.c refuses them for files. */
+	other = from->kind == FS_SHMDIR ? to : from;
+	if (other->kind != FS_SHMDIR && other->kind != FS_REAL)
+		return fs_views_rename(req, from, name, to, newname);
 	if (from != to) {
 		fs_log(LOG_NOTICE, "rename %s: .shm objects stay in .shm, and "
 		       "nothing else enters it", name);

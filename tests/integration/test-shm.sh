@@ -122,6 +122,7 @@ expect_eq "$(s dd if="$S/live@@/cow/try" bs=1 skip=200 count=7 status=none)" PRI
 expect_eq "$(s dd if="$S/live" bs=1 skip=200 count=7 status=none | od -An -tx1)" \
 	"$(od -An -tx1 -j200 -N7 "$MF_T/pat")" "the object under its private view"
 s mv "$S/live@@/cow/try" "$S/live"
+s touch "$S/live@@/cow/try2"
 expect_eq "$(s dd if="$S/live" bs=1 skip=200 count=7 status=none)" PRIVATE "the object after committing its private view"
 C=$(committed "$S/live@@/snap/t1")
 [ "$C" -ge 4096 ] || fail "committed of a snapshot that holds pages: $C"
@@ -165,6 +166,9 @@ expect_eq "$(s stat -c %i "$S/uno")" "$I1" "inode of a renamed object"
 expect_ops EXDEV rename "$S/uno" "$M/uno" none
 expect_ops EXDEV rename "$S/uno" "$S/../uno" none
 expect_ops EXDEV rename "$M/file" "$S/file" none
+expect_ops EPERM rename "$S/live@@/snap/t1" "$S/live" none
+expect_ops EPERM rename "$S/uno" "$S/live@@/snap/t2" none
+expect_ops EINVAL rename "$S/live@@/cow/try2" "$S/uno" none
 expect_ops EEXIST rename "$S/uno" "$S/two" noreplace
 expect_ops OK rename "$S/uno" "$S/two" exchange
 expect_eq "$(s cat "$S/uno")" hello "after exchanging two objects"
