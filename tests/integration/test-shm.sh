@@ -78,6 +78,11 @@ T=$(mf_stat_key "$M" shm_committed)
 [ "$(mf_stat_key "$M" shm_objects)" -ge 5 ] || fail "shm_objects: $(mf_stat_key "$M" shm_objects)"
 expect_eq "$(committed "$S/big@@/ro:512M+1M")" 1048576 "committed in a window over the written MiB"
 expect_eq "$(committed "$S/big@@/ro:0+1M")" 0 "committed in a window over a reservation"
+s fallocate -p -o 512M -l 512K "$S/big"
+expect_eq "$(committed "$S/big")" 524288 "committed after punching out half the MiB"
+s truncate -s 512M "$S/big"
+expect_eq "$(committed "$S/big")" 0 "committed after truncating the pages away"
+s truncate -s 1G "$S/big"
 
 check "user.mapfs.committed on a sparse backing file and its views"
 s truncate -s 100M "$M/sparse"
