@@ -37,6 +37,13 @@ tree() {
 
 echo data >"$B/file"
 TREE0=$(tree)
+
+check "-o shm_size=: a size, or a refusal"
+for bad in abc 1Q -1 ''; do
+	mf_refused "$M" -o "shm_size=$bad" "$B" "$M"
+	[[ "$MF_ERR" == *"shm_size=$bad: not a size"* ]] || fail "shm_size=$bad: $MF_ERR"
+done
+
 mf_mount "$B" "$M" -o allow_other
 
 check ".shm: hidden from the root's listing, reachable, sticky and open to all"
