@@ -124,6 +124,7 @@ B2=$(s md5sum <"$S/live@@/snap/t1")
 touch "$MF_T/stop"
 wait $WRITER
 expect_eq "$B2" "$A" "a snapshot of live memory read twice while a writer ran"
+expect_eq "$(s getfattr --absolute-names --only-values -n user.mapfs.state "$S/live@@/snap/t1")" intact "user.mapfs.state of the snapshot"
 s cmp -s "$S/live" "$S/live@@/snap/t1" && fail "the snapshot followed the writer"
 expect_eq "$(s dd if="$S/live@@/snap/t1" bs=1 skip=100 count=6 status=none)" MAPPED "a store msync'd before the snapshot"
 expect_eq "$(s dd if="$S/live@@/snap/t1" bs=1 skip=16 count=16 status=none | od -An -tx1)" \
