@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mf-backing.h"
 #include "mf-state-sweep.h"
+#include "mf-store.h"
 #include "notify.h"
 #include "ops.h"
 #include "reply.h"
@@ -108,6 +109,8 @@ void fs_shm_obj_unref(FsShmObj *obj)
 		mf_statedir_sweep(obj->shm->states, obj->ino, obj->ino);
 	g_free(obj);
 }
+
+static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name);
 
 /* The object named name, with a reference; NULL if none. */
 static FsShmObj *find(FsShm *shm, const char *name)
@@ -496,6 +499,8 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 
 		fs_shm_obj_unref(obj);
 		/* mv .shm/X@@/cow/NAME .shm/X: commit, as for a file. */
+		if (own && (err = charge_commit(ctx_of(req), from, name)) < 0)
+			return fs_reply_err(req, -err, "rename", name);
 		if (own)
 			return fs_views_commit(req, from, name, to, newname);
 	}
@@ -649,26 +654,59 @@ static uint64_t uncommitted(int fd, uint64_t off, uint64_t len)
 	return fresh;
 }
 
-int fs_shm_charge(FsContext *ctx, FsInode *in, uint64_t off, uint64_t len)
+/* What all objects commit now. */
+static uint64_t committed_now(FsShm *shm)
 {
-	FsShm *shm = ctx->shm;
-	uint64_t used, fresh;
+	uint64_t used;
 
-	if (!in->shm || len == 0)
-		return 0;
 	g_mutex_lock(&shm->lock);
 	used = committed_locked(shm, NULL);
 	g_mutex_unlock(&shm->lock);
+	return used;
+}
+
+/* 0 if fresh more bytes fit under the cap, else -ENOSPC, logged. */
+static int fits(FsShm *shm, uint64_t used, uint64_t fresh, const char *what)
+{
+	if (used + fresh <= shm->cap)
+		return 0;
+	fs_log(LOG_NOTICE, "%s: %" PRIu64 " bytes more would pass "
+	       "shm_size=%" PRIu64 " (%" PRIu64 " committed)", what, fresh,
+	       shm->cap, used);
+	return -ENOSPC;
+}
+
+int fs_shm_charge(FsContext *ctx, FsInode *in, uint64_t off, uint64_t len)
+{
+	FsShm *shm = ctx->shm;
+	uint64_t used;
+
+	if (!in->shm || len == 0)
+		return 0;
+	used = committed_now(shm);
 	/* Most writes fit even if every byte were new: no page walk. */
 	if (used + len <= shm->cap)
 		return 0;
-	fresh = uncommitted(in->shm->fd, off, len);
-	if (used + fresh <= shm->cap)
+	return fits(shm, used, uncommitted(in->shm->fd, off, len),
+		    "write to a .shm object");
+}
+
+/* Committing private view name of cowdir's object writes its pages into
+ * the object: counted as if every one were new. */
+static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name)
+{
+	MfEntryInfo info;
+	MfState *st;
+	int r = fs_views_state(ctx, cowdir, false, &st);
+
+	if (r < 0)
+		return 0;       /* the commit itself says what is wrong */
+	r = mf_state_cow_info(st, name, &info);
+	mf_state_unref(st);
+	if (r < 0)
 		return 0;
-	fs_log(LOG_NOTICE, "write to a .shm object: %" PRIu64 " bytes more "
-	       "would pass shm_size=%" PRIu64 " (%" PRIu64 " committed)",
-	       fresh, shm->cap, used);
-	return -ENOSPC;
+	return fits(ctx->shm, committed_now(ctx->shm), info.pages * MF_PAGE,
+		    "commit into a .shm object");
 }
 
 char *fs_shm_stats_text(FsContext *ctx)

@@ -232,7 +232,7 @@ mf_kill9 "$M"
 mf_mount "$B" "$M" -o shm_size=1M
 expect_eq "$(ls -A "$B/.mapfs/files")" "" "STATEDIR/files after a crash and a mount"
 
-check "-o shm_size=1M: ENOSPC past it, for write(2) and fallocate"
+check "-o shm_size=1M: ENOSPC past it, for write(2), fallocate, msync and a commit"
 expect_eq "$(mf_stat_key "$M" shm_size)" 1048576 "shm_size in the stats"
 expect_eq "$(s stat -f -c '%b %S' "$S")" "256 4096" "statfs of .shm: the cap as its size"
 s dd if=/dev/zero of="$S/a" bs=64K count=8 status=none
@@ -243,6 +243,13 @@ s rm "$S/b"
 s truncate -s 2M "$S/m"
 expect_eq "$(s "$MF_SHM" fill "$S/m" 2097152)" ENOSPC "msync of stores through a mapping past the cap"
 s rm "$S/m"
+s truncate -s 1M "$S/q"
+s touch "$S/q@@/cow/big"
+s dd if=/dev/urandom of="$S/q@@/cow/big" bs=64K count=12 conv=notrunc status=none
+expect_err "No space left on device" mv "$S/q@@/cow/big" "$S/q"
+expect_eq "$(committed "$S/q")" 0 "an object after a refused commit of its private view"
+expect_eq "$(s ls "$S/q@@/cow")" big "the private view after a refused commit"
+s rm "$S/q"
 s dd if=/dev/zero of="$S/c" bs=64K count=7 status=none
 [ "$(mf_stat_key "$M" shm_committed)" -le 1048576 ] || fail "committed past the cap: $(mf_stat_key "$M" shm_committed)"
 mf_umount "$M"
