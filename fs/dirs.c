@@ -10,6 +10,7 @@
 
 #include "ops.h"
 #include "reply.h"
+#include "shm.h"
 #include "views.h"
 
 typedef struct FsDir {
@@ -170,6 +171,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		d->pos = d->entry->d_off;
 		if (ctx->views_visible && d->entry->d_type == DT_REG)
 			d->view_dir = view_dir_name(dir, d->entry->d_name);
+		else if (ctx->views_visible && !strcmp(d->entry->d_name, "."))
+			d->view_dir = fs_shm_listed_name(ctx, dir);
 		d->entry = NULL;
 	}
 	/* An error after some entries is reported on the next call. */
@@ -186,6 +189,8 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	FsInode *in = inode_of(req, ino);
 
+	if (in->kind == FS_SHMDIR)
+		return fs_shm_readdir(req, in, size, off, false);
 	if (is_virtual(in))
 		return fs_views_readdir(req, in, size, off, false);
 	readdir_common(req, ino, size, off, fi, false);
@@ -196,6 +201,8 @@ void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	FsInode *in = inode_of(req, ino);
 
+	if (in->kind == FS_SHMDIR)
+		return fs_shm_readdir(req, in, size, off, true);
 	if (is_virtual(in))
 		return fs_views_readdir(req, in, size, off, true);
 	readdir_common(req, ino, size, off, fi, true);

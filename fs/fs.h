@@ -12,6 +12,7 @@
 
 typedef struct FsInodeTable FsInodeTable;
 typedef struct FsInode FsInode;
+typedef struct FsShm FsShm;
 
 typedef struct FsContext {
 	char *backing;          /* BACKING as given, made absolute */
@@ -22,6 +23,7 @@ typedef struct FsContext {
 	MfStateDir *states;     /* snapshots and private views */
 	FsInode *orphans;       /* STATEDIR/orphans (orphans.h) */
 	FsInodeTable *inodes;
+	FsShm *shm;             /* the .shm directory (shm.h) */
 	double timeout;         /* entry and attribute timeout, seconds */
 	/* The state directory, hidden from the mount when it lies inside. */
 	dev_t state_dev;

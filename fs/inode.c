@@ -3,6 +3,7 @@
 
 #include "aliases.h"
 #include "mf-state.h"
+#include "shm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +70,8 @@ static void inode_free(FsInode *in)
 	g_free(in->view_key);
 	g_free(in->entry);
 	g_slist_free(in->cached_views);
+	if (in->shm)
+		fs_shm_obj_unref(in->shm);
 	g_mutex_clear(&in->lock);
 	g_free(in);
 }
@@ -235,6 +238,39 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 	in->nlookup++;
 	g_mutex_unlock(&t->lock);
 	return in;
+}
+
+int fs_inode_memfd(FsInodeTable *t, int fd, dev_t dev, uint64_t ino,
+		   FsShmObj *obj, FsInode **ret)
+{
+	FsInode key = { .dev = dev, .ino = (ino_t)ino }, *in;
+	int err = 0;
+
+	g_mutex_lock(&t->lock);
+	in = g_hash_table_lookup(t->by_key, &key);
+	if (!in) {
+		int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+		if (copy < 0) {
+			err = -errno;
+		} else {
+			in = g_new0(FsInode, 1);
+			in->kind = FS_REAL;
+			in->fd = copy;
+			in->dev = dev;
+			in->ino = (ino_t)ino;
+			in->type = S_IFREG;
+			in->shm = obj;
+			fs_shm_obj_ref(obj);
+			g_mutex_init(&in->lock);
+			g_hash_table_add(t->by_key, in);
+		}
+	}
+	if (in)
+		in->nlookup++;
+	g_mutex_unlock(&t->lock);
+	*ret = in;
+	return err;
 }
 
 static void release(FsInodeTable *t, FsInode *in, uint64_t lookups,

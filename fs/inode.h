@@ -26,12 +26,16 @@ typedef enum FsKind {
 	FS_SNAPDIR,     /* F@@/snap */
 	FS_COWDIR,      /* F@@/cow */
 	FS_IMAGEDIR,    /* F@@/image (image.h) */
+	FS_SHMDIR,      /* .shm (shm.h); its objects are FS_REAL */
 } FsKind;
+
+typedef struct FsShmObj FsShmObj;
 
 struct FsInode {
 	FsKind kind;            /* constant */
 	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object;
-				 * -1 for virtual inodes */
+				 * -1 for virtual inodes; a .shm object's
+				 * memfd, which must stay open (shm) */
 	dev_t dev;              /* key, with ino; constant */
 	ino_t ino;
 	mode_t type;            /* S_IFMT bits; constant */
@@ -62,6 +66,8 @@ struct FsInode {
 	uint64_t vino;          /* st_ino shown for it */
 	char *view_key;         /* its key in the table's view index */
 	unsigned view_opens;    /* FS_VIEW: its opens; base->lock */
+	FsShmObj *shm;          /* the .shm object it is, or NULL; constant,
+				 * one reference held */
 };
 
 FsInodeTable *fs_inode_table_new(int root_fd);
@@ -92,6 +98,11 @@ int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
  * one inode. */
 FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 		       const MfViewSpec *spec, const char *entry);
+/* The inode of a .shm object (shm.h): found by its key (dev, ino), or
+ * made with a dup of fd, holding a reference to obj. One lookup added.
+ * Returns 0 or -errno. */
+int fs_inode_memfd(FsInodeTable *t, int fd, dev_t dev, uint64_t ino,
+		   FsShmObj *obj, FsInode **ret);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
 void fs_inode_unref(FsInodeTable *t, FsInode *in);

@@ -21,8 +21,10 @@
 #include "log.h"
 #include "mf-guard.h"
 #include "mf-number.h"
+#include "mf-state-sweep.h"
 #include "notify.h"
 #include "orphans.h"
+#include "shm.h"
 
 /* 2M: the size of a huge page, so that on a tmpfs mounted with huge=
  * each window is one PMD mapping (see mapfs(1), window_size). */
@@ -37,6 +39,7 @@ typedef struct Options {
 	char *max_windows;
 	char *statedir;
 	char *views;
+	char *shm_size;
 	int sync;
 	double timeout;
 	int help;
@@ -54,6 +57,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("statedir=%s", statedir),
 	OPT("timeout=%lf", timeout),
 	OPT("views=%s", views),
+	OPT("shm_size=%s", shm_size),
 	OPT("sync", sync),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -99,13 +103,17 @@ static void usage(const char *prog)
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
 	       "    -o sync                snapshot and private-view pages reach the\n"
 	       "                           disk before the file changes\n"
-	       "    -o views=hidden|visible  list F@@ view directories in readdir\n"
-	       "                           (default hidden: reachable by name only)\n"
+	       "    -o views=hidden|visible  list F@@ view directories and .shm in\n"
+	       "                           readdir (default hidden: reachable by name)\n"
+	       "    -o shm_size=SIZE       memory all .shm objects may commit (K/M/G/T;\n"
+	       "                           default half the RAM); ENOSPC past it\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          version\n\n"
 	       "Beside each file F, by name: F@@/rw, F@@/ro (windows :OFF+LEN),\n"
 	       "F@@/cow/NAME (private views), F@@/snap/NAME (snapshots), and for\n"
 	       "ELF and PE files F@@/image/SECTION and F@@/image/mapped.\n\n"
+	       "Named shared memory: MOUNTPOINT/.shm/NAME (open O_CREAT, ftruncate,\n"
+	       "mmap MAP_SHARED), in memory only, gone at unmount.\n\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "Figures: getfattr -n user.mapfs.stats MOUNTPOINT\n\n",
 	       prog, DEFAULT_MAX_WINDOWS);
@@ -282,6 +290,7 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 		 FsContext *ctx, const char *prog, int *lock_fd)
 {
 	uint64_t max_windows = DEFAULT_MAX_WINDOWS;
+	uint64_t shm_size = fs_shm_default_cap();
 	size_t window_size;
 	int r;
 
@@ -308,6 +317,8 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	     max_windows == 0 || max_windows > MAX_MAX_WINDOWS))
 		return -fail("max_windows=%s: must be a number from 1 to %s",
 			     arg_opts.max_windows, G_STRINGIFY(MAX_MAX_WINDOWS));
+	if (arg_opts.shm_size && mf_parse_size(arg_opts.shm_size, &shm_size) < 0)
+		return -fail("shm_size=%s: not a size%s", arg_opts.shm_size, "");
 	if (!(arg_opts.timeout >= 0))
 		return -fail("timeout must be >= 0%s%s", "", "");
 	if (arg_opts.views && strcmp(arg_opts.views, "visible") != 0 &&
@@ -329,6 +340,8 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	*lock_fd = lock_state_dir(ctx, arg_opts.statedir);
 	if (*lock_fd < 0)
 		return -1;
+	/* .shm objects died with the daemon that served them last. */
+	mf_statedir_sweep(ctx->states, FS_SHM_INO_BASE, UINT64_MAX);
 	r = mf_guard_install();
 	if (r < 0)
 		return -fail("cannot install the SIGBUS guard: %s%s",
@@ -337,6 +350,7 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	ctx->debug = cmd->debug;
 	ctx->cache = mf_window_cache_new(window_size, (unsigned)max_windows);
 	ctx->inodes = fs_inode_table_new(ctx->root_fd);
+	ctx->shm = fs_shm_new(shm_size, ctx->states);
 	return 1;
 }
 
@@ -365,6 +379,10 @@ int main(int argc, char *argv[])
 		mf_window_cache_drain(ctx.cache);
 	if (ctx.inodes)
 		fs_inode_table_free(ctx.inodes);
+	/* After the inodes, which hold objects; their snapshots go too. */
+	fs_shm_free(ctx.shm);
+	if (ctx.states)
+		mf_statedir_sweep(ctx.states, FS_SHM_INO_BASE, UINT64_MAX);
 	fs_orphans_close(&ctx);
 	mf_statedir_free(ctx.states);
 	mf_window_cache_free(ctx.cache);

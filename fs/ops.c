@@ -23,13 +23,16 @@
 #include "ops.h"
 #include "orphans.h"
 #include "reply.h"
+#include "shm.h"
 #include "views.h"
 
 static int stat_inode(FsInode *in, struct stat *st)
 {
-	return fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0
-		       ? -errno
-		       : 0;
+	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (in->shm)
+		fs_shm_fix_stat(in, st);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -60,6 +63,8 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct stat st;
 	int r;
 
+	if (dir->kind == FS_SHMDIR)
+		return fs_shm_lookup(req, dir, name);
 	if (is_virtual(dir))
 		return fs_views_lookup(req, dir, name);
 	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
@@ -67,6 +72,8 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * the backing filesystem takes, but not than FUSE passes. */
 	if ((r == -ENOENT || r == -ENAMETOOLONG) && fs_views_is_dir_name(name))
 		return fs_views_lookup_dir(req, dir, name);
+	if (r == -ENOENT && fs_shm_is_dir_name(ctx, dir, name))
+		return fs_shm_lookup_dir(req);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	if (fs_names_is_state(ctx, &st)) {
@@ -111,6 +118,8 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 
 	(void)fi;
+	if (in->kind == FS_SHMDIR)
+		return fs_shm_getattr(req, in);
 	if (is_virtual(in))
 		return fs_views_getattr(req, in);
 	reply_attr(req, in, "getattr");
@@ -262,6 +271,8 @@ static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	FsInode *dir = inode_of(req, parent);
 
+	if (dir->kind == FS_SHMDIR)
+		return fs_shm_mknod(req, dir, name, mode);
 	if (refuse_state(req, dir, name, "mknod"))
 		return;
 	finish_new(req, dir, name,
@@ -301,14 +312,16 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	lookup_and_reply(req, dir, newname, "link");
 }
 
-/* ENOENT from the tree for "F@@" means the view directory was named:
- * it cannot be removed or renamed. */
+/* ENOENT from the tree for "F@@" means the view directory was named
+ * (for ".shm", the shared memory directory): it cannot be removed or
+ * renamed. */
 static void reply_tree_err(fuse_req_t req, int err, const char *op,
 			   const char *name)
 {
-	if (err == ENOENT && fs_views_is_dir_name(name)) {
-		fs_log(LOG_NOTICE, "%s %s: view directories cannot be removed "
-		       "or renamed", op, name);
+	if (err == ENOENT && (fs_views_is_dir_name(name) ||
+			      strcmp(name, FS_SHM_DIR_NAME) == 0)) {
+		fs_log(LOG_NOTICE, "%s %s: view directories and .shm cannot be "
+		       "removed or renamed", op, name);
 		err = EPERM;
 	}
 	fs_reply_err(req, err, op, name);
@@ -335,6 +348,8 @@ static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	FsInode *dir = inode_of(req, parent);
 
+	if (dir->kind == FS_SHMDIR)
+		return fs_shm_unlink(req, dir, name);
 	if (is_virtual(dir))
 		return fs_views_unlink(req, dir, name);
 	remove_name(req, parent, name, 0, "unlink");
@@ -351,6 +366,8 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	FsInode *from = inode_of(req, parent), *to = inode_of(req, newparent);
 
+	if (from->kind == FS_SHMDIR || to->kind == FS_SHMDIR)
+		return fs_shm_rename(req, from, name, to, newname, flags);
 	if (is_virtual(from) || is_virtual(to)) {
 		/* Renames of views never replace: NOREPLACE is a given. */
 		if (flags & ~RENAME_NOREPLACE)
@@ -465,6 +482,8 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bool made = true, stale;
 	int fd, r;
 
+	if (dir->kind == FS_SHMDIR)
+		return fs_shm_create(req, dir, name, mode, fi);
 	if (is_virtual(dir))
 		return fs_views_create(req, dir, name, fi);
 	if (refuse_state(req, dir, name, "create"))
@@ -579,7 +598,9 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	if (is_virtual(in))
 		return fs_views_write(req, in, buf, size, off, fi);
-	r = backing_of(req, ino, &b);
+	r = fs_shm_charge(ctx_of(req), in, (uint64_t)off, size);
+	if (r == 0)
+		r = backing_of(req, ino, &b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
 	/* O_APPEND: the kernel took the offset from its cached size, which
@@ -658,7 +679,11 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	(void)fi;
 	if (is_virtual(in))
 		return fs_reply_err(req, EOPNOTSUPP, "fallocate on a view", NULL);
-	r = fs_inode_backing_rw(ctx_of(req), in, &b);
+	r = mode & FALLOC_FL_PUNCH_HOLE
+		    ? 0
+		    : fs_shm_charge(ctx_of(req), in, (uint64_t)off, (uint64_t)len);
+	if (r == 0)
+		r = fs_inode_backing_rw(ctx_of(req), in, &b);
 	if (r == 0) {
 		fs_killpriv_clear(req, in);
 		r = mf_backing_fallocate(b, mode, (uint64_t)off, (uint64_t)len);
@@ -730,7 +755,10 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (is_virtual(inode_of(req, ino_in)) ||
 	    is_virtual(inode_of(req, ino_out)))
 		return fs_reply_err(req, EOPNOTSUPP, "copy_file_range", "view");
-	r = backing_of(req, ino_in, &src);
+	r = fs_shm_charge(ctx_of(req), inode_of(req, ino_out),
+			  (uint64_t)off_out, len);
+	if (r == 0)
+		r = backing_of(req, ino_in, &src);
 	if (r == 0)
 		r = fs_inode_backing_rw(ctx_of(req), inode_of(req, ino_out),
 					&dst);
@@ -755,6 +783,8 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	FsInode *in = inode_of(req, ino);
 	struct statvfs sv;
 
+	if (in->kind == FS_SHMDIR || in->shm)
+		return fs_shm_statfs(req);
 	if (fstatvfs(is_virtual(in) ? in->base->fd : in->fd, &sv) < 0)
 		return fs_reply_err(req, errno, "statfs", NULL);
 	fuse_reply_statfs(req, &sv);

@@ -21,6 +21,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "reply.h"
+#include "shm.h"
 
 /* The file's backing, read-write if the view can write. */
 static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
@@ -276,7 +277,10 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		return write_cow(req, in, buf, size, (uint64_t)off);
 	if (in->spec.mode != MF_VIEW_RW)
 		return fs_views_refuse(req, in, "write");
-	r = view_backing(req, in, &b);
+	r = fs_shm_charge(ctx_of(req), in->base, in->spec.off + (uint64_t)off,
+			  size);
+	if (r == 0)
+		r = view_backing(req, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
 	fs_killpriv_clear(req, in);

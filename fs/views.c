@@ -18,6 +18,7 @@
 #include "ops.h"
 #include "reply.h"
 #include "rollback.h"
+#include "shm.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -166,7 +167,7 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 	FsContext *ctx = ctx_of(req);
 	g_autofree char *file = g_strndup(name, strlen(name) - 2);
 	g_autofree char *key = fs_orphans_key(ctx, parent, file);
-	FsInode *base, *dir;
+	FsInode *base;
 	struct stat st;
 	int r = fs_inode_find(ctx->inodes, parent, file, &st, &base);
 
@@ -189,11 +190,17 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 		return fs_reply_err(req, ENOENT, "lookup",
 				    "view directory of a non-regular file");
 	}
+	fs_views_reply_dir(req, base, key);
+	fs_inode_unref(ctx->inodes, base);      /* dir holds its own */
+}
+
+void fs_views_reply_dir(fuse_req_t req, FsInode *base, const char *key)
+{
 	/* The directory remembers the path it was reached by: the files
 	 * removed from that path show their snapshots there too. */
-	dir = fs_inode_view(ctx->inodes, base, FS_VIEWDIR, NULL, key);
-	fs_inode_unref(ctx->inodes, base);      /* dir holds its own */
-	reply_view_entry(req, dir, "lookup");
+	reply_view_entry(req, fs_inode_view(ctx_of(req)->inodes, base,
+					    FS_VIEWDIR, NULL, key),
+			 "lookup");
 }
 
 static void bad_window(fuse_req_t req, const char *name)
@@ -436,6 +443,8 @@ static char *base_path(FsContext *ctx, FsInode *in)
 	g_autofree char *target = NULL;
 	size_t n = strlen(ctx->backing);
 
+	if (in->base->shm)
+		return fs_shm_path(ctx, in->base->shm);
 	fs_inode_proc_path(in->base, proc);
 	target = g_file_read_link(proc, NULL);
 	if (!target)
@@ -518,6 +527,9 @@ void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 		g_string_append_len(list, xattr_names[i],
 				    (gssize)strlen(xattr_names[i]) + 1);
 	fs_image_xattr_names(in, list);
+	if (in->kind == FS_VIEW)       /* served by committed.c */
+		g_string_append_len(list, "user.mapfs.committed",
+				    sizeof("user.mapfs.committed"));
 	fs_reply_xattr(req, list->str, list->len, size);
 	g_string_free(list, TRUE);
 }

@@ -27,6 +27,10 @@ void fs_views_note_shadowed(const char *name);
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name);
 /* Reply to a lookup with the view in (one lookup of it held). */
 void fs_views_reply_entry(fuse_req_t req, FsInode *in, const char *op);
+/* Reply to a lookup with the view directory of the regular file base
+ * (held by the caller), reached by the path key (fs_orphans_key, or
+ * NULL). */
+void fs_views_reply_dir(fuse_req_t req, FsInode *base, const char *key);
 /* Reply to a lookup of name inside the virtual directory dir. */
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 

@@ -6,15 +6,18 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "committed.h"
 #include "mf-backing.h"
 #include "ops.h"
 #include "reply.h"
+#include "shm.h"
 #include "views.h"
 
 #define STATS_XATTR "user.mapfs.stats"
 
 static char *stats_text(FsContext *ctx)
 {
+	g_autofree char *shm = fs_shm_stats_text(ctx);
 	MfWindowStats ws;
 	MfIoStats io;
 
@@ -26,12 +29,12 @@ static char *stats_text(FsContext *ctx)
 		"\npopulates=%" PRIu64 "\nwrite_syscalls=%" PRIu64
 		"\nwrite_populated=%" PRIu64
 		"\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
-		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n",
+		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n%s",
 		ws.mapped_now, ws.maps, ws.unmaps, ws.hits, ws.misses,
 		ws.map_failures, ws.populates, io.write_syscalls,
 		ws.write_populated, io.bytes_read, io.bytes_written,
 		g_atomic_int_get(&ctx->open_files), io.sigbus,
-		fs_inode_table_size(ctx->inodes));
+		fs_inode_table_size(ctx->inodes), shm);
 }
 
 /* The inode's open backing file, if it has one: a reference, or NULL. */
@@ -124,6 +127,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (is_label(name))
 		return fs_reply_err(req, EOPNOTSUPP, "getxattr", name);
+	if (strcmp(name, FS_COMMITTED_XATTR) == 0)
+		return fs_committed_reply(req, in, size);
 	if (is_virtual(in))
 		return fs_views_getxattr(req, in, name, size);
 	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) {
@@ -167,7 +172,8 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (is_virtual(in))
 		return fs_views_refuse(req, in, "setxattr");
-	if (ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0)
+	if ((ino == FUSE_ROOT_ID && strcmp(name, STATS_XATTR) == 0) ||
+	    strcmp(name, FS_COMMITTED_XATTR) == 0)
 		return fs_reply_err(req, EPERM, "setxattr", name);
 	if (is_label(name))
 		return fs_reply_err(req, EOPNOTSUPP, "setxattr", name);

@@ -22,7 +22,7 @@
 #     drops what it changed from them, so MAP_SHARED of an ro view works and
 #     follows the file; MAP_SHARED of an rw view fails with ENODEV
 #     (documented); fsync on views;
-#   * -o views=visible lists F@@ after F.
+#   * -o views=visible lists F@@ after F, and .shm in the root.
 #
 # The backing file is checked against a model after every change and after
 # every refused one: nothing refused may change a byte.
@@ -323,10 +323,11 @@ expect_eq "$(s stat -c %s "$M/w@@/ro")" 1000004 "size of w@@/ro"
 
 # ----------------------------------------------------------------- xattrs
 
-check "getfattr -d -m - on views: user.mapfs.mode, coherence, base, offset, length"
+check "getfattr -d -m - on views: user.mapfs.mode, coherence, base, committed, offset, length"
 expect_eq "$(s getfattr --absolute-names -d -m - "$M/img@@/rw:1M+4K")" "# file: $M/img@@/rw:1M+4K
 user.mapfs.base=\"$M/img\"
 user.mapfs.coherence=\"shared\"
+user.mapfs.committed=\"4096\"
 user.mapfs.length=\"4096\"
 user.mapfs.mode=\"rw\"
 user.mapfs.offset=\"1048576\"" "getfattr -d -m - img@@/rw:1M+4K"
@@ -544,10 +545,10 @@ mf_umount "$M"
 check "-o views=visible: F@@ is listed after F, for regular files only, and a real G@@ once"
 M2=$(mf_dir mnt2)
 mf_mount "$B" "$M2" -o views=visible
-want=$(ls -A "$B" | grep -v '^\.mapfs$' | while read -r n; do
+want=$( (echo .shm; ls -A "$B" | grep -v '^\.mapfs$' | while read -r n; do
 	echo "$n"
 	if [ -f "$B/$n" ] && [ ! -L "$B/$n" ] && [ ! -e "$B/$n@@" ]; then echo "$n@@"; fi
-done | sort)
+done) | sort)
 expect_eq "$(s ls -A "$M2" | sort)" "$want" "ls -A with -o views=visible"
 got=$(s ls -U "$M2" | tr '\n' ' ')
 for n in a.bin img x; do
