@@ -37,6 +37,7 @@ typedef struct MfEntryInfo {
 	uint64_t size;          /* a snapshot's size when taken */
 	struct timespec taken;  /* when taken (or created, for cow views) */
 	uint64_t pages;         /* pages held in the store */
+	uint64_t id;            /* its identity (below) */
 } MfEntryInfo;
 
 /* Open (creating files/ under it) the state directory dirfd (dup'd).
@@ -101,3 +102,22 @@ ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
 /* Write the view's pages into the file as one step for readers through
  * the backing, then drop the view. Returns 0 or -errno. */
 int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name);
+
+/* Entries by identity. Every snapshot and private view has one, never
+ * reused and kept by a rename (MfEntryInfo.id): an open view is bound to
+ * it, not to the name, so it never reaches another entry's bytes.
+ * info, read: -ENOENT once the entry is gone. write: private views only
+ * (-ENOENT for a snapshot). */
+int mf_state_entry_info(MfState *st, uint64_t id, MfEntryInfo *out);
+ssize_t mf_state_entry_read(MfState *st, MfBacking *b, uint64_t id,
+			    uint64_t off, void *buf, size_t len);
+ssize_t mf_state_entry_write(MfState *st, MfBacking *b, uint64_t id,
+			     uint64_t off, const void *buf, size_t len);
+/* An open descriptor of entry id (0 or -ENOENT), and its close. While one
+ * is open the state stays loaded, and deleting the entry only takes its
+ * name away: its bytes stay readable (a snapshot stays in the chain) until
+ * the last close, which removes it and returns 1 (else 0 or -errno). A
+ * daemon stopped meanwhile finishes the removal when the state is next
+ * loaded (mf_statedir_open() sweeps them). */
+int mf_state_entry_open(MfState *st, uint64_t id);
+int mf_state_entry_close(MfState *st, uint64_t id);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -205,12 +206,13 @@ int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 	return find(t, parent, name, st, false, ret);
 }
 
-FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
-		       const MfViewSpec *spec, const char *entry)
+static FsInode *view_get(FsInodeTable *t, FsInode *base, FsKind kind,
+			 const MfViewSpec *spec, const char *entry, uint64_t id)
 {
 	g_autofree char *name = spec ? mf_view_spec_name(spec) : NULL;
-	char *key = g_strdup_printf("%p/%d/%s/%s", (void *)base, (int)kind,
-				    entry ? entry : "", name ? name : "");
+	char *key = g_strdup_printf("%p/%d/%s/%s/%" PRIu64, (void *)base,
+				    (int)kind, entry ? entry : "",
+				    name ? name : "", id);
 	FsInode *in;
 
 	g_mutex_lock(&t->lock);
@@ -223,6 +225,7 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 		in->fd = -1;
 		in->type = kind == FS_VIEW ? S_IFREG : S_IFDIR;
 		in->entry = g_strdup(entry);
+		in->entry_id = id;
 		in->base = base;
 		base->refs++;
 		if (spec)
@@ -235,6 +238,19 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 	in->nlookup++;
 	g_mutex_unlock(&t->lock);
 	return in;
+}
+
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
+		       const MfViewSpec *spec, const char *entry)
+{
+	return view_get(t, base, kind, spec, entry, 0);
+}
+
+FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
+			     const MfViewSpec *spec, const char *name,
+			     uint64_t id)
+{
+	return view_get(t, base, FS_VIEW, spec, name, id);
 }
 
 static void release(FsInodeTable *t, FsInode *in, uint64_t lookups,

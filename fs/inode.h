@@ -57,7 +57,10 @@ struct FsInode {
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
 	MfViewSpec spec;        /* FS_VIEW: mode and window */
-	char *entry;            /* FS_VIEW of cow and snap: the entry's name */
+	char *entry;            /* FS_VIEW of cow and snap: the entry's name
+				 * when looked up (for messages) */
+	uint64_t entry_id;      /* and its identity (mf-state.h), which the
+				 * view is bound to: renames keep it */
 	uint64_t vino;          /* st_ino shown for it */
 	char *view_key;         /* its key in the table's view index */
 	unsigned view_opens;    /* FS_VIEW: its opens; base->lock */
@@ -91,6 +94,12 @@ int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
  * one inode. */
 FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 		       const MfViewSpec *spec, const char *entry);
+/* A view of snapshot or private view name of base, bound to the entry's
+ * identity id: after a rename it still reaches the same entry, and never
+ * another one that takes the name. */
+FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
+			     const MfViewSpec *spec, const char *name,
+			     uint64_t id);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
 void fs_inode_unref(FsInodeTable *t, FsInode *in);

@@ -601,6 +601,8 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	if (!is_virtual(in) || fs_aliases_cached(in))
 		fs_inode_remember(in);
+	if (is_virtual(in))
+		fs_views_release(ctx_of(req), in);
 	fs_inode_closed(ctx_of(req), in);
 	fuse_reply_err(req, 0);
 }

@@ -19,6 +19,7 @@
 #include "mf-view.h"
 #include "notify.h"
 #include "ops.h"
+#include "orphans.h"
 #include "reply.h"
 
 /* The file's backing, read-write if the view can write. */
@@ -32,6 +33,43 @@ static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
 static fuse_ino_t file_ino(FsInode *in)
 {
 	return (fuse_ino_t)(uintptr_t)in->base;
+}
+
+static bool is_entry(const FsInode *in)
+{
+	return in->kind == FS_VIEW && (in->spec.mode == MF_VIEW_SNAP ||
+				       in->spec.mode == MF_VIEW_COW);
+}
+
+/* An open of a snapshot or private view holds its entry: deleted
+ * meanwhile, it stays readable through the descriptor, out of sight,
+ * until fs_views_release(). -ENOENT if it is gone already. */
+static int pin_entry(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+	int r;
+
+	if (!is_entry(in))
+		return 0;
+	r = fs_views_state(ctx, in, false, &st);
+	if (r == 0) {
+		r = mf_state_entry_open(st, in->entry_id);
+		mf_state_unref(st);
+	}
+	return r;
+}
+
+void fs_views_release(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+
+	if (!is_entry(in) || fs_views_state(ctx, in, false, &st) < 0)
+		return;
+	/* Its last descriptor gone, an entry deleted while open goes; and
+	 * the file with it, if that was the last entry of a removed one. */
+	if (mf_state_entry_close(st, in->entry_id) > 0)
+		fs_orphans_release(ctx, in->base);
+	mf_state_unref(st);
 }
 
 /* Flags kept in fi->fh of an open view. */
@@ -55,8 +93,10 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		r = mf_view_truncate(b, &in->spec, 0);
 	mf_backing_unref(b);
+	if (r == 0)
+		r = pin_entry(ctx_of(req), in);
 	if (r < 0)
-		return fs_reply_err(req, -r, "open", NULL);
+		return fs_reply_err(req, -r, "open", in->entry);
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
 	if (fs_aliases_cached(in)) {
 		/* Cached like the file: see aliases.h. */
@@ -68,8 +108,10 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 		fi->keep_cache = 0;
 		fs_inode_opened(ctx_of(req), in);
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		fs_views_release(ctx_of(req), in);
 		fs_inode_closed(ctx_of(req), in);
+	}
 }
 
 /* Clamp [voff, voff+*len) to the view's window; false if it starts past
@@ -96,13 +138,9 @@ static void read_entry(fuse_req_t req, FsInode *in, MfBacking *b,
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "read", in->entry);
 	buf = g_malloc(size);
-	r = in->spec.mode == MF_VIEW_SNAP
-		    ? mf_state_snap_read(st, b, in->entry,
-					 mf_view_file_offset(&in->spec, voff),
-					 buf, size)
-		    : mf_state_cow_read(st, b, in->entry,
-					mf_view_file_offset(&in->spec, voff),
-					buf, size);
+	r = mf_state_entry_read(st, b, in->entry_id,
+				mf_view_file_offset(&in->spec, voff), buf,
+				size);
 	if (r == -EIO && mf_state_damaged(st))
 		fs_log(LOG_WARNING, "snapshot %s: its file was changed outside "
 		       "the mount; not served", in->entry);
@@ -149,9 +187,9 @@ static void write_cow(fuse_req_t req, FsInode *in, const char *buf,
 	if (r == 0)
 		r = fs_views_state(ctx_of(req), in, false, &st);
 	if (r == 0)
-		r = mf_state_cow_write(st, b, in->entry,
-				       mf_view_file_offset(&in->spec, voff), buf,
-				       size);
+		r = mf_state_entry_write(st, b, in->entry_id,
+					 mf_view_file_offset(&in->spec, voff),
+					 buf, size);
 	if (st)
 		mf_state_unref(st);
 	mf_backing_unref(b);

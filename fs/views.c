@@ -82,8 +82,7 @@ static int entry_info(FsContext *ctx, FsInode *in, MfEntryInfo *info,
 
 	if (r < 0)
 		return r;
-	r = is_snap(in) ? mf_state_snap_info(st, in->entry, info)
-			: mf_state_cow_info(st, in->entry, info);
+	r = mf_state_entry_info(st, in->entry_id, info);
 	if (damaged)
 		*damaged = mf_state_damaged(st);
 	mf_state_unref(st);
@@ -145,9 +144,10 @@ static void reply_view_entry(fuse_req_t req, FsInode *in, const char *op)
 	}
 	/* No attribute caching: a view's size follows the file's. Entries of
 	 * snapshots and private views are not cached either: a view inode
-	 * stands for one name, and after mv of a snapshot, or a commit
-	 * (mv F@@/cow/N F), the kernel's entry for the new name points at
-	 * the old one until revalidated. Nor is F@@'s: F may be replaced. */
+	 * stands for one entry (its identity), and after mv, rm and a new
+	 * entry of the same name, or a commit (mv F@@/cow/N F), the kernel's
+	 * entry for the name points at the old one until revalidated. Nor is
+	 * F@@'s: F may be replaced. */
 	fs_reply_entry_for(req, in, &st, 0,
 			   in->entry || in->kind == FS_VIEWDIR ? 0 : ctx->timeout);
 }
@@ -195,9 +195,10 @@ static void bad_window(fuse_req_t req, const char *name)
 }
 
 /* The file removed from dir's path (mv G F, sed -i, rm F) that has
- * snapshot entry, with a reference; NULL if none. */
+ * snapshot entry, with a reference, and the snapshot's identity in *id;
+ * NULL if none. */
 static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
-				 const char *entry)
+				 const char *entry, uint64_t *id)
 {
 	GPtrArray *old = fs_orphans_list(ctx, dir->entry);
 	FsInode *found = NULL;
@@ -211,8 +212,10 @@ static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
 		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
 			continue;
 		mf_state_verify(st, o->fd);
-		if (mf_state_snap_info(st, entry, &info) == 0)
+		if (mf_state_snap_info(st, entry, &info) == 0) {
 			found = fs_inode_hold(ctx->inodes, o);
+			*id = info.id;
+		}
 		mf_state_unref(st);
 	}
 	fs_orphans_unref_all(ctx, old);
@@ -225,12 +228,13 @@ static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
 			    const MfViewSpec *spec, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
-	FsInode *old = replaced_holding(ctx, dir, entry);
+	uint64_t id;
+	FsInode *old = replaced_holding(ctx, dir, entry, &id);
 
 	if (!old)
 		return fs_reply_err(req, ENOENT, "lookup", name);
-	reply_view_entry(req, fs_inode_view(ctx->inodes, old, FS_VIEW, spec,
-					    entry),
+	reply_view_entry(req, fs_inode_entry_view(ctx->inodes, old, spec,
+						  entry, id),
 			 "lookup");
 	fs_inode_unref(ctx->inodes, old);
 }
@@ -258,8 +262,8 @@ static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
 		return lookup_replaced(req, dir, entry, &spec, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
-	reply_view_entry(req, fs_inode_view(ctx->inodes, dir->base, FS_VIEW,
-					    &spec, entry),
+	reply_view_entry(req, fs_inode_entry_view(ctx->inodes, dir->base,
+						  &spec, entry, info.id),
 			 "lookup");
 }
 
@@ -504,6 +508,7 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	struct fuse_entry_param e;
 	MfBacking *b = NULL;
 	MfState *st = NULL;
+	MfEntryInfo info;
 	FsInode *in;
 	int r;
 
@@ -524,18 +529,29 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	if (r == 0)
 		r = mode == MF_VIEW_SNAP ? mf_state_snap_create(st, b, name)
 					 : mf_state_cow_create(st, name);
-	if (st)
-		mf_state_unref(st);
 	mf_backing_unref(b);
-	if (r < 0)
+	if (r < 0) {
+		if (st)
+			mf_state_unref(st);
 		return fs_reply_err(req, -r, "create", name);
+	}
 	fs_log(LOG_INFO, "%s %s made", mode == MF_VIEW_SNAP ? "snapshot"
 							    : "private view",
 	       name);
-	in = fs_inode_view(ctx->inodes, dir->base, FS_VIEW, &spec, name);
+	/* The creator's descriptor is bound to what it made, whatever
+	 * takes the name later. */
+	r = mode == MF_VIEW_SNAP ? mf_state_snap_info(st, name, &info)
+				 : mf_state_cow_info(st, name, &info);
+	if (r == 0)
+		r = mf_state_entry_open(st, info.id);
+	mf_state_unref(st);
+	if (r < 0)
+		return fs_reply_err(req, -r, "create", name);
+	in = fs_inode_entry_view(ctx->inodes, dir->base, &spec, name, info.id);
 	memset(&e, 0, sizeof(e));
 	r = fs_views_stat(ctx, in, &e.attr);
 	if (r < 0) {
+		fs_views_release(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 		return fs_reply_err(req, -r, "create", name);
 	}
@@ -545,6 +561,7 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	fi->fh = 0;
 	fs_inode_opened(ctx, in);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_views_release(ctx, in);
 		fs_inode_closed(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 	}
@@ -568,7 +585,8 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	/* Not the file's own: a removed file's, shown at this path. */
 	if (r == -ENOENT && dir->kind == FS_SNAPDIR) {
-		FsInode *old = replaced_holding(ctx, dir, name);
+		uint64_t id;
+		FsInode *old = replaced_holding(ctx, dir, name, &id);
 
 		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
 					false, &st) == 0) {

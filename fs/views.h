@@ -54,6 +54,8 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi);
 void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		    size_t size, off_t off, struct fuse_file_info *fi);
+/* The end of an open of in (a view, or a view directory: nothing to do). */
+void fs_views_release(FsContext *ctx, FsInode *in);
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);
 void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
 void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,

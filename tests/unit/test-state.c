@@ -1365,6 +1365,101 @@ static void test_commit_fails_whole_or_nothing(void **state)
 }
 #endif /* UNIT_WRAP_IO */
 
+
+#ifndef UNIT_WRAP_IO
+/* Read all of entry id into a fresh buffer of m->size + P; compare. */
+static void check_id(Fix *f, uint64_t id, const Model *m)
+{
+	uint8_t *buf = unit_alloc(m->size + P);
+	MfEntryInfo info;
+
+	assert_int_equal(mf_state_entry_info(f->st, id, &info), 0);
+	assert_int_equal(mf_state_entry_read(f->st, f->b, id, 0, buf,
+					     m->size + P),
+			 (ssize_t)m->size);
+	check_bytes(buf, m->b, m->size, "entry by identity", __LINE__);
+}
+
+/* An entry's identity survives renames and reloads, is never another
+ * entry's, and holds a deleted entry while it is open: its bytes stay
+ * (a snapshot in the chain) until the last close, and a reload finishes
+ * the delete, handing the pages over. */
+static void test_identity_and_open_delete(void **state)
+{
+	Fix *f = *state;
+	MfEntryInfo info, again;
+	uint64_t ida, idb, idv;
+	Model ma, mb, mv, mnew;
+	uint8_t buf[8];
+
+	unit_guard();
+	ma = snap(f, "a");
+	live_write(f, 0, 10, 1);
+	mb = snap(f, "b");
+	assert_int_equal(mf_state_snap_info(f->st, "a", &info), 0);
+	ida = info.id;
+	assert_int_equal(mf_state_snap_info(f->st, "b", &info), 0);
+	idb = info.id;
+	assert_true(ida != 0 && idb != 0 && ida != idb);
+
+	/* A rename keeps it. */
+	assert_int_equal(mf_state_snap_rename(f->st, "b", "c"), 0);
+	assert_int_equal(mf_state_snap_info(f->st, "c", &again), 0);
+	assert_int_equal(again.id, idb);
+
+	/* Deleted while open: gone by name, there by identity, frozen. */
+	assert_int_equal(mf_state_entry_open(f->st, idb), 0);
+	assert_int_equal(mf_state_snap_delete(f->st, "c"), 0);
+	assert_list(mf_state_snap_list(f->st), "a");
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), -ENOENT);
+	mnew = snap(f, "c");
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), 0);
+	assert_true(info.id != idb && info.id != ida);
+	live_write(f, 0, 3 * P, 2);
+	check_id(f, idb, &mb);
+	assert_snap(f, "a", &ma);
+	assert_snap(f, "c", &mnew);
+	assert_int_equal(mf_state_entry_write(f->st, f->b, idb, 0, buf, 1),
+			 -ENOENT);
+	/* The last close removes it, handing its pages to a. */
+	assert_int_equal(mf_state_entry_close(f->st, idb), 1);
+	assert_int_equal(mf_state_entry_info(f->st, idb, &info), -ENOENT);
+	assert_snap(f, "a", &ma);
+	assert_snap(f, "c", &mnew);
+
+	/* A private view the same way, written after its delete. */
+	assert_int_equal(mf_state_cow_create(f->st, "v"), 0);
+	assert_int_equal(mf_state_cow_info(f->st, "v", &info), 0);
+	idv = info.id;
+	assert_int_equal(mf_state_entry_open(f->st, idv), 0);
+	assert_int_equal(mf_state_cow_delete(f->st, "v"), 0);
+	assert_list(mf_state_cow_list(f->st), NULL);
+	assert_int_equal(mf_state_cow_create(f->st, "v"), 0);
+	assert_int_equal(mf_state_entry_write(f->st, f->b, idv, 5, "XYZ", 3), 3);
+	mv = f->live;
+	mv.b = unit_alloc(MAXSZ);
+	memcpy(mv.b, f->live.b, MAXSZ);
+	memcpy(mv.b + 5, "XYZ", 3);
+	check_id(f, idv, &mv);
+	assert_int_equal(mf_state_cow_read(f->st, f->b, "v", 5, buf, 3), 3);
+	assert_memory_equal(buf, f->live.b + 5, 3);
+
+	/* Left open at a stop: the next load finishes both deletes. */
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), 0);
+	assert_int_equal(mf_state_entry_open(f->st, info.id), 0);
+	assert_int_equal(mf_state_snap_delete(f->st, "c"), 0);
+	mf_state_unref(f->st);  /* the open's reference: a daemon killed */
+	reload(f);
+	assert_list(mf_state_snap_list(f->st), "a");
+	assert_list(mf_state_cow_list(f->st), "v");
+	assert_snap(f, "a", &ma);
+	assert_false(entry_on_disk(f, "snap", "c"));
+	assert_int_equal(mf_state_entry_info(f->st, idv, &info), -ENOENT);
+	assert_int_equal(mf_state_snap_info(f->st, "a", &info), 0);
+	assert_int_equal(info.id, ida);
+}
+#endif
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1390,6 +1485,7 @@ int main(void)
 		T(test_cow_commit_after_shrink),
 		T(test_cow_reload),
 		T(test_cow_list_sorted),
+		T(test_identity_and_open_delete),
 #else
 		T(test_preserve_fails_refuses_write),
 		T(test_preserve_fails_refuses_truncate_and_punch),
