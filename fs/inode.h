@@ -25,6 +25,7 @@ typedef enum FsKind {
 	FS_VIEW,        /* F@@/rw, F@@/ro:4K+512, F@@/snap/NAME:1M, ... */
 	FS_SNAPDIR,     /* F@@/snap */
 	FS_COWDIR,      /* F@@/cow */
+	FS_REMOVED,     /* MOUNT/.removed (orphans.h); its base is the root */
 } FsKind;
 
 struct FsInode {

@@ -15,7 +15,8 @@
  *   cow discard        unlink(F@@/cow/NAME)
  *   cow list           readdir(F@@/cow), stat and xattrs
  *   list               a walk of the tree (never following symlinks, not
- *                      entering F@@ view directories, one filesystem)
+ *                      entering F@@ view directories, one filesystem),
+ *                      then of DIR/.removed (removed files' views)
  *   stats              getxattr(MOUNTPOINT, user.mapfs.stats)
  *
  * What mapfsctl adds is checking (names, the file), clear one-line errors
@@ -43,6 +44,8 @@
 #endif
 
 #define STATS_XATTR "user.mapfs.stats"
+/* MOUNT/.removed/KEY@INO@@: files removed while they had snapshots. */
+#define REMOVED_DIR ".removed"
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
@@ -868,6 +871,10 @@ static int walk_one(const char *path, const struct stat *st, int type,
 
 	switch (type) {
 	case FTW_D:
+		/* Walked on its own, after the tree (cmd_list). */
+		if (ftw->level == 1 &&
+		    strcmp(path + ftw->base, REMOVED_DIR) == 0)
+			return FTW_SKIP_SUBTREE;
 		if (ftw->level == 0 || !has_suffix(path, "@@"))
 			return FTW_CONTINUE;
 		if (is_view_dir(path))
@@ -916,7 +923,7 @@ static int walk_one(const char *path, const struct stat *st, int type,
 static int cmd_list(const char *root_arg)
 {
 	g_autoptr(GString) out = NULL;
-	g_autofree char *root = NULL;
+	g_autofree char *root = NULL, *removed = NULL;
 	struct stat st;
 
 	if (!*root_arg)
@@ -938,6 +945,12 @@ static int cmd_list(const char *root_arg)
 	if (nftw(root, walk_one, 64,
 		 FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) < 0)
 		die(errno, NULL, "cannot walk %s", root);
+	/* Files removed with snapshots, listed by name however hidden. */
+	removed = g_build_filename(root, REMOVED_DIR, NULL);
+	if (lstat(removed, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    nftw(removed, walk_one, 64,
+		 FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) < 0)
+		warn(removed, errno, "cannot walk %s", removed);
 	if (opt_json) {
 		out = g_string_new("{");
 		json_key(out, "root");
@@ -1105,7 +1118,8 @@ static const char usage_text[] =
 	"  cow commit FILE NAME           write a private view into FILE\n"
 	"  cow discard FILE NAME          discard a private view\n"
 	"  list DIR                       snapshots and private views of every\n"
-	"                                 file under DIR\n"
+	"                                 file under DIR (and, for a mount,\n"
+	"                                 of removed files, in DIR/.removed)\n"
 	"  stats MOUNTPOINT               the daemon's figures\n"
 	"\n"
 	"Options:\n"

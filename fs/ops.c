@@ -65,6 +65,9 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
 	if (r == -ENOENT && fs_views_is_dir_name(name))
 		return fs_views_lookup_dir(req, dir, name);
+	if (r == -ENOENT && parent == FUSE_ROOT_ID &&
+	    strcmp(name, FS_REMOVED_DIR) == 0)
+		return fs_views_lookup_removed(req);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	if (fs_names_is_state(ctx, &st)) {

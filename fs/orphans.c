@@ -10,6 +10,34 @@
 
 #include "log.h"
 
+/* The inode numbers of the orphans, for fs_orphans_is_removed() without
+ * a walk of the directory: filled when it opens, kept by keep and release. */
+static GMutex kept_lock;
+static GHashTable *kept;        /* ino (gint64*) -> itself */
+
+static void note_kept(ino_t ino, bool add)
+{
+	gint64 key = (gint64)ino;
+
+	g_mutex_lock(&kept_lock);
+	if (add)
+		g_hash_table_add(kept, g_memdup2(&key, sizeof(key)));
+	else
+		g_hash_table_remove(kept, &key);
+	g_mutex_unlock(&kept_lock);
+}
+
+static bool note_link(const char *name, ino_t ino, void *arg)
+{
+	(void)name;
+	(void)arg;
+	note_kept(ino, true);
+	return false;
+}
+
+static void each_link(FsContext *ctx, bool (*fn)(const char *, ino_t, void *),
+		      void *arg);
+
 int fs_orphans_open(FsContext *ctx, int statedir_fd)
 {
 	if (mkdirat(statedir_fd, "orphans", 0700) < 0 && errno != EEXIST)
@@ -26,6 +54,8 @@ int fs_orphans_open(FsContext *ctx, int statedir_fd)
 		return r;
 	}
 	g_mutex_init(&ctx->orphans->lock);
+	kept = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	each_link(ctx, note_link, NULL);
 	return 0;
 }
 
@@ -35,6 +65,7 @@ void fs_orphans_close(FsContext *ctx)
 		return;
 	close(ctx->orphans->fd);
 	g_mutex_clear(&ctx->orphans->lock);
+	g_clear_pointer(&kept, g_hash_table_destroy);
 	g_clear_pointer(&ctx->orphans, g_free);
 }
 
@@ -96,8 +127,10 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 		       strerror(-r));
 		return r;
 	}
-	fs_log(LOG_INFO, "%s removed; its snapshots stay at %s@@/snap", name,
-	       name);
+	note_kept(st.st_ino, true);
+	fs_log(LOG_INFO, "%s removed; its snapshots stay at %s@@/snap and "
+	       "%s/%s@%" PRIu64 "@@/snap", name, name, FS_REMOVED_DIR, key,
+	       (uint64_t)st.st_ino);
 	return 0;
 }
 
@@ -166,8 +199,8 @@ static bool unlink_link(const char *name, ino_t ino, void *arg)
 {
 	Unlink *u = arg;
 
-	if (ino == u->ino)
-		unlinkat(u->ctx->orphans->fd, name, 0);
+	if (ino == u->ino && unlinkat(u->ctx->orphans->fd, name, 0) == 0)
+		note_kept(ino, false);
 	return false;
 }
 
@@ -191,4 +224,70 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 			mf_state_purge(st);
 		mf_state_unref(st);
 	}
+}
+
+bool fs_orphans_any(FsContext *ctx)
+{
+	bool any;
+
+	if (!ctx->orphans)
+		return false;
+	g_mutex_lock(&kept_lock);
+	any = g_hash_table_size(kept) > 0;
+	g_mutex_unlock(&kept_lock);
+	return any;
+}
+
+bool fs_orphans_is_removed(FsContext *ctx, FsInode *base)
+{
+	gint64 key = (gint64)base->ino;
+	struct stat st;
+	bool in;
+
+	if (!ctx->orphans || base->kind != FS_REAL)
+		return false;
+	g_mutex_lock(&kept_lock);
+	in = kept && g_hash_table_contains(kept, &key);
+	g_mutex_unlock(&kept_lock);
+	/* Kept, and that link is its last one (not a removal that failed
+	 * after the link was made). */
+	return in && fstatat(base->fd, "", &st, AT_EMPTY_PATH) == 0 &&
+	       st.st_nlink <= 1;
+}
+
+static bool add_name(const char *name, ino_t ino, void *arg)
+{
+	(void)ino;
+	g_ptr_array_add(arg, g_strconcat(name, "@@", NULL));
+	return false;
+}
+
+char **fs_orphans_names(FsContext *ctx)
+{
+	GPtrArray *names = g_ptr_array_new();
+
+	if (ctx->orphans)
+		each_link(ctx, add_name, names);
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+int fs_orphans_find(FsContext *ctx, const char *name, FsInode **ret)
+{
+	g_autofree char *link = NULL;
+	size_t n = strlen(name);
+	struct stat st;
+	int r;
+
+	/* KEY@INO@@: a link name, which has no '/' and is no dot name. */
+	if (!ctx->orphans || n < 3 || strcmp(name + n - 2, "@@") != 0 ||
+	    name[0] == '.' || strchr(name, '/'))
+		return -ENOENT;
+	link = g_strndup(name, n - 2);
+	r = fs_inode_find(ctx->inodes, ctx->orphans, link, &st, ret);
+	if (r == 0 && !S_ISREG(st.st_mode)) {
+		fs_inode_unref(ctx->inodes, *ret);
+		r = -ENOENT;
+	}
+	return r;
 }

@@ -82,6 +82,9 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	MfBacking *b;
 	int r;
 
+	if (!is_entry(in) &&
+	    fs_views_refuse_removed(ctx_of(req), in, "open", NULL))
+		return fs_reply_err(req, ENOENT, "open", NULL);
 	if (ro && (writes || (fi->flags & O_TRUNC)))
 		return fs_views_refuse(req, in, "open for writing");
 	if ((fi->flags & O_TRUNC) &&
@@ -428,6 +431,8 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 	if (in->kind != FS_VIEW || in->spec.mode != MF_VIEW_RW ||
 	    (valid & ~(FUSE_SET_ATTR_SIZE | times)))
 		return fs_views_refuse(req, in, "setattr");
+	if (fs_views_refuse_removed(ctx_of(req), in, "setattr", NULL))
+		return fs_reply_err(req, ENOENT, "setattr", NULL);
 	if (valid & FUSE_SET_ATTR_SIZE)
 		fs_killpriv_clear(req, in);
 	j = g_new0(AttrJob, 1);

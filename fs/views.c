@@ -105,8 +105,10 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	if (in->kind != FS_VIEW) {
 		/* Who may write the file may take snapshots and make
 		 * private views of it; F@@ itself holds only views. */
-		st->st_mode = S_IFDIR |
-			      (in->kind == FS_VIEWDIR ? 0555 : 0755);
+		st->st_mode = S_IFDIR | (in->kind == FS_VIEWDIR ||
+						 in->kind == FS_REMOVED
+					 ? 0555
+					 : 0755);
 		st->st_nlink = 2;
 		st->st_size = 0;
 		st->st_blocks = 0;
@@ -185,6 +187,47 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 	dir = fs_inode_view(ctx->inodes, base, FS_VIEWDIR, NULL, key);
 	fs_inode_unref(ctx->inodes, base);      /* dir holds its own */
 	reply_view_entry(req, dir, "lookup");
+}
+
+void fs_views_lookup_removed(fuse_req_t req)
+{
+	FsContext *ctx = ctx_of(req);
+	FsInode *root = inode_of(req, FUSE_ROOT_ID);
+
+	if (!ctx->orphans)      /* no snapshots served, so none kept */
+		return fs_reply_err(req, ENOENT, "lookup", FS_REMOVED_DIR);
+	reply_view_entry(req, fs_inode_view(ctx->inodes, root, FS_REMOVED,
+					    NULL, NULL),
+			 "lookup");
+}
+
+/* KEY@INO@@ in .removed: the view directory of a removed file. */
+static void lookup_removed_file(fuse_req_t req, const char *name)
+{
+	FsContext *ctx = ctx_of(req);
+	FsInode *base;
+	int r = fs_orphans_find(ctx, name, &base);
+
+	if (r < 0)
+		return fs_reply_err(req, -r, "lookup", name);
+	/* No path: the snapshots of other files once at its path are
+	 * listed under their own names here. */
+	reply_view_entry(req, fs_inode_view(ctx->inodes, base, FS_VIEWDIR,
+					    NULL, NULL),
+			 "lookup");
+	fs_inode_unref(ctx->inodes, base);
+}
+
+/* A removed file has no live views: no rw or ro, no new snapshot or
+ * private view. Says so and returns true if in's file is one. */
+bool fs_views_refuse_removed(FsContext *ctx, FsInode *in, const char *op,
+			     const char *name)
+{
+	if (!fs_orphans_is_removed(ctx, file_of(in)))
+		return false;
+	fs_log(LOG_NOTICE, "%s %s: the file was removed; only its snapshots "
+	       "and private views are left", op, name ? name : "view");
+	return true;
 }
 
 static void bad_window(fuse_req_t req, const char *name)
@@ -275,6 +318,8 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 
 	if (dir->kind == FS_SNAPDIR || dir->kind == FS_COWDIR)
 		return lookup_entry(req, dir, name);
+	if (dir->kind == FS_REMOVED)
+		return lookup_removed_file(req, name);
 	if (strcmp(name, "snap") == 0 || strcmp(name, "cow") == 0) {
 		FsKind kind = name[0] == 's' ? FS_SNAPDIR : FS_COWDIR;
 
@@ -282,6 +327,8 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 			req, fs_inode_view(t, dir->base, kind, NULL, dir->entry),
 			"lookup");
 	}
+	if (fs_views_refuse_removed(ctx_of(req), dir, "lookup", name))
+		return fs_reply_err(req, ENOENT, "lookup", name);
 	r = mf_view_spec_parse(name, &spec);
 	if (r == -EINVAL)
 		return bad_window(req, name);
@@ -355,8 +402,11 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	MfState *st;
 	char **names;
 
-	if (in->kind == FS_VIEWDIR)
-		return g_strdupv((char **)fixed);
+	if (in->kind == FS_REMOVED)
+		return fs_orphans_names(ctx);
+	if (in->kind == FS_VIEWDIR)     /* a removed file: no rw, ro */
+		return g_strdupv((char **)fixed +
+				 (fs_orphans_is_removed(ctx, in->base) ? 2 : 0));
 	if (fs_views_state(ctx, in, false, &st) < 0)
 		names = g_new0(char *, 1);
 	else {
@@ -386,7 +436,10 @@ void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 
 		/* d_ino 0 would read as a deleted entry. */
 		e.attr.st_ino = in->vino;
-		e.attr.st_mode = i < 2 || (in->kind == FS_VIEWDIR && i >= 4)
+		e.attr.st_mode = i < 2 || in->kind == FS_REMOVED ||
+						 (in->kind == FS_VIEWDIR &&
+						  (strcmp(name, "cow") == 0 ||
+						   strcmp(name, "snap") == 0))
 					 ? S_IFDIR
 					 : S_IFREG;
 		len = plus ? fuse_add_direntry_plus(req, p, left, name, &e,
@@ -512,6 +565,9 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	FsInode *in;
 	int r;
 
+	if (dir->kind != FS_REMOVED &&
+	    fs_views_refuse_removed(ctx, dir, "create", name))
+		return fs_reply_err(req, ENOENT, "create", name);
 	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
 		return fs_views_refuse(req, dir, "create");
 	r = mf_state_check_name(name);

@@ -25,6 +25,11 @@ bool fs_views_is_dir_name(const char *name);
 void fs_views_note_shadowed(const char *name);
 /* Reply to a lookup of "F@@" in parent (the tree has no such name). */
 void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name);
+/* Reply to a lookup of .removed at the root (the tree has no such name). */
+void fs_views_lookup_removed(fuse_req_t req);
+/* If in's file was removed (it has no live views), log op and return true. */
+bool fs_views_refuse_removed(FsContext *ctx, FsInode *in, const char *op,
+			     const char *name);
 /* Reply to a lookup of name inside the virtual directory dir. */
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 

@@ -6,6 +6,14 @@
 #     a private view still writes) its own bytes, never those of a new
 #     entry that takes the name; the pages go when the last descriptor
 #     closes, and a daemon stopped meanwhile removes them at its next start;
+#   * a removed file has no live views: O@@/rw, ro, windows, truncate, new
+#     snapshots and private views answer ENOENT and change nothing; the
+#     snapshots taken before stay readable, renamable and deletable;
+#   * no snapshot becomes unreachable: a removed file's snapshots are in
+#     MOUNT/.removed/KEY@INO@@/snap whatever happened to its directory
+#     (mv, rmdir), listed, read, renamed and deleted there and by mapfsctl;
+#     .removed is hidden from readdir (shown with -o views=visible), and
+#     when the last snapshot goes nothing is left in the state directory;
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 : "${MAPFSCTL:?MAPFSCTL must name mapfsctl}"
@@ -17,6 +25,11 @@ mf_mount "$B" "$M"
 # Entry directories in the state directory (deleted ones included).
 entries() { # KIND
 	find "$B/.mapfs/files" -mindepth 3 -maxdepth 3 -path "*/$1/*" -printf '%f\n' | LC_ALL=C sort | tr '\n' ' '
+}
+
+# The state directory's records of inode number INO.
+records() { # INO
+	find "$B/.mapfs/files" -mindepth 1 -maxdepth 1 \( -name "$1" -o -name "$1-*" \)
 }
 
 # ------------------------------------------------------------------
@@ -85,5 +98,71 @@ expect_eq "$(entries snap)" "old " "snapshot entries after the restart"
 expect_eq "$(s cat "$M/F@@/snap/old")" DDDDDDDD "old after the restart (its page handed over)"
 s rm "$M/F@@/snap/old"
 
+# ------------------------------------------------------------------
+check "a removed file has no live views"
+printf OOOOOOOO >"$M/O"
+oino=$(stat -c %i "$B/O")
+s touch "$M/O@@/snap/s"
+s rm "$M/O"
+kept=$(find "$B/.mapfs/orphans" -type f)
+[ -n "$kept" ] || fail "no kept copy of O in the state directory"
+sum=$(sha256sum <"$kept")
+expect_err "No such file or directory" sh -c 'printf X | dd of="$1" conv=notrunc status=none' sh "$M/O@@/rw"
+expect_err "No such file or directory" truncate -s 1G "$M/O@@/rw"
+expect_err "No such file or directory" cat "$M/O@@/ro"
+expect_err "No such file or directory" cat "$M/O@@/ro:0+4"
+expect_err "No such file or directory" cat "$M/O@@/rw:2"
+expect_err "No such file or directory" touch "$M/O@@/snap/new"
+expect_err "No such file or directory" touch "$M/O@@/cow/new"
+expect_eq "$(sha256sum <"$kept")" "$sum" "the kept copy after the refused changes"
+expect_eq "$(stat -c %s "$kept")" 8 "the kept copy's size"
+expect_eq "$(s ls "$M/O@@")" "$(printf 'cow\nsnap')" "ls O@@"
+expect_eq "$(s cat "$M/O@@/snap/s")" OOOOOOOO "O@@/snap/s"
+s mv "$M/O@@/snap/s" "$M/O@@/snap/t"
+expect_eq "$(s cat "$M/O@@/snap/t:4")" OOOO "O@@/snap/t:4 after mv"
+s rm "$M/O@@/snap/t"
+[ -z "$(find "$B/.mapfs/orphans" -type f)" ] || fail "O still kept after its last snapshot went"
+expect_eq "$(records "$oino")" "" "O's record after its last snapshot went"
+
+check "a removed file's snapshots stay reachable after its directory goes"
+mkdir "$M/D"
+echo hi >"$M/D/F"
+s touch "$M/D/F@@/snap/s"
+echo changed >"$M/D/F"
+s touch "$M/D/F@@/snap/s2"
+s rm "$M/D/F"
+s mv "$M/D" "$M/E"
+[ ! -e "$M/E/F@@/snap/s" ] && [ ! -e "$M/D/F@@/snap/s" ] || fail "F's snapshots still under a path"
+ino=$(stat -c %i "$(find "$B/.mapfs/orphans" -type f)")
+R="$M/.removed/D%2FF@$ino@@"
+expect_eq "$(s ls "$M/.removed")" "D%2FF@$ino@@" "ls .removed"
+expect_eq "$(s ls "$R")" "$(printf 'cow\nsnap')" "ls .removed/D%2FF@INO@@"
+expect_eq "$(s ls "$R/snap")" "$(printf 's\ns2')" "ls .removed/...@@/snap"
+expect_eq "$(s cat "$R/snap/s")" hi "snapshot s through .removed"
+expect_eq "$(s cat "$R/snap/s2")" changed "snapshot s2 through .removed"
+expect_err "No such file or directory" cat "$R/rw"
+expect_err "No such file or directory" cat "$M/.removed/D%2FF@$ino"
+expect_err "No such file or directory" ls "$M/.removed/nosuch@@"
+expect_err "Operation not permitted" touch "$M/.removed/x"
+case " $(s ls -a "$M") " in *" .removed "*) fail "ls -a of the root lists .removed" ;; esac
+s rmdir "$M/E"
+expect_eq "$(s "$MAPFSCTL" snapshot list "$M/.removed/D%2FF@$ino" | awk 'NR > 1 { print $1 }' | tr '\n' ' ')" "s s2 " "mapfsctl snapshot list of the removed file"
+s "$MAPFSCTL" list "$M" >"$MF_T/list"
+grep -qF ".removed/D%2FF@$ino (unlinked)" "$MF_T/list" || fail "mapfsctl list MOUNT does not show the removed file: $(cat "$MF_T/list")"
+s mv "$R/snap/s" "$R/snap/renamed"
+s "$MAPFSCTL" snapshot delete "$M/.removed/D%2FF@$ino" renamed
+s rm "$R/snap/s2"
+expect_eq "$(s ls -A "$M/.removed")" "" "ls .removed after the last snapshot went"
+expect_eq "$(find "$B/.mapfs/orphans" -mindepth 1)$(records "$ino")" "" "state left after the last snapshot went"
+
+mf_umount "$M"
+
+check "-o views=visible lists .removed"
+printf x >"$B/V"
+mf_mount "$B" "$M" -o views=visible
+s touch "$M/V@@/snap/s"
+s rm "$M/V"
+case " $(s ls -a "$M" | tr '\n' ' ') " in *" .removed "*) ;; *) fail "ls -a with views=visible lacks .removed" ;; esac
+s rm "$M/.removed/"*"@@/snap/s"
 mf_umount "$M"
 echo "PASS"
