@@ -117,7 +117,7 @@ static int cow_begin(MfState *st, MfBacking *b, const char *name,
 	g_mutex_lock(&st->lock);
 	c->b = b;
 	c->e = mf_cow_find(st, name, id);
-	r = c->e ? mf_backing_size(b, size) : -ENOENT;
+	r = !c->e ? -ENOENT : st->replaced ? -EIO : mf_backing_size(b, size);
 	if (r < 0) {
 		g_mutex_unlock(&st->lock);
 		mf_backing_unlock(b);
@@ -241,7 +241,9 @@ int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 	 * hook takes st->lock for each page, so it cannot be held, and
 	 * nobody may discard the view meanwhile. */
 	g_mutex_lock(&st->lock);
-	r = g_hash_table_steal_extended(st->cows, name, &key, (gpointer *)&c.e)
+	r = st->replaced ? -EIO
+	    : g_hash_table_steal_extended(st->cows, name, &key,
+					  (gpointer *)&c.e)
 		    ? mf_backing_size(b, &c.size)
 		    : -ENOENT;
 	g_mutex_unlock(&st->lock);

@@ -34,14 +34,16 @@ struct MfState {
 	uint64_t ino;
 	char *key;              /* its directory's name under files/ */
 	int dir_fd;             /* files/KEY */
-	int snap_fd;            /* files/INO/snap */
-	int cow_fd;             /* files/INO/cow */
+	int snap_fd;            /* files/KEY/snap */
+	int cow_fd;             /* files/KEY/cow */
 	GMutex lock;            /* everything below */
 	GPtrArray *snaps;       /* Entry*, oldest first */
 	GHashTable *cows;       /* name -> Entry* */
 	uint64_t next_seq;
 	uint64_t next_tmp;      /* names entries while they are made */
 	bool damaged;
+	bool replaced;          /* maybe another file's (mf_state_get): its
+				 * private views are not served either */
 	MfBacking *attached;    /* whose hooks we are; no reference */
 	/* Bypass detection: the file's mtime and size after our last change.
 	 * While no change of ours is under way (busy == 0), any other value

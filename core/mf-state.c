@@ -475,11 +475,78 @@ static int state_get_key(MfStateDir *sd, const char *key, bool create,
 	return r;
 }
 
-int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret)
+/* The name of a file's state under files/: its inode number, and its
+ * birth time where the filesystem keeps one (ext4, XFS, btrfs, tmpfs...),
+ * which no later file that gets the inode number shares. */
+static int file_key(int fd, char key[64], char legacy[32])
 {
-	char key[32];
+	struct statx sx;
 
-	snprintf(key, sizeof(key), "%" PRIu64, ino);
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+		  STATX_INO | STATX_BTIME, &sx) < 0)
+		return -errno;
+	snprintf(legacy, 32, "%" PRIu64, (uint64_t)sx.stx_ino);
+	if (sx.stx_mask & STATX_BTIME)
+		snprintf(key, 64, "%" PRIu64 "-%" PRId64 ".%09" PRIu32,
+			 (uint64_t)sx.stx_ino, (int64_t)sx.stx_btime.tv_sec,
+			 sx.stx_btime.tv_nsec);
+	else
+		snprintf(key, 64, "%s", legacy);
+	return 0;
+}
+
+/* A state directory made before keys had birth times (files/INO): the
+ * file's, unless it is another's that had the inode number. Its record of a
+ * clean release tells: a size or mtime other than the file's marks it
+ * replaced (its snapshots and private views are then not served). Renamed to key, so
+ * it is looked at once. sd->lock held. */
+static void adopt_legacy(MfStateDir *sd, const char *key, const char *legacy,
+			 int fd)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+	struct stat now;
+	int dfd;
+
+	if (strcmp(key, legacy) == 0 ||
+	    faccessat(sd->files_fd, key, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    renameat(sd->files_fd, legacy, sd->files_fd, key) < 0)
+		return;
+	g_log("mapfs", G_LOG_LEVEL_INFO, "state of inode %s now kept as %s",
+	      legacy, key);
+	dfd = open_subdir(sd->files_fd, key, false);
+	if (dfd < 0)
+		return;
+	kf = read_keyfile(dfd, "meta");
+	/* After a crash the record cannot tell (as for verify_locked()). */
+	if (kf && g_key_file_get_boolean(kf, "file", "clean", NULL) &&
+	    fstat(fd, &now) == 0 &&
+	    (g_key_file_get_int64(kf, "file", "mtime_sec", NULL) !=
+		     now.st_mtim.tv_sec ||
+	     g_key_file_get_int64(kf, "file", "mtime_nsec", NULL) !=
+		     now.st_mtim.tv_nsec ||
+	     g_key_file_get_int64(kf, "file", "size", NULL) != now.st_size)) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING,
+		      "inode %s: its snapshots and private views may be "
+		      "another file's, which had the inode number: marked "
+		      "damaged", legacy);
+		g_key_file_set_boolean(kf, "file", "damaged", true);
+		g_key_file_set_boolean(kf, "file", "replaced", true);
+		write_keyfile(dfd, "meta", kf, sd->sync);
+	}
+	close(dfd);
+}
+
+int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret)
+{
+	char key[64], legacy[32];
+	int r = file_key(fd, key, legacy);
+
+	if (r < 0)
+		return r;
+	g_mutex_lock(&sd->lock);
+	if (!g_hash_table_contains(sd->by_ino, key))
+		adopt_legacy(sd, key, legacy, fd);
+	g_mutex_unlock(&sd->lock);
 	return state_get_key(sd, key, create, ret);
 }
 
@@ -516,14 +583,15 @@ bool mf_state_damaged(MfState *st)
 	return d;
 }
 
-/* The file's record: its ctime when we last let go of it cleanly. If it
- * mf_state_changed since, someone wrote it outside the mount. */
+/* The file's record: its mtime and size when we last let go of it
+ * cleanly. If they changed since, someone wrote it outside the mount. */
 static void record_file(MfState *st, const struct stat *sb, bool clean)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 
 	g_key_file_set_boolean(kf, "file", "clean", clean);
 	g_key_file_set_boolean(kf, "file", "damaged", st->damaged);
+	g_key_file_set_boolean(kf, "file", "replaced", st->replaced);
 	g_key_file_set_int64(kf, "file", "mtime_sec", sb->st_mtim.tv_sec);
 	g_key_file_set_int64(kf, "file", "mtime_nsec", sb->st_mtim.tv_nsec);
 	g_key_file_set_int64(kf, "file", "size", sb->st_size);
@@ -543,7 +611,7 @@ static void mark_damaged(MfState *st, const struct stat *sb)
 		return;
 	st->damaged = true;
 	g_log("mapfs", G_LOG_LEVEL_WARNING,
-	      "file with inode %" PRIu64 " was mf_state_changed outside the mount: "
+	      "file with inode %" PRIu64 " was changed outside the mount: "
 	      "its snapshots are damaged", st->ino);
 	record_file(st, sb, false);
 }
@@ -559,6 +627,8 @@ static bool verify_locked(MfState *st, const struct stat *now)
 		kf = read_keyfile(st->dir_fd, "meta");
 		if (kf && g_key_file_get_boolean(kf, "file", "damaged", NULL))
 			st->damaged = true;
+		if (kf && g_key_file_get_boolean(kf, "file", "replaced", NULL))
+			st->replaced = st->damaged = true;
 		/* Data changes move mtime or size; chmod, rename, xattrs and
 		 * links move only ctime, and keep snapshots right. */
 		if (kf && st->snaps->len &&
@@ -658,7 +728,7 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_lock(&st->lock);
 	st->attached = b;
 	if (fstat(mf_backing_fd(b), &sb) == 0) {
-		/* Until now b mf_state_changed the file unwatched: those changes were
+		/* Until now b changed the file unwatched: those changes were
 		 * the mount's own. Only a first look compares with the
 		 * record of a clean release. */
 		if (st->seen_valid)

@@ -1,11 +1,13 @@
 /* mf-state: the snapshots and private (cow) views of one file, kept in the
  * state directory, and the copy-before-write that keeps snapshots frozen.
  *
- * Layout, below the state directory:
- *   files/INO/meta                the file's record (GKeyFile)
- *   files/INO/snap/NAME/{meta,pages,map}   one snapshot: its size, time and
- *                                 sequence number, and its page store
- *   files/INO/cow/NAME/{pages,map}         one private view's pages
+ * Layout, below the state directory (KEY: see mf_state_get()):
+ *   files/KEY/meta                the file's record (GKeyFile)
+ *   files/KEY/snap/NAME/{meta,pages,map}   one snapshot: its size, time,
+ *                                 sequence number and identity, and its
+ *                                 page store
+ *   files/KEY/cow/NAME/{meta,pages,map}    one private view's pages
+ *   files/KEY/{snap,cow}/.deleted-ID       one deleted while open
  * Entries are made under a ".new-" name and renamed into place, so a crash
  * leaves either nothing or a whole entry.
  *
@@ -45,9 +47,15 @@ typedef struct MfEntryInfo {
 int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret);
 void mf_statedir_free(MfStateDir *sd);
 
-/* The state of the file with inode number ino. Returns 0 with a new
- * reference, -ENOENT if it has none and create is false, or -errno. */
-int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret);
+/* The state of the file fd (O_PATH will do). Returns 0 with a new
+ * reference, -ENOENT if it has none and create is false, or -errno.
+ * It is kept under files/INO-BIRTH (its inode number and birth time,
+ * where the filesystem has one; else files/INO): a file that gets the
+ * inode number of a removed one never finds the old one's state. A state
+ * made by an older mapfs (files/INO) is taken over, and marked damaged,
+ * snapshots and private views alike, if its record of the file's size
+ * and mtime does not match. */
+int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret);
 MfState *mf_state_ref(MfState *st);
 void mf_state_unref(MfState *st);
 /* Make b's changes go through st's copy-before-write. Idempotent. */

@@ -294,7 +294,7 @@ static void attach_state(FsContext *ctx, FsInode *in)
 {
 	MfState *st;
 
-	if (mf_state_get(ctx->states, (uint64_t)in->ino, false, &st) == 0) {
+	if (mf_state_get(ctx->states, in->fd, false, &st) == 0) {
 		mf_state_attach(st, in->backing);
 		mf_state_unref(st);
 	}

@@ -91,12 +91,13 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name)
 	return g_compute_checksum_for_string(G_CHECKSUM_SHA256, rel, -1);
 }
 
-static bool has_entries(FsContext *ctx, ino_t ino)
+/* Has the file fd snapshots or private views? */
+static bool has_entries(FsContext *ctx, int fd)
 {
 	MfState *st;
 	g_auto(GStrv) snaps = NULL, cows = NULL;
 
-	if (mf_state_get(ctx->states, (uint64_t)ino, false, &st) < 0)
+	if (mf_state_get(ctx->states, fd, false, &st) < 0)
 		return false;
 	snaps = mf_state_snap_list(st);
 	cows = mf_state_cow_list(st);
@@ -108,11 +109,18 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 {
 	g_autofree char *key = NULL, *link = NULL;
 	struct stat st;
+	bool keep;
+	int fd;
 
 	if (!ctx->orphans ||
 	    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    !has_entries(ctx, st.st_ino))
+	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return 0;
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	keep = fd >= 0 && has_entries(ctx, fd);
+	if (fd >= 0)
+		close(fd);
+	if (!keep)
 		return 0;
 	key = fs_orphans_key(ctx, dir, name);
 	if (!key)
@@ -209,14 +217,13 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 	Unlink u = { ctx, base->ino };
 	MfState *st;
 
-	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, base->ino))
+	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, base->fd))
 		return;
 	each_link(ctx, unlink_link, &u);
 	/* If that was its last link, its inode number may be reused: the
 	 * record must not outlive it. */
-	if (base->type == S_IFREG && mf_state_get(ctx->states,
-						  (uint64_t)base->ino, false,
-						  &st) == 0) {
+	if (base->type == S_IFREG &&
+	    mf_state_get(ctx->states, base->fd, false, &st) == 0) {
 		struct stat now;
 
 		if (fstatat(base->fd, "", &now, AT_EMPTY_PATH) == 0 &&

@@ -37,7 +37,7 @@ void fs_views_note_shadowed(const char *name)
 
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 {
-	int r = mf_state_get(ctx->states, (uint64_t)in->base->ino, create, ret);
+	int r = mf_state_get(ctx->states, in->base->fd, create, ret);
 
 	/* Every look at snapshots first checks the file was not changed
 	 * outside the mount. */
@@ -53,7 +53,7 @@ int fs_views_set_times(FsContext *ctx, FsInode *file,
 	int r;
 
 	if (file->type == S_IFREG &&
-	    mf_state_get(ctx->states, (uint64_t)file->ino, false, &st) == 0)
+	    mf_state_get(ctx->states, file->fd, false, &st) == 0)
 		mf_state_change_begin(st);
 	r = fs_inode_set_times(file, attr, valid);
 	if (st) {
@@ -252,7 +252,7 @@ static FsInode *replaced_holding(FsContext *ctx, FsInode *dir,
 		FsInode *o = old->pdata[i];
 
 		if (o == dir->base ||
-		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+		    mf_state_get(ctx->states, o->fd, false, &st) < 0)
 			continue;
 		mf_state_verify(st, o->fd);
 		if (mf_state_snap_info(st, entry, &info) == 0) {
@@ -380,7 +380,7 @@ static char **add_replaced(FsContext *ctx, FsInode *snapdir, char **names)
 		MfState *st;
 
 		if (o == snapdir->base ||
-		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+		    mf_state_get(ctx->states, o->fd, false, &st) < 0)
 			continue;
 		old_names = mf_state_snap_list(st);
 		mf_state_unref(st);
@@ -644,8 +644,8 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 		uint64_t id;
 		FsInode *old = replaced_holding(ctx, dir, name, &id);
 
-		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
-					false, &st) == 0) {
+		if (old && mf_state_get(ctx->states, old->fd, false, &st) ==
+				   0) {
 			r = mf_state_snap_delete(st, name);
 			mf_state_unref(st);
 		}

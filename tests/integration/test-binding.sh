@@ -14,6 +14,10 @@
 #     (mv, rmdir), listed, read, renamed and deleted there and by mapfsctl;
 #     .removed is hidden from readdir (shown with -o views=visible), and
 #     when the last snapshot goes nothing is left in the state directory;
+#   * a new file never inherits another file's state: on ext4, a file made
+#     outside the mount that gets the inode number of one removed there
+#     shows none of its private views or snapshots; a state directory laid
+#     out by an older mapfs (files/INO) keeps its snapshots and views.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 : "${MAPFSCTL:?MAPFSCTL must name mapfsctl}"
@@ -154,6 +158,42 @@ s "$MAPFSCTL" snapshot delete "$M/.removed/D%2FF@$ino" renamed
 s rm "$R/snap/s2"
 expect_eq "$(s ls -A "$M/.removed")" "" "ls .removed after the last snapshot went"
 expect_eq "$(find "$B/.mapfs/orphans" -mindepth 1)$(records "$ino")" "" "state left after the last snapshot went"
+
+check "a new file that gets a removed file's inode number inherits nothing"
+printf XXXXXXXX >"$M/X"
+s touch "$M/X@@/cow/c" "$M/X@@/snap/s"
+sx 'printf PRIV | dd of="$1" conv=notrunc status=none' "$M/X@@/cow/c"
+xino=$(stat -c %i "$B/X")
+mf_umount "$M"
+rm "$B/X"
+for i in $(seq 1 50); do     # ext4 hands a freed inode number out again soon
+	printf YYYYYYYY >"$B/Y$i"
+	[ "$(stat -c %i "$B/Y$i")" != "$xino" ] || break
+done
+[ "$(stat -c %i "$B/Y$i")" == "$xino" ] ||
+	fail "no new file got X's inode number $xino in 50 tries ($(stat -f -c %T "$B")): cannot check"
+mf_mount "$B" "$M"
+expect_eq "$(s ls "$M/Y$i@@/cow" "$M/Y$i@@/snap")" "$(printf '%s:\n\n%s:' "$M/Y$i@@/cow" "$M/Y$i@@/snap")" "ls of the new file's cow and snap"
+expect_err "No such file or directory" cat "$M/Y$i@@/cow/c"
+s touch "$M/Y$i@@/cow/c"
+expect_eq "$(s cat "$M/Y$i@@/cow/c")" YYYYYYYY "a new private view c of the new file"
+s rm "$M/Y$i@@/cow/c"
+rm -f "$B"/Y*
+
+check "a state directory of an older mapfs (files/INO) keeps its snapshots"
+printf LLLLLLLL >"$M/L"
+s touch "$M/L@@/snap/s" "$M/L@@/cow/c"
+printf MMMM >"$M/L"
+lino=$(stat -c %i "$B/L")
+mf_umount "$M"
+key=$(records "$lino")
+[ -n "$key" ] && [ "${key##*/}" != "$lino" ] || fail "L's state is not kept under INO-BIRTH: '$key'"
+mv "$key" "$B/.mapfs/files/$lino"       # as an older mapfs laid it out
+mf_mount "$B" "$M"
+expect_eq "$(s cat "$M/L@@/snap/s")" LLLLLLLL "L's snapshot after the old layout"
+expect_eq "$(s cat "$M/L@@/cow/c")" MMMM "L's private view after the old layout"
+expect_eq "$(records "$lino")" "$key" "L's state after the first look"
+s rm "$M/L@@/snap/s" "$M/L@@/cow/c"
 
 mf_umount "$M"
 
