@@ -742,6 +742,16 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_unlock(&st->lock);
 }
 
+bool mf_state_empty(MfState *st)
+{
+	bool empty;
+
+	g_mutex_lock(&st->lock);
+	empty = !st->snaps->len && !g_hash_table_size(st->cows);
+	g_mutex_unlock(&st->lock);
+	return empty;
+}
+
 int mf_state_purge(MfState *st)
 {
 	int r = 0;

@@ -75,6 +75,8 @@ bool mf_state_verify(MfState *st, int fd);
 void mf_state_change_begin(MfState *st);
 void mf_state_change_end(MfState *st, int fd);
 
+/* No snapshot or private view, not even one deleted but still open? */
+bool mf_state_empty(MfState *st);
 /* The file has no snapshot or private view left and is gone: remove its
  * record, so a file that gets its inode number later starts clean.
  * Returns 0, -ENOTEMPTY, or -errno. */

@@ -27,13 +27,30 @@ static void note_kept(ino_t ino, bool add)
 	g_mutex_unlock(&kept_lock);
 }
 
+static bool has_entries(FsContext *ctx, int fd);
+
+/* At the start: note each orphan, and let go of those left with nothing
+ * (their last entry went while the daemon stopped: deleted while open). */
 static bool note_link(const char *name, ino_t ino, void *arg)
 {
-	(void)name;
-	(void)arg;
-	note_kept(ino, true);
+	FsContext *ctx = arg;
+	int fd = openat(ctx->orphans->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	MfState *st;
+
+	if (fd >= 0 && !has_entries(ctx, fd)) {
+		if (mf_state_get(ctx->states, fd, false, &st) == 0) {
+			mf_state_purge(st);
+			mf_state_unref(st);
+		}
+		unlinkat(ctx->orphans->fd, name, 0);
+	} else {
+		note_kept(ino, true);
+	}
+	if (fd >= 0)
+		close(fd);
 	return false;
 }
+
 
 static void each_link(FsContext *ctx, bool (*fn)(const char *, ino_t, void *),
 		      void *arg);
@@ -55,7 +72,7 @@ int fs_orphans_open(FsContext *ctx, int statedir_fd)
 	}
 	g_mutex_init(&ctx->orphans->lock);
 	kept = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	each_link(ctx, note_link, NULL);
+	each_link(ctx, note_link, ctx);
 	return 0;
 }
 
@@ -91,18 +108,18 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name)
 	return g_compute_checksum_for_string(G_CHECKSUM_SHA256, rel, -1);
 }
 
-/* Has the file fd snapshots or private views? */
+/* Has the file fd snapshots or private views (deleted ones still open
+ * count: they read through the file)? */
 static bool has_entries(FsContext *ctx, int fd)
 {
 	MfState *st;
-	g_auto(GStrv) snaps = NULL, cows = NULL;
+	bool empty;
 
 	if (mf_state_get(ctx->states, fd, false, &st) < 0)
 		return false;
-	snaps = mf_state_snap_list(st);
-	cows = mf_state_cow_list(st);
+	empty = mf_state_empty(st);
 	mf_state_unref(st);
-	return snaps[0] || cows[0];
+	return !empty;
 }
 
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)

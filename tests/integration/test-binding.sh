@@ -128,6 +128,31 @@ s rm "$M/O@@/snap/t"
 [ -z "$(find "$B/.mapfs/orphans" -type f)" ] || fail "O still kept after its last snapshot went"
 expect_eq "$(records "$oino")" "" "O's record after its last snapshot went"
 
+check "a removed file's last snapshot deleted while open: it goes at the last close, or at the next start"
+printf PPPPPPPP >"$M/P"
+pino=$(stat -c %i "$B/P")
+s touch "$M/P@@/snap/s"
+s rm "$M/P"
+exec 3<"$M/P@@/snap/s"
+s rm "$M/P@@/snap/s"
+expect_eq "$(s cat /dev/fd/3)" PPPPPPPP "the removed file's deleted snapshot, still open"
+[ -n "$(find "$B/.mapfs/orphans" -type f)" ] || fail "P let go of while its snapshot is open"
+exec 3<&-
+sleep 0.2
+expect_eq "$(find "$B/.mapfs/orphans" -type f)$(records "$pino")" "" "P's state after the last close"
+printf QQQQQQQQ >"$M/Q"
+qino=$(stat -c %i "$B/Q")
+s touch "$M/Q@@/snap/s"
+s rm "$M/Q"
+exec 3<"$M/Q@@/snap/s"
+s rm "$M/Q@@/snap/s"
+kill -KILL "${MF_PID_OF[$M]}"
+mf_reap "${MF_PID_OF[$M]}"
+exec 3<&-
+s fusermount3 -u "$M" 2>/dev/null || s fusermount3 -uz "$M"
+mf_mount "$B" "$M"
+expect_eq "$(find "$B/.mapfs/orphans" -type f)$(records "$qino")" "" "Q's state after a restart"
+
 check "a removed file's snapshots stay reachable after its directory goes"
 mkdir "$M/D"
 echo hi >"$M/D/F"
