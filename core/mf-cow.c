@@ -34,7 +34,6 @@ int mf_state_cow_create(MfState *st, const char *name)
 int mf_state_cow_delete(MfState *st, const char *name)
 {
 	int r = -ENOENT;
-
 	Entry *e;
 
 	g_mutex_lock(&st->lock);
