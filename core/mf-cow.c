@@ -34,9 +34,17 @@ int mf_state_cow_create(MfState *st, const char *name)
 int mf_state_cow_delete(MfState *st, const char *name)
 {
 	int r = -ENOENT;
+	Entry *e;
 
 	g_mutex_lock(&st->lock);
-	if (g_hash_table_contains(st->cows, name)) {
+	e = g_hash_table_lookup(st->cows, name);
+	if (e && e->opens) {
+		/* Its open descriptors keep their pages until the last one
+		 * closes; the name is free at once. */
+		g_hash_table_steal(st->cows, name);
+		r = mf_entry_hide(st, st->cow_fd, e);
+		g_hash_table_insert(st->cows, e->name, e);
+	} else if (e) {
 		r = mf_entry_discard(st, st->cow_fd, name);
 		g_hash_table_remove(st->cows, name);
 	}
@@ -70,7 +78,8 @@ char **mf_state_cow_list(MfState *st)
 	g_mutex_lock(&st->lock);
 	g_hash_table_iter_init(&it, st->cows);
 	while (g_hash_table_iter_next(&it, &key, NULL))
-		g_ptr_array_add(names, g_strdup(key));
+		if (((char *)key)[0] != '.')    /* deleted, still open */
+			g_ptr_array_add(names, g_strdup(key));
 	g_mutex_unlock(&st->lock);
 	g_ptr_array_sort(names, cmp_names);
 	g_ptr_array_add(names, NULL);
@@ -96,18 +105,18 @@ static int cow_page(void *ctx, uint64_t p, char *buf)
 	return mf_backing_page_locked(c->b, p, buf, &hole);
 }
 
-/* Find cow view name and the file's size; st->lock and b (shared) held
- * on success. */
+/* Find cow view name (NULL: the one with identity id) and the file's
+ * size; st->lock and b (shared) held on success. */
 static int cow_begin(MfState *st, MfBacking *b, const char *name,
-		     CowRead *c, uint64_t *size)
+		     uint64_t id, CowRead *c, uint64_t *size)
 {
 	int r;
 
 	mf_backing_lock_shared(b);
 	g_mutex_lock(&st->lock);
 	c->b = b;
-	c->e = g_hash_table_lookup(st->cows, name);
-	r = c->e ? mf_backing_size(b, size) : -ENOENT;
+	c->e = mf_cow_find(st, name, id);
+	r = !c->e ? -ENOENT : st->replaced ? -EIO : mf_backing_size(b, size);
 	if (r < 0) {
 		g_mutex_unlock(&st->lock);
 		mf_backing_unlock(b);
@@ -121,12 +130,12 @@ static void cow_end(MfState *st, MfBacking *b)
 	mf_backing_unlock(b);
 }
 
-ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
-			  uint64_t off, void *buf, size_t len)
+ssize_t mf_cow_read(MfState *st, MfBacking *b, const char *name, uint64_t id,
+		    uint64_t off, void *buf, size_t len)
 {
 	uint64_t size;
 	CowRead c;
-	ssize_t r = cow_begin(st, b, name, &c, &size);
+	ssize_t r = cow_begin(st, b, name, id, &c, &size);
 
 	if (r < 0)
 		return r;
@@ -137,14 +146,22 @@ ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
 	return r;
 }
 
-ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
-			   uint64_t off, const void *buf, size_t len)
+ssize_t mf_state_cow_read(MfState *st, MfBacking *b, const char *name,
+			  uint64_t off, void *buf, size_t len)
+{
+	return mf_cow_read(st, b, name, 0, off, buf, len);
+}
+
+/* Write cow view name, or (name NULL) the one with identity id. */
+static ssize_t cow_write(MfState *st, MfBacking *b, const char *name,
+			 uint64_t id, uint64_t off, const void *buf,
+			 size_t len)
 {
 	g_autofree char *page = g_malloc(MF_PAGE);
 	size_t done = 0;
 	uint64_t size;
 	CowRead c;
-	int r = cow_begin(st, b, name, &c, &size);
+	int r = cow_begin(st, b, name, id, &c, &size);
 
 	if (r < 0)
 		return r;
@@ -165,6 +182,19 @@ ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
 	}
 	cow_end(st, b);
 	return done ? (ssize_t)done : r;
+}
+
+ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, const void *buf, size_t len)
+{
+	return cow_write(st, b, name, 0, off, buf, len);
+}
+
+ssize_t mf_state_entry_write(MfState *st, MfBacking *b, uint64_t id,
+			     uint64_t off, const void *buf, size_t len)
+{
+	/* Only private views are found: snapshots are not written. */
+	return cow_write(st, b, NULL, id, off, buf, len);
 }
 
 typedef struct Commit {
@@ -210,7 +240,9 @@ int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name)
 	 * hook takes st->lock for each page, so it cannot be held, and
 	 * nobody may discard the view meanwhile. */
 	g_mutex_lock(&st->lock);
-	r = g_hash_table_steal_extended(st->cows, name, &key, (gpointer *)&c.e)
+	r = st->replaced ? -EIO
+	    : g_hash_table_steal_extended(st->cows, name, &key,
+					  (gpointer *)&c.e)
 		    ? mf_backing_size(b, &c.size)
 		    : -ENOENT;
 	g_mutex_unlock(&st->lock);

@@ -19,19 +19,6 @@
 
 #include "mf-state-impl.h"
 
-static Entry *find_snap(MfState *st, const char *name, guint *index)
-{
-	for (guint i = 0; i < st->snaps->len; i++) {
-		Entry *e = st->snaps->pdata[i];
-
-		if (strcmp(e->name, name) == 0) {
-			*index = i;
-			return e;
-		}
-	}
-	return NULL;
-}
-
 static int add_page(uint64_t p, void *arg)
 {
 	g_array_append_val((GArray *)arg, p);
@@ -105,7 +92,7 @@ int mf_state_snap_changed(MfState *st, MfBacking *b, const char *name,
 	if (b)
 		mf_backing_lock_shared(b);
 	g_mutex_lock(&st->lock);
-	e = find_snap(st, name, &i);
+	e = mf_snap_find(st, name, &i);
 	if (!e)
 		r = -ENOENT;
 	else if (st->damaged)
@@ -174,7 +161,7 @@ bool mf_state_snap_interrupted(MfState *st, const char *name)
 	int fd;
 
 	g_mutex_lock(&st->lock);
-	e = find_snap(st, name, &i);
+	e = mf_snap_find(st, name, &i);
 	fd = e && st->rolling != e ? openat(st->dir_fd, MARK,
 					    O_RDONLY | O_CLOEXEC)
 				   : -1;
@@ -263,7 +250,7 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	 * and no snapshot is taken halfway. */
 	mf_backing_lock_exclusive(b);
 	g_mutex_lock(&st->lock);
-	rb.e = find_snap(st, name, &i);
+	rb.e = mf_snap_find(st, name, &i);
 	if (!rb.e)
 		r = -ENOENT;
 	else if (st->damaged)

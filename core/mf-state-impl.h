@@ -11,7 +11,8 @@ struct MfStateDir {
 	int files_fd;
 	bool sync;
 	GMutex lock;
-	GHashTable *by_ino;     /* ino -> MfState*, while referenced; lock */
+	GHashTable *by_ino;     /* key -> MfState*, while referenced; lock */
+	uint64_t next_id;       /* entry identities (atomic): see mf_entry_id() */
 };
 
 /* A snapshot or a private view: a named page store. */
@@ -21,15 +22,20 @@ typedef struct Entry {
 	uint64_t seq;           /* snapshots: order of taking */
 	uint64_t size;          /* snapshots: the file's size when taken */
 	struct timespec taken;
+	uint64_t id;            /* its identity: never reused, kept by renames */
+	unsigned opens;         /* open descriptors (mf_state_entry_open) */
+	bool deleted;           /* deleted while open: out of sight under a
+				 * ".deleted-ID" name until the last close */
 } Entry;
 
 struct MfState {
 	gint refs;
 	MfStateDir *sd;
 	uint64_t ino;
-	int dir_fd;             /* files/INO */
-	int snap_fd;            /* files/INO/snap */
-	int cow_fd;             /* files/INO/cow */
+	char *key;              /* its directory's name under files/ */
+	int dir_fd;             /* files/KEY */
+	int snap_fd;            /* files/KEY/snap */
+	int cow_fd;             /* files/KEY/cow */
 	GMutex lock;            /* everything below */
 	GPtrArray *snaps;       /* Entry*, oldest first */
 	GHashTable *cows;       /* name -> Entry* */
@@ -38,6 +44,8 @@ struct MfState {
 	bool damaged;
 	Entry *rolling;         /* the snapshot being rolled back, if any:
 				 * not deleted nor renamed meanwhile */
+	bool replaced;          /* maybe another file's (mf_state_get): its
+				 * private views are not served either */
 	MfBacking *attached;    /* whose hooks we are; no reference */
 	/* Bypass detection: the file's mtime and size after our last change.
 	 * While no change of ours is under way (busy == 0), any other value
@@ -49,6 +57,12 @@ struct MfState {
 };
 
 void mf_entry_free(Entry *e);
+/* The cow entry named name (NULL: with identity id), not deleted ones by
+ * name; NULL if none. Lock held. */
+Entry *mf_cow_find(MfState *st, const char *name, uint64_t id);
+/* Take e out of sight while descriptors still use it: renamed to a
+ * ".deleted-ID" name that loading finishes removing. Lock held. */
+int mf_entry_hide(MfState *st, int kind_fd, Entry *e);
 /* Make a new entry (meta, store) under kind_fd, whole or not at all. */
 int mf_entry_make(MfState *st, int kind_fd, const char *name, GKeyFile *meta,
 		  Entry **ret);
@@ -65,6 +79,12 @@ ssize_t mf_copy_pages(MfPageFn fn, void *ctx, uint64_t off, void *out,
 /* Page p as snapshot number i sees it (b NULL: the file is gone).
  * Lock held. Returns 0 or -errno. */
 int mf_snap_page(MfState *st, guint i, MfBacking *b, uint64_t p, char *buf);
+/* The snapshot named name (not a deleted one), and its index in the
+ * chain in *index (may be NULL). Lock held. */
+Entry *mf_snap_find(MfState *st, const char *name, guint *index);
+/* Read cow view name (NULL: the one with identity id). */
+ssize_t mf_cow_read(MfState *st, MfBacking *b, const char *name, uint64_t id,
+		    uint64_t off, void *buf, size_t len);
 
 /* The change hooks (MfChangeHooks.before and .after). */
 int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len);

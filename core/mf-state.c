@@ -17,6 +17,7 @@
 #include "mf-state-impl.h"
 
 static const char NEW_PREFIX[] = ".new-";
+static const char DELETED_PREFIX[] = ".deleted-";
 
 /* ------------------------------------------------------------------ */
 /* Small files                                                         */
@@ -107,18 +108,80 @@ void mf_entry_free(Entry *e)
 	g_free(e);
 }
 
-static Entry *find_snap(MfState *st, const char *name, guint *index)
+/* The snapshot named name (NULL: with identity id); a deleted one only
+ * by identity. Lock held. */
+static Entry *find_snap_by(MfState *st, const char *name, uint64_t id,
+			   guint *index)
 {
 	for (guint i = 0; i < st->snaps->len; i++) {
 		Entry *e = st->snaps->pdata[i];
 
-		if (strcmp(e->name, name) == 0) {
+		if (name ? !e->deleted && strcmp(e->name, name) == 0
+			 : e->id == id) {
 			if (index)
 				*index = i;
 			return e;
 		}
 	}
 	return NULL;
+}
+
+static int snap_remove_locked(MfState *st, guint i);
+
+Entry *mf_snap_find(MfState *st, const char *name, guint *index)
+{
+	return find_snap_by(st, name, 0, index);
+}
+
+Entry *mf_cow_find(MfState *st, const char *name, uint64_t id)
+{
+	GHashTableIter it;
+	Entry *e;
+
+	if (name)       /* deleted ones have dot names, which none is given */
+		return name[0] == '.' ? NULL
+				      : g_hash_table_lookup(st->cows, name);
+	g_hash_table_iter_init(&it, st->cows);
+	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+		if (e->id == id)
+			return e;
+	return NULL;
+}
+
+/* A fresh identity: from a clock in nanoseconds at the mount's start,
+ * counted up, and above every identity loaded: never one an entry of an
+ * earlier mount had, while clocks go forward. */
+static uint64_t new_id(MfStateDir *sd)
+{
+	return __atomic_fetch_add(&sd->next_id, 1, __ATOMIC_RELAXED);
+}
+
+static void seen_id(MfStateDir *sd, uint64_t id)
+{
+	uint64_t now = __atomic_load_n(&sd->next_id, __ATOMIC_RELAXED);
+
+	while (now <= id &&
+	       !__atomic_compare_exchange_n(&sd->next_id, &now, id + 1, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+int mf_entry_hide(MfState *st, int kind_fd, Entry *e)
+{
+	char *hidden = g_strdup_printf("%s%" PRIu64, DELETED_PREFIX, e->id);
+
+	if (renameat(kind_fd, e->name, kind_fd, hidden) < 0) {
+		int r = -errno;
+
+		g_free(hidden);
+		return r;
+	}
+	if (st->sd->sync)
+		fsync(kind_fd);
+	g_free(e->name);
+	e->name = hidden;
+	e->deleted = true;
+	return 0;
 }
 
 static gint by_seq(gconstpointer a, gconstpointer b)
@@ -142,7 +205,8 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 		Entry *e;
 		int fd;
 
-		if (de->d_name[0] == '.') {
+		if (de->d_name[0] == '.' &&
+		    !g_str_has_prefix(de->d_name, DELETED_PREFIX)) {
 			/* ".new-N", ".gone-N": half made or half gone. */
 			if (strcmp(de->d_name, ".") != 0 &&
 			    strcmp(de->d_name, "..") != 0)
@@ -155,13 +219,25 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 			continue;
 		e = g_new0(Entry, 1);
 		e->name = g_strdup(de->d_name);
+		/* Deleted while open when the daemon stopped: removed below. */
+		e->deleted = de->d_name[0] == '.';
 		kf = read_keyfile(fd, "meta");
 		if (kf) {
+			e->id = (uint64_t)g_key_file_get_uint64(kf, "entry", "id", NULL);
+			if (e->id == 0) {
+				/* Made before entries had identities. */
+				e->id = new_id(st->sd);
+				g_key_file_set_uint64(kf, "entry", "id", e->id);
+				write_keyfile(fd, "meta", kf, st->sd->sync);
+			}
+			seen_id(st->sd, e->id);
 			e->seq = (uint64_t)g_key_file_get_uint64(kf, "entry", "seq", NULL);
 			e->size = (uint64_t)g_key_file_get_uint64(kf, "entry", "size", NULL);
 			e->taken.tv_sec = (time_t)g_key_file_get_int64(kf, "entry", "taken_sec", NULL);
 			e->taken.tv_nsec = (long)g_key_file_get_int64(kf, "entry", "taken_nsec", NULL);
 		}
+		if (!kf)        /* a private view made before they had meta */
+			e->id = new_id(st->sd);
 		r = kf || !snaps ? mf_store_open(fd, false, &e->store) : -EIO;
 		close(fd);
 		if (r < 0) {
@@ -200,6 +276,8 @@ int mf_entry_make(MfState *st, int kind_fd, const char *name,
 	Entry *e = g_new0(Entry, 1);
 	int fd, r;
 
+	e->id = new_id(st->sd);
+	g_key_file_set_uint64(meta, "entry", "id", e->id);
 	remove_entry_dir(kind_fd, tmp);
 	fd = open_subdir(kind_fd, tmp, true);
 	if (fd < 0) {
@@ -230,6 +308,10 @@ int mf_entry_make(MfState *st, int kind_fd, const char *name,
 /* ------------------------------------------------------------------ */
 /* The state directory and file states                                 */
 
+static int state_get_key(MfStateDir *sd, const char *key, bool create,
+			 MfState **ret);
+static void sweep_deleted(MfStateDir *sd);
+
 int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret)
 {
 	int fd = open_subdir(dirfd, "files", true);
@@ -240,10 +322,54 @@ int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret)
 	sd = g_new0(MfStateDir, 1);
 	sd->files_fd = fd;
 	sd->sync = sync;
+	sd->next_id = (uint64_t)g_get_real_time() * 1000 + 1;
 	g_mutex_init(&sd->lock);
-	sd->by_ino = g_hash_table_new(g_int64_hash, g_int64_equal);
+	sd->by_ino = g_hash_table_new(g_str_hash, g_str_equal);
+	sweep_deleted(sd);
 	*ret = sd;
 	return 0;
+}
+
+/* Has kind (snap or cow) of the state directory name deleted entries
+ * that a stopped daemon left? */
+static bool has_deleted(int files_fd, const char *name, const char *kind)
+{
+	g_autofree char *path = g_build_filename(name, kind, NULL);
+	int fd = openat(files_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool found = false;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (!found && (de = readdir(d)))
+		found = g_str_has_prefix(de->d_name, DELETED_PREFIX);
+	closedir(d);
+	return found;
+}
+
+/* Finish the deletes a stopped daemon left (loading a state does), so
+ * that nothing stays that no name reaches. */
+static void sweep_deleted(MfStateDir *sd)
+{
+	DIR *d = fdopendir(dup(sd->files_fd));
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		MfState *st;
+
+		if (de->d_name[0] != '.' &&
+		    (has_deleted(sd->files_fd, de->d_name, "snap") ||
+		     has_deleted(sd->files_fd, de->d_name, "cow")) &&
+		    state_get_key(sd, de->d_name, false, &st) == 0)
+			mf_state_unref(st);
+	}
+	closedir(d);
 }
 
 void mf_statedir_free(MfStateDir *sd)
@@ -267,21 +393,40 @@ static void state_free(MfState *st)
 	if (st->dir_fd >= 0)
 		close(st->dir_fd);
 	g_mutex_clear(&st->lock);
+	g_free(st->key);
 	g_free(st);
 }
 
-static int state_load(MfStateDir *sd, uint64_t ino, bool create,
+/* Entries deleted while open when the daemon last stopped: their
+ * descriptors are gone, so are they now (a snapshot handing its pages to
+ * the older ones first, as any delete). */
+static void finish_deletes(MfState *st)
+{
+	GHashTableIter it;
+	Entry *e;
+
+	for (guint i = st->snaps->len; i-- > 0;)
+		if (((Entry *)st->snaps->pdata[i])->deleted)
+			snap_remove_locked(st, i);
+	g_hash_table_iter_init(&it, st->cows);
+	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+		if (e->deleted) {
+			mf_entry_discard(st, st->cow_fd, e->name);
+			g_hash_table_iter_remove(&it);
+		}
+}
+
+static int state_load(MfStateDir *sd, const char *name, bool create,
 		      MfState **ret)
 {
-	char name[32];
 	MfState *st;
 	int r;
 
-	snprintf(name, sizeof(name), "%" PRIu64, ino);
 	st = g_new0(MfState, 1);
 	st->refs = 1;
 	st->sd = sd;
-	st->ino = ino;
+	st->key = g_strdup(name);
+	st->ino = g_ascii_strtoull(name, NULL, 10);
 	st->snaps = g_ptr_array_new_with_free_func((GDestroyNotify)mf_entry_free);
 	st->cows = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					 (GDestroyNotify)mf_entry_free);
@@ -298,6 +443,8 @@ static int state_load(MfStateDir *sd, uint64_t ino, bool create,
 		r = load_entries(st, st->snap_fd, true);
 	if (r >= 0)
 		r = load_entries(st, st->cow_fd, false);
+	if (r >= 0)
+		finish_deletes(st);
 	if (r < 0) {
 		state_free(st);
 		return r;
@@ -306,25 +453,110 @@ static int state_load(MfStateDir *sd, uint64_t ino, bool create,
 	return 0;
 }
 
-int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret)
+/* The state kept under files/key. */
+static int state_get_key(MfStateDir *sd, const char *key, bool create,
+			 MfState **ret)
 {
-	int64_t key = (int64_t)ino;
 	MfState *st;
 	int r = 0;
 
 	g_mutex_lock(&sd->lock);
-	st = g_hash_table_lookup(sd->by_ino, &key);
+	st = g_hash_table_lookup(sd->by_ino, key);
 	if (st) {
 		mf_state_ref(st);
 	} else {
-		r = state_load(sd, ino, create, &st);
+		r = state_load(sd, key, create, &st);
 		if (r == 0)
-			g_hash_table_insert(sd->by_ino, &st->ino, st);
+			g_hash_table_insert(sd->by_ino, st->key, st);
 	}
 	g_mutex_unlock(&sd->lock);
 	if (r == 0)
 		*ret = st;
 	return r;
+}
+
+/* The name of a file's state under files/: its inode number, and its
+ * birth time where the filesystem keeps one (ext4, XFS, btrfs, tmpfs...),
+ * which no later file that gets the inode number shares. */
+static int file_key(int fd, char key[64], char legacy[32])
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+		  STATX_INO | STATX_BTIME, &sx) < 0)
+		return -errno;
+	snprintf(legacy, 32, "%" PRIu64, (uint64_t)sx.stx_ino);
+	if (sx.stx_mask & STATX_BTIME)
+		snprintf(key, 64, "%" PRIu64 "-%" PRId64 ".%09" PRIu32,
+			 (uint64_t)sx.stx_ino, (int64_t)sx.stx_btime.tv_sec,
+			 sx.stx_btime.tv_nsec);
+	else
+		snprintf(key, 64, "%s", legacy);
+	return 0;
+}
+
+/* A state directory made before keys had birth times (files/INO): the
+ * file's, unless it is another's that had the inode number. Its record of a
+ * clean release tells: a size or mtime other than the file's marks it
+ * replaced (its snapshots and private views are then not served). Renamed to key, so
+ * it is looked at once. sd->lock held. */
+static void adopt_legacy(MfStateDir *sd, const char *key, const char *legacy,
+			 int fd)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+	struct stat now;
+	int dfd;
+
+	if (strcmp(key, legacy) == 0 ||
+	    faccessat(sd->files_fd, key, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    renameat(sd->files_fd, legacy, sd->files_fd, key) < 0)
+		return;
+	g_log("mapfs", G_LOG_LEVEL_INFO, "state of inode %s now kept as %s",
+	      legacy, key);
+	dfd = open_subdir(sd->files_fd, key, false);
+	if (dfd < 0)
+		return;
+	kf = read_keyfile(dfd, "meta");
+	/* After a crash the record cannot tell (as for verify_locked()). */
+	if (kf && g_key_file_get_boolean(kf, "file", "clean", NULL) &&
+	    fstat(fd, &now) == 0 &&
+	    (g_key_file_get_int64(kf, "file", "mtime_sec", NULL) !=
+		     now.st_mtim.tv_sec ||
+	     g_key_file_get_int64(kf, "file", "mtime_nsec", NULL) !=
+		     now.st_mtim.tv_nsec ||
+	     g_key_file_get_int64(kf, "file", "size", NULL) != now.st_size)) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING,
+		      "inode %s: its snapshots and private views may be "
+		      "another file's, which had the inode number: marked "
+		      "damaged", legacy);
+		g_key_file_set_boolean(kf, "file", "damaged", true);
+		g_key_file_set_boolean(kf, "file", "replaced", true);
+		write_keyfile(dfd, "meta", kf, sd->sync);
+	}
+	close(dfd);
+}
+
+int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret)
+{
+	char key[64], legacy[32];
+	int r = file_key(fd, key, legacy);
+
+	if (r < 0)
+		return r;
+	g_mutex_lock(&sd->lock);
+	if (!g_hash_table_contains(sd->by_ino, key))
+		adopt_legacy(sd, key, legacy, fd);
+	g_mutex_unlock(&sd->lock);
+	return state_get_key(sd, key, create, ret);
+}
+
+int mf_state_get_ino(MfStateDir *sd, uint64_t ino, bool create,
+		     MfState **ret)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "%" PRIu64, ino);
+	return state_get_key(sd, key, create, ret);
 }
 
 MfState *mf_state_ref(MfState *st)
@@ -345,7 +577,7 @@ void mf_state_unref(MfState *st)
 		g_mutex_unlock(&sd->lock);
 		return;
 	}
-	g_hash_table_remove(sd->by_ino, &st->ino);
+	g_hash_table_remove(sd->by_ino, st->key);
 	g_mutex_unlock(&sd->lock);
 	state_free(st);
 }
@@ -360,14 +592,15 @@ bool mf_state_damaged(MfState *st)
 	return d;
 }
 
-/* The file's record: its ctime when we last let go of it cleanly. If it
- * mf_state_changed since, someone wrote it outside the mount. */
+/* The file's record: its mtime and size when we last let go of it
+ * cleanly. If they changed since, someone wrote it outside the mount. */
 static void record_file(MfState *st, const struct stat *sb, bool clean)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 
 	g_key_file_set_boolean(kf, "file", "clean", clean);
 	g_key_file_set_boolean(kf, "file", "damaged", st->damaged);
+	g_key_file_set_boolean(kf, "file", "replaced", st->replaced);
 	g_key_file_set_int64(kf, "file", "mtime_sec", sb->st_mtim.tv_sec);
 	g_key_file_set_int64(kf, "file", "mtime_nsec", sb->st_mtim.tv_nsec);
 	g_key_file_set_int64(kf, "file", "size", sb->st_size);
@@ -387,7 +620,7 @@ static void mark_damaged(MfState *st, const struct stat *sb)
 		return;
 	st->damaged = true;
 	g_log("mapfs", G_LOG_LEVEL_WARNING,
-	      "file with inode %" PRIu64 " was mf_state_changed outside the mount: "
+	      "file with inode %" PRIu64 " was changed outside the mount: "
 	      "its snapshots are damaged", st->ino);
 	record_file(st, sb, false);
 }
@@ -403,6 +636,8 @@ static bool verify_locked(MfState *st, const struct stat *now)
 		kf = read_keyfile(st->dir_fd, "meta");
 		if (kf && g_key_file_get_boolean(kf, "file", "damaged", NULL))
 			st->damaged = true;
+		if (kf && g_key_file_get_boolean(kf, "file", "replaced", NULL))
+			st->replaced = st->damaged = true;
 		/* Data changes move mtime or size; chmod, rename, xattrs and
 		 * links move only ctime, and keep snapshots right. */
 		if (kf && st->snaps->len &&
@@ -502,7 +737,7 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_lock(&st->lock);
 	st->attached = b;
 	if (fstat(mf_backing_fd(b), &sb) == 0) {
-		/* Until now b mf_state_changed the file unwatched: those changes were
+		/* Until now b changed the file unwatched: those changes were
 		 * the mount's own. Only a first look compares with the
 		 * record of a clean release. */
 		if (st->seen_valid)
@@ -516,9 +751,18 @@ void mf_state_attach(MfState *st, MfBacking *b)
 	g_mutex_unlock(&st->lock);
 }
 
+bool mf_state_empty(MfState *st)
+{
+	bool empty;
+
+	g_mutex_lock(&st->lock);
+	empty = !st->snaps->len && !g_hash_table_size(st->cows);
+	g_mutex_unlock(&st->lock);
+	return empty;
+}
+
 int mf_state_purge(MfState *st)
 {
-	char name[32];
 	int r = 0;
 
 	g_mutex_lock(&st->lock);
@@ -528,8 +772,7 @@ int mf_state_purge(MfState *st)
 		unlinkat(st->dir_fd, "meta", 0);
 		unlinkat(st->dir_fd, "snap", AT_REMOVEDIR);
 		unlinkat(st->dir_fd, "cow", AT_REMOVEDIR);
-		snprintf(name, sizeof(name), "%" PRIu64, st->ino);
-		if (unlinkat(st->sd->files_fd, name, AT_REMOVEDIR) < 0)
+		if (unlinkat(st->sd->files_fd, st->key, AT_REMOVEDIR) < 0)
 			r = -errno;
 	}
 	g_mutex_unlock(&st->lock);
@@ -654,7 +897,7 @@ int mf_state_snap_create(MfState *st, MfBacking *b, const char *name)
 	/* Exclusive: no write is half done while the size is taken. */
 	mf_backing_lock_exclusive(b);
 	g_mutex_lock(&st->lock);
-	r = find_snap(st, name, NULL) ? -EEXIST : mf_backing_size(b, &size);
+	r = mf_snap_find(st, name, NULL) ? -EEXIST : mf_backing_size(b, &size);
 	if (r < 0)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -704,19 +947,13 @@ static int hand_page(uint64_t p, void *arg)
 	return 0;
 }
 
-int mf_state_snap_delete(MfState *st, const char *name)
+/* Remove snapshot number i from the chain and from the disk. Lock held. */
+static int snap_remove_locked(MfState *st, guint i)
 {
-	Entry *e;
-	guint i;
+	Entry *e = st->snaps->pdata[i];
 	int r = 0;
 
-	g_mutex_lock(&st->lock);
-	e = find_snap(st, name, &i);
-	if (!e) {
-		r = -ENOENT;
-	} else if (e == st->rolling) {
-		r = -EBUSY;     /* mf-rollback.c consumes it */
-	} else if (i > 0) {
+	if (i > 0) {
 		/* Older ones may still need what this one kept. */
 		HandOver h = { st, i, g_malloc(MF_PAGE) };
 		uint64_t seen_by_older = 0;
@@ -730,9 +967,30 @@ int mf_state_snap_delete(MfState *st, const char *name)
 		g_free(h.buf);
 	}
 	if (r == 0) {
-		r = mf_entry_discard(st, st->snap_fd, name);
+		r = mf_entry_discard(st, st->snap_fd, e->name);
 		g_ptr_array_remove_index(st->snaps, i);
 	}
+	return r;
+}
+
+int mf_state_snap_delete(MfState *st, const char *name)
+{
+	Entry *e;
+	guint i;
+	int r;
+
+	g_mutex_lock(&st->lock);
+	e = mf_snap_find(st, name, &i);
+	if (!e)
+		r = -ENOENT;
+	else if (e == st->rolling)
+		r = -EBUSY;     /* mf-rollback.c consumes it */
+	else if (e->opens)
+		/* Its open descriptors keep reading it: it stays in the
+		 * chain, out of sight, until the last one closes. */
+		r = mf_entry_hide(st, st->snap_fd, e);
+	else
+		r = snap_remove_locked(st, i);
 	g_mutex_unlock(&st->lock);
 	return r;
 }
@@ -745,12 +1003,12 @@ int mf_state_snap_rename(MfState *st, const char *from, const char *to)
 	if (r < 0)
 		return r;
 	g_mutex_lock(&st->lock);
-	e = find_snap(st, from, NULL);
+	e = mf_snap_find(st, from, NULL);
 	if (!e)
 		r = -ENOENT;
 	else if (e == st->rolling)
 		r = -EBUSY;
-	else if (find_snap(st, to, NULL))
+	else if (mf_snap_find(st, to, NULL))
 		r = strcmp(from, to) == 0 ? 0 : -EEXIST;
 	else if (renameat2(st->snap_fd, from, st->snap_fd, to,
 			   RENAME_NOREPLACE) < 0)
@@ -768,6 +1026,7 @@ void mf_entry_info(const Entry *e, MfEntryInfo *out)
 	out->size = e->size;
 	out->taken = e->taken;
 	out->pages = mf_store_count(e->store);
+	out->id = e->id;
 }
 
 int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out)
@@ -775,7 +1034,7 @@ int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out)
 	Entry *e;
 
 	g_mutex_lock(&st->lock);
-	e = find_snap(st, name, NULL);
+	e = mf_snap_find(st, name, NULL);
 	if (e)
 		mf_entry_info(e, out);
 	g_mutex_unlock(&st->lock);
@@ -787,9 +1046,12 @@ char **mf_state_snap_list(MfState *st)
 	GPtrArray *names = g_ptr_array_new();
 
 	g_mutex_lock(&st->lock);
-	for (guint i = 0; i < st->snaps->len; i++)
-		g_ptr_array_add(names,
-				g_strdup(((Entry *)st->snaps->pdata[i])->name));
+	for (guint i = 0; i < st->snaps->len; i++) {
+		Entry *e = st->snaps->pdata[i];
+
+		if (!e->deleted)
+			g_ptr_array_add(names, g_strdup(e->name));
+	}
 	g_mutex_unlock(&st->lock);
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(names, FALSE);
@@ -853,8 +1115,9 @@ static int snap_read_page(void *ctx, uint64_t p, char *buf)
 	return mf_snap_page(s->st, s->index, s->b, p, buf);
 }
 
-ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
-			   uint64_t off, void *buf, size_t len)
+/* Read snapshot name, or (name NULL) the one with identity id. */
+static ssize_t snap_read(MfState *st, MfBacking *b, const char *name,
+			 uint64_t id, uint64_t off, void *buf, size_t len)
 {
 	SnapRead s = { st, 0, b };
 	ssize_t r;
@@ -863,7 +1126,7 @@ ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
 	if (b)
 		mf_backing_lock_shared(b);
 	g_mutex_lock(&st->lock);
-	e = find_snap(st, name, &s.index);
+	e = find_snap_by(st, name, id, &s.index);
 	if (!e)
 		r = -ENOENT;
 	else if (st->damaged)
@@ -876,5 +1139,92 @@ ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
 	g_mutex_unlock(&st->lock);
 	if (b)
 		mf_backing_unlock(b);
+	return r;
+}
+
+ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
+			   uint64_t off, void *buf, size_t len)
+{
+	return snap_read(st, b, name, 0, off, buf, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Entries by identity                                                 */
+
+/* The entry with identity id, snapshot or private view. Lock held. */
+static Entry *find_id(MfState *st, uint64_t id, bool *snap, guint *index)
+{
+	Entry *e = find_snap_by(st, NULL, id, index);
+
+	*snap = e != NULL;
+	return e ? e : mf_cow_find(st, NULL, id);
+}
+
+int mf_state_entry_info(MfState *st, uint64_t id, MfEntryInfo *out)
+{
+	bool snap;
+	Entry *e;
+
+	g_mutex_lock(&st->lock);
+	e = find_id(st, id, &snap, NULL);
+	if (e)
+		mf_entry_info(e, out);
+	g_mutex_unlock(&st->lock);
+	return e ? 0 : -ENOENT;
+}
+
+ssize_t mf_state_entry_read(MfState *st, MfBacking *b, uint64_t id,
+			    uint64_t off, void *buf, size_t len)
+{
+	bool snap;
+	Entry *e;
+
+	/* Which kind it is never changes: the read finds it again. */
+	g_mutex_lock(&st->lock);
+	e = find_id(st, id, &snap, NULL);
+	g_mutex_unlock(&st->lock);
+	if (!e)
+		return -ENOENT;
+	return snap ? snap_read(st, b, NULL, id, off, buf, len)
+		    : mf_cow_read(st, b, NULL, id, off, buf, len);
+}
+
+int mf_state_entry_open(MfState *st, uint64_t id)
+{
+	bool snap;
+	Entry *e;
+
+	g_mutex_lock(&st->lock);
+	e = find_id(st, id, &snap, NULL);
+	if (e)
+		e->opens++;
+	g_mutex_unlock(&st->lock);
+	if (!e)
+		return -ENOENT;
+	mf_state_ref(st);       /* the state stays loaded while it is open */
+	return 0;
+}
+
+int mf_state_entry_close(MfState *st, uint64_t id)
+{
+	bool snap;
+	guint i;
+	Entry *e;
+	int r = 0;
+
+	g_mutex_lock(&st->lock);
+	e = find_id(st, id, &snap, &i);
+	/* Gone already if a commit took it. */
+	if (e && --e->opens == 0 && e->deleted) {
+		if (snap) {
+			r = snap_remove_locked(st, i);
+		} else {
+			r = mf_entry_discard(st, st->cow_fd, e->name);
+			g_hash_table_remove(st->cows, e->name);
+		}
+		r = r < 0 ? r : 1;
+	}
+	g_mutex_unlock(&st->lock);
+	mf_state_unref(st);
 	return r;
 }

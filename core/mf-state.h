@@ -1,11 +1,13 @@
 /* mf-state: the snapshots and private (cow) views of one file, kept in the
  * state directory, and the copy-before-write that keeps snapshots frozen.
  *
- * Layout, below the state directory:
- *   files/INO/meta                the file's record (GKeyFile)
- *   files/INO/snap/NAME/{meta,pages,map}   one snapshot: its size, time and
- *                                 sequence number, and its page store
- *   files/INO/cow/NAME/{pages,map}         one private view's pages
+ * Layout, below the state directory (KEY: see mf_state_get()):
+ *   files/KEY/meta                the file's record (GKeyFile)
+ *   files/KEY/snap/NAME/{meta,pages,map}   one snapshot: its size, time,
+ *                                 sequence number and identity, and its
+ *                                 page store
+ *   files/KEY/cow/NAME/{meta,pages,map}    one private view's pages
+ *   files/KEY/{snap,cow}/.deleted-ID       one deleted while open
  * Entries are made under a ".new-" name and renamed into place, so a crash
  * leaves either nothing or a whole entry.
  *
@@ -37,6 +39,7 @@ typedef struct MfEntryInfo {
 	uint64_t size;          /* a snapshot's size when taken */
 	struct timespec taken;  /* when taken (or created, for cow views) */
 	uint64_t pages;         /* pages held in the store */
+	uint64_t id;            /* its identity (below) */
 } MfEntryInfo;
 
 /* Open (creating files/ under it) the state directory dirfd (dup'd).
@@ -44,9 +47,19 @@ typedef struct MfEntryInfo {
 int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret);
 void mf_statedir_free(MfStateDir *sd);
 
-/* The state of the file with inode number ino. Returns 0 with a new
- * reference, -ENOENT if it has none and create is false, or -errno. */
-int mf_state_get(MfStateDir *sd, uint64_t ino, bool create, MfState **ret);
+/* The state of the file fd (O_PATH will do). Returns 0 with a new
+ * reference, -ENOENT if it has none and create is false, or -errno.
+ * It is kept under files/INO-BIRTH (its inode number and birth time,
+ * where the filesystem has one; else files/INO): a file that gets the
+ * inode number of a removed one never finds the old one's state. A state
+ * made by an older mapfs (files/INO) is taken over, and marked damaged,
+ * snapshots and private views alike, if its record of the file's size
+ * and mtime does not match. */
+int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret);
+/* The state kept under files/INO for an object that is not a file of the
+ * backing tree and that no other object shares ino with (.shm objects). */
+int mf_state_get_ino(MfStateDir *sd, uint64_t ino, bool create,
+		     MfState **ret);
 MfState *mf_state_ref(MfState *st);
 void mf_state_unref(MfState *st);
 /* Make b's changes go through st's copy-before-write. Idempotent. */
@@ -66,6 +79,8 @@ bool mf_state_verify(MfState *st, int fd);
 void mf_state_change_begin(MfState *st);
 void mf_state_change_end(MfState *st, int fd);
 
+/* No snapshot or private view, not even one deleted but still open? */
+bool mf_state_empty(MfState *st);
 /* The file has no snapshot or private view left and is gone: remove its
  * record, so a file that gets its inode number later starts clean.
  * Returns 0, -ENOTEMPTY, or -errno. */
@@ -101,3 +116,22 @@ ssize_t mf_state_cow_write(MfState *st, MfBacking *b, const char *name,
 /* Write the view's pages into the file as one step for readers through
  * the backing, then drop the view. Returns 0 or -errno. */
 int mf_state_cow_commit(MfState *st, MfBacking *b, const char *name);
+
+/* Entries by identity. Every snapshot and private view has one, never
+ * reused and kept by a rename (MfEntryInfo.id): an open view is bound to
+ * it, not to the name, so it never reaches another entry's bytes.
+ * info, read: -ENOENT once the entry is gone. write: private views only
+ * (-ENOENT for a snapshot). */
+int mf_state_entry_info(MfState *st, uint64_t id, MfEntryInfo *out);
+ssize_t mf_state_entry_read(MfState *st, MfBacking *b, uint64_t id,
+			    uint64_t off, void *buf, size_t len);
+ssize_t mf_state_entry_write(MfState *st, MfBacking *b, uint64_t id,
+			     uint64_t off, const void *buf, size_t len);
+/* An open descriptor of entry id (0 or -ENOENT), and its close. While one
+ * is open the state stays loaded, and deleting the entry only takes its
+ * name away: its bytes stay readable (a snapshot stays in the chain) until
+ * the last close, which removes it and returns 1 (else 0 or -errno). A
+ * daemon stopped meanwhile finishes the removal when the state is next
+ * loaded (mf_statedir_open() sweeps them). */
+int mf_state_entry_open(MfState *st, uint64_t id);
+int mf_state_entry_close(MfState *st, uint64_t id);

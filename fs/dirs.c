@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "orphans.h"
 #include "reply.h"
 #include "shm.h"
 #include "views.h"
@@ -173,6 +174,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			d->view_dir = view_dir_name(dir, d->entry->d_name);
 		else if (ctx->views_visible && !strcmp(d->entry->d_name, "."))
 			d->view_dir = fs_shm_listed_name(ctx, dir);
+		/* .removed, after the root's ".." (.shm follows "."), while
+		 * it lists something, unless the tree has one. */
+		else if (ctx->views_visible && ino == FUSE_ROOT_ID &&
+			 strcmp(d->entry->d_name, "..") == 0 &&
+			 fs_orphans_any(ctx) &&
+			 faccessat(dir->fd, FS_REMOVED_DIR, F_OK,
+				   AT_SYMLINK_NOFOLLOW) < 0)
+			d->view_dir = g_strdup(FS_REMOVED_DIR);
 		d->entry = NULL;
 	}
 	/* An error after some entries is reported on the next call. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -208,12 +209,13 @@ int fs_inode_find(FsInodeTable *t, FsInode *parent, const char *name,
 	return find(t, parent, name, st, false, ret);
 }
 
-FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
-		       const MfViewSpec *spec, const char *entry)
+static FsInode *view_get(FsInodeTable *t, FsInode *base, FsKind kind,
+			 const MfViewSpec *spec, const char *entry, uint64_t id)
 {
 	g_autofree char *name = spec ? mf_view_spec_name(spec) : NULL;
-	char *key = g_strdup_printf("%p/%d/%s/%s", (void *)base, (int)kind,
-				    entry ? entry : "", name ? name : "");
+	char *key = g_strdup_printf("%p/%d/%s/%s/%" PRIu64, (void *)base,
+				    (int)kind, entry ? entry : "",
+				    name ? name : "", id);
 	FsInode *in;
 
 	g_mutex_lock(&t->lock);
@@ -226,6 +228,7 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
 		in->fd = -1;
 		in->type = kind == FS_VIEW ? S_IFREG : S_IFDIR;
 		in->entry = g_strdup(entry);
+		in->entry_id = id;
 		in->base = base;
 		base->refs++;
 		if (spec)
@@ -273,6 +276,19 @@ int fs_inode_memfd(FsInodeTable *t, int fd, dev_t dev, uint64_t ino,
 	return err;
 }
 
+FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
+		       const MfViewSpec *spec, const char *entry)
+{
+	return view_get(t, base, kind, spec, entry, 0);
+}
+
+FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
+			     const MfViewSpec *spec, const char *name,
+			     uint64_t id)
+{
+	return view_get(t, base, FS_VIEW, spec, name, id);
+}
+
 static void release(FsInodeTable *t, FsInode *in, uint64_t lookups,
 		    unsigned refs)
 {
@@ -309,12 +325,20 @@ FsInode *fs_inode_hold(FsInodeTable *t, FsInode *in)
 	return in;
 }
 
+int fs_inode_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
+{
+	if (in->shm)
+		return mf_state_get_ino(ctx->states, (uint64_t)in->ino, create,
+					ret);
+	return mf_state_get(ctx->states, in->fd, create, ret);
+}
+
 /* Give a new backing its file's copy-before-write, if it has snapshots. */
 static void attach_state(FsContext *ctx, FsInode *in)
 {
 	MfState *st;
 
-	if (mf_state_get(ctx->states, (uint64_t)in->ino, false, &st) == 0) {
+	if (fs_inode_state(ctx, in, false, &st) == 0) {
 		mf_state_attach(st, in->backing);
 		mf_state_unref(st);
 	}

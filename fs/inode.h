@@ -27,6 +27,7 @@ typedef enum FsKind {
 	FS_COWDIR,      /* F@@/cow */
 	FS_IMAGEDIR,    /* F@@/image (image.h) */
 	FS_SHMDIR,      /* .shm (shm.h); its objects are FS_REAL */
+	FS_REMOVED,     /* MOUNT/.removed (orphans.h); its base is the root */
 } FsKind;
 
 typedef struct FsShmObj FsShmObj;
@@ -62,7 +63,10 @@ struct FsInode {
 	/* Virtual inodes only, all constant: */
 	FsInode *base;          /* the file; we hold one of its refs */
 	MfViewSpec spec;        /* FS_VIEW: mode and window */
-	char *entry;            /* FS_VIEW of cow and snap: the entry's name */
+	char *entry;            /* FS_VIEW of cow and snap: the entry's name
+				 * when looked up (for messages) */
+	uint64_t entry_id;      /* and its identity (mf-state.h), which the
+				 * view is bound to: renames keep it */
 	uint64_t vino;          /* st_ino shown for it */
 	char *view_key;         /* its key in the table's view index */
 	unsigned view_opens;    /* FS_VIEW: its opens; base->lock */
@@ -103,6 +107,12 @@ FsInode *fs_inode_view(FsInodeTable *t, FsInode *base, FsKind kind,
  * Returns 0 or -errno. */
 int fs_inode_memfd(FsInodeTable *t, int fd, dev_t dev, uint64_t ino,
 		   FsShmObj *obj, FsInode **ret);
+/* A view of snapshot or private view name of base, bound to the entry's
+ * identity id: after a rename it still reaches the same entry, and never
+ * another one that takes the name. */
+FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
+			     const MfViewSpec *spec, const char *name,
+			     uint64_t id);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
 void fs_inode_unref(FsInodeTable *t, FsInode *in);
@@ -178,6 +188,12 @@ bool fs_inode_dropped_since_write(FsInode *file);
  * remembers would not fit the descriptor limit. */
 void fs_inode_opened(FsContext *ctx, FsInode *in);
 void fs_inode_closed(FsContext *ctx, FsInode *in);
+
+/* The state (snapshots, private views) of the file in: a backing file's
+ * is keyed by the file (mf_state_get), a .shm object's by its inode
+ * number. Returns 0 with a reference, -ENOENT if it has none and create
+ * is false, or -errno. */
+int fs_inode_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);
 
 /* "/proc/self/fd/N" for the inode's O_PATH fd. */
 #define FS_PROC_PATH_MAX 32

@@ -74,6 +74,9 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return fs_views_lookup_dir(req, dir, name);
 	if (r == -ENOENT && fs_shm_is_dir_name(ctx, dir, name))
 		return fs_shm_lookup_dir(req);
+	if (r == -ENOENT && parent == FUSE_ROOT_ID &&
+	    strcmp(name, FS_REMOVED_DIR) == 0)
+		return fs_views_lookup_removed(req);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	if (fs_names_is_state(ctx, &st)) {
@@ -631,6 +634,8 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	if (!is_virtual(in) || fs_aliases_cached(in))
 		fs_inode_remember(in);
+	if (is_virtual(in))
+		fs_views_release(ctx_of(req), in);
 	fs_inode_closed(ctx_of(req), in);
 	fuse_reply_err(req, 0);
 }

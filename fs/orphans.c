@@ -10,6 +10,51 @@
 
 #include "log.h"
 
+/* The inode numbers of the orphans, for fs_orphans_is_removed() without
+ * a walk of the directory: filled when it opens, kept by keep and release. */
+static GMutex kept_lock;
+static GHashTable *kept;        /* ino (gint64*) -> itself */
+
+static void note_kept(ino_t ino, bool add)
+{
+	gint64 key = (gint64)ino;
+
+	g_mutex_lock(&kept_lock);
+	if (add)
+		g_hash_table_add(kept, g_memdup2(&key, sizeof(key)));
+	else
+		g_hash_table_remove(kept, &key);
+	g_mutex_unlock(&kept_lock);
+}
+
+static bool has_entries(FsContext *ctx, int fd);
+
+/* At the start: note each orphan, and let go of those left with nothing
+ * (their last entry went while the daemon stopped: deleted while open). */
+static bool note_link(const char *name, ino_t ino, void *arg)
+{
+	FsContext *ctx = arg;
+	int fd = openat(ctx->orphans->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	MfState *st;
+
+	if (fd >= 0 && !has_entries(ctx, fd)) {
+		if (mf_state_get(ctx->states, fd, false, &st) == 0) {
+			mf_state_purge(st);
+			mf_state_unref(st);
+		}
+		unlinkat(ctx->orphans->fd, name, 0);
+	} else {
+		note_kept(ino, true);
+	}
+	if (fd >= 0)
+		close(fd);
+	return false;
+}
+
+
+static void each_link(FsContext *ctx, bool (*fn)(const char *, ino_t, void *),
+		      void *arg);
+
 int fs_orphans_open(FsContext *ctx, int statedir_fd)
 {
 	if (mkdirat(statedir_fd, "orphans", 0700) < 0 && errno != EEXIST)
@@ -26,6 +71,8 @@ int fs_orphans_open(FsContext *ctx, int statedir_fd)
 		return r;
 	}
 	g_mutex_init(&ctx->orphans->lock);
+	kept = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	each_link(ctx, note_link, ctx);
 	return 0;
 }
 
@@ -35,6 +82,7 @@ void fs_orphans_close(FsContext *ctx)
 		return;
 	close(ctx->orphans->fd);
 	g_mutex_clear(&ctx->orphans->lock);
+	g_clear_pointer(&kept, g_hash_table_destroy);
 	g_clear_pointer(&ctx->orphans, g_free);
 }
 
@@ -60,28 +108,36 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name)
 	return g_compute_checksum_for_string(G_CHECKSUM_SHA256, rel, -1);
 }
 
-static bool has_entries(FsContext *ctx, ino_t ino)
+/* Has the file fd snapshots or private views (deleted ones still open
+ * count: they read through the file)? */
+static bool has_entries(FsContext *ctx, int fd)
 {
 	MfState *st;
-	g_auto(GStrv) snaps = NULL, cows = NULL;
+	bool empty;
 
-	if (mf_state_get(ctx->states, (uint64_t)ino, false, &st) < 0)
+	if (mf_state_get(ctx->states, fd, false, &st) < 0)
 		return false;
-	snaps = mf_state_snap_list(st);
-	cows = mf_state_cow_list(st);
+	empty = mf_state_empty(st);
 	mf_state_unref(st);
-	return snaps[0] || cows[0];
+	return !empty;
 }
 
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 {
 	g_autofree char *key = NULL, *link = NULL;
 	struct stat st;
+	bool keep;
+	int fd;
 
 	if (!ctx->orphans ||
 	    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    !has_entries(ctx, st.st_ino))
+	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return 0;
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	keep = fd >= 0 && has_entries(ctx, fd);
+	if (fd >= 0)
+		close(fd);
+	if (!keep)
 		return 0;
 	key = fs_orphans_key(ctx, dir, name);
 	if (!key)
@@ -96,8 +152,10 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 		       strerror(-r));
 		return r;
 	}
-	fs_log(LOG_INFO, "%s removed; its snapshots stay at %s@@/snap", name,
-	       name);
+	note_kept(st.st_ino, true);
+	fs_log(LOG_INFO, "%s removed; its snapshots stay at %s@@/snap and "
+	       "%s/%s@%" PRIu64 "@@/snap", name, name, FS_REMOVED_DIR, key,
+	       (uint64_t)st.st_ino);
 	return 0;
 }
 
@@ -166,8 +224,8 @@ static bool unlink_link(const char *name, ino_t ino, void *arg)
 {
 	Unlink *u = arg;
 
-	if (ino == u->ino)
-		unlinkat(u->ctx->orphans->fd, name, 0);
+	if (ino == u->ino && unlinkat(u->ctx->orphans->fd, name, 0) == 0)
+		note_kept(ino, false);
 	return false;
 }
 
@@ -176,14 +234,13 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 	Unlink u = { ctx, base->ino };
 	MfState *st;
 
-	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, base->ino))
+	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, base->fd))
 		return;
 	each_link(ctx, unlink_link, &u);
 	/* If that was its last link, its inode number may be reused: the
 	 * record must not outlive it. */
-	if (base->type == S_IFREG && mf_state_get(ctx->states,
-						  (uint64_t)base->ino, false,
-						  &st) == 0) {
+	if (base->type == S_IFREG &&
+	    fs_inode_state(ctx, base, false, &st) == 0) {
 		struct stat now;
 
 		if (fstatat(base->fd, "", &now, AT_EMPTY_PATH) == 0 &&
@@ -191,4 +248,70 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 			mf_state_purge(st);
 		mf_state_unref(st);
 	}
+}
+
+bool fs_orphans_any(FsContext *ctx)
+{
+	bool any;
+
+	if (!ctx->orphans)
+		return false;
+	g_mutex_lock(&kept_lock);
+	any = g_hash_table_size(kept) > 0;
+	g_mutex_unlock(&kept_lock);
+	return any;
+}
+
+bool fs_orphans_is_removed(FsContext *ctx, FsInode *base)
+{
+	gint64 key = (gint64)base->ino;
+	struct stat st;
+	bool in;
+
+	if (!ctx->orphans || base->kind != FS_REAL)
+		return false;
+	g_mutex_lock(&kept_lock);
+	in = kept && g_hash_table_contains(kept, &key);
+	g_mutex_unlock(&kept_lock);
+	/* Kept, and that link is its last one (not a removal that failed
+	 * after the link was made). */
+	return in && fstatat(base->fd, "", &st, AT_EMPTY_PATH) == 0 &&
+	       st.st_nlink <= 1;
+}
+
+static bool add_name(const char *name, ino_t ino, void *arg)
+{
+	(void)ino;
+	g_ptr_array_add(arg, g_strconcat(name, "@@", NULL));
+	return false;
+}
+
+char **fs_orphans_names(FsContext *ctx)
+{
+	GPtrArray *names = g_ptr_array_new();
+
+	if (ctx->orphans)
+		each_link(ctx, add_name, names);
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+int fs_orphans_find(FsContext *ctx, const char *name, FsInode **ret)
+{
+	g_autofree char *link = NULL;
+	size_t n = strlen(name);
+	struct stat st;
+	int r;
+
+	/* KEY@INO@@: a link name, which has no '/' and is no dot name. */
+	if (!ctx->orphans || n < 3 || strcmp(name + n - 2, "@@") != 0 ||
+	    name[0] == '.' || strchr(name, '/'))
+		return -ENOENT;
+	link = g_strndup(name, n - 2);
+	r = fs_inode_find(ctx->inodes, ctx->orphans, link, &st, ret);
+	if (r == 0 && !S_ISREG(st.st_mode)) {
+		fs_inode_unref(ctx->inodes, *ret);
+		r = -ENOENT;
+	}
+	return r;
 }

@@ -73,8 +73,9 @@ static void rollback_job(void *arg)
 	if (r == -ENOENT && !j->relink) {
 		/* Not F's own: a snapshot of the file F replaced (sed -i,
 		 * mv G F), shown at its path. */
+		uint64_t id;
 		FsInode *old = fs_views_replaced_holding(ctx, j->snapdir,
-							 j->name);
+							 j->name, &id);
 
 		if (old) {
 			fs_log(LOG_NOTICE, "rollback %s: a snapshot of the file "

@@ -20,6 +20,7 @@
 #include "mf-view.h"
 #include "notify.h"
 #include "ops.h"
+#include "orphans.h"
 #include "reply.h"
 #include "shm.h"
 
@@ -36,6 +37,43 @@ static fuse_ino_t file_ino(FsInode *in)
 	return (fuse_ino_t)(uintptr_t)in->base;
 }
 
+static bool is_entry(const FsInode *in)
+{
+	return in->kind == FS_VIEW && (in->spec.mode == MF_VIEW_SNAP ||
+				       in->spec.mode == MF_VIEW_COW);
+}
+
+/* An open of a snapshot or private view holds its entry: deleted
+ * meanwhile, it stays readable through the descriptor, out of sight,
+ * until fs_views_release(). -ENOENT if it is gone already. */
+static int pin_entry(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+	int r;
+
+	if (!is_entry(in))
+		return 0;
+	r = fs_views_state(ctx, in, false, &st);
+	if (r == 0) {
+		r = mf_state_entry_open(st, in->entry_id);
+		mf_state_unref(st);
+	}
+	return r;
+}
+
+void fs_views_release(FsContext *ctx, FsInode *in)
+{
+	MfState *st;
+
+	if (!is_entry(in) || fs_views_state(ctx, in, false, &st) < 0)
+		return;
+	/* Its last descriptor gone, an entry deleted while open goes; and
+	 * the file with it, if that was the last entry of a removed one. */
+	if (mf_state_entry_close(st, in->entry_id) > 0)
+		fs_orphans_release(ctx, in->base);
+	mf_state_unref(st);
+}
+
 /* Flags kept in fi->fh of an open view. */
 #define FH_APPEND 1
 
@@ -46,6 +84,9 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	MfBacking *b;
 	int r;
 
+	if (!is_entry(in) &&
+	    fs_views_refuse_removed(ctx_of(req), in, "open", NULL))
+		return fs_reply_err(req, ENOENT, "open", NULL);
 	if (ro && (writes || (fi->flags & O_TRUNC)))
 		return fs_views_refuse(req, in, "open for writing");
 	if ((fi->flags & O_TRUNC) &&
@@ -57,8 +98,10 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		r = mf_view_truncate(b, &in->spec, 0);
 	mf_backing_unref(b);
+	if (r == 0)
+		r = pin_entry(ctx_of(req), in);
 	if (r < 0)
-		return fs_reply_err(req, -r, "open", NULL);
+		return fs_reply_err(req, -r, "open", in->entry);
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
 	if (fs_aliases_cached(in)) {
 		/* Cached like the file: see aliases.h. */
@@ -70,8 +113,10 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 		fi->keep_cache = 0;
 		fs_inode_opened(ctx_of(req), in);
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		fs_views_release(ctx_of(req), in);
 		fs_inode_closed(ctx_of(req), in);
+	}
 }
 
 /* Clamp [voff, voff+*len) to the view's window; false if it starts past
@@ -98,13 +143,9 @@ static void read_entry(fuse_req_t req, FsInode *in, MfBacking *b,
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "read", in->entry);
 	buf = g_malloc(size);
-	r = in->spec.mode == MF_VIEW_SNAP
-		    ? mf_state_snap_read(st, b, in->entry,
-					 mf_view_file_offset(&in->spec, voff),
-					 buf, size)
-		    : mf_state_cow_read(st, b, in->entry,
-					mf_view_file_offset(&in->spec, voff),
-					buf, size);
+	r = mf_state_entry_read(st, b, in->entry_id,
+				mf_view_file_offset(&in->spec, voff), buf,
+				size);
 	if (r == -EIO && mf_state_damaged(st))
 		fs_log(LOG_WARNING, "snapshot %s: its file was changed outside "
 		       "the mount; not served", in->entry);
@@ -155,9 +196,9 @@ static void write_cow(fuse_req_t req, FsInode *in, const char *buf,
 	if (r == 0)
 		r = fs_views_state(ctx_of(req), in, false, &st);
 	if (r == 0)
-		r = mf_state_cow_write(st, b, in->entry,
-				       mf_view_file_offset(&in->spec, voff), buf,
-				       size);
+		r = mf_state_entry_write(st, b, in->entry_id,
+					 mf_view_file_offset(&in->spec, voff),
+					 buf, size);
 	if (st)
 		mf_state_unref(st);
 	mf_backing_unref(b);
@@ -412,6 +453,8 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 	if (in->kind != FS_VIEW || in->spec.mode != MF_VIEW_RW ||
 	    (valid & ~(FUSE_SET_ATTR_SIZE | times)))
 		return fs_views_refuse(req, in, "setattr");
+	if (fs_views_refuse_removed(ctx_of(req), in, "setattr", NULL))
+		return fs_reply_err(req, ENOENT, "setattr", NULL);
 	if (valid & FUSE_SET_ATTR_SIZE)
 		fs_killpriv_clear(req, in);
 	j = g_new0(AttrJob, 1);

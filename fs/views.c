@@ -40,7 +40,7 @@ void fs_views_note_shadowed(const char *name)
 
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 {
-	int r = mf_state_get(ctx->states, (uint64_t)in->base->ino, create, ret);
+	int r = fs_inode_state(ctx, in->base, create, ret);
 
 	/* Every look at snapshots first checks the file was not changed
 	 * outside the mount. */
@@ -56,7 +56,7 @@ int fs_views_set_times(FsContext *ctx, FsInode *file,
 	int r;
 
 	if (file->type == S_IFREG &&
-	    mf_state_get(ctx->states, (uint64_t)file->ino, false, &st) == 0)
+	    fs_inode_state(ctx, file, false, &st) == 0)
 		mf_state_change_begin(st);
 	r = fs_inode_set_times(file, attr, valid);
 	if (st) {
@@ -85,8 +85,7 @@ static int entry_info(FsContext *ctx, FsInode *in, MfEntryInfo *info,
 
 	if (r < 0)
 		return r;
-	r = is_snap(in) ? mf_state_snap_info(st, in->entry, info)
-			: mf_state_cow_info(st, in->entry, info);
+	r = mf_state_entry_info(st, in->entry_id, info);
 	if (damaged)
 		*damaged = mf_state_damaged(st);
 	mf_state_unref(st);
@@ -110,7 +109,8 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 		/* Who may write the file may take snapshots and make
 		 * private views of it; F@@ itself holds only views. */
 		st->st_mode = S_IFDIR | (in->kind == FS_VIEWDIR ||
-						 in->kind == FS_IMAGEDIR
+						 in->kind == FS_IMAGEDIR ||
+						 in->kind == FS_REMOVED
 					 ? 0555
 					 : 0755);
 		st->st_nlink = 2;
@@ -150,9 +150,10 @@ static void reply_view_entry(fuse_req_t req, FsInode *in, const char *op)
 	}
 	/* No attribute caching: a view's size follows the file's. Entries of
 	 * snapshots and private views are not cached either: a view inode
-	 * stands for one name, and after mv of a snapshot, or a commit
-	 * (mv F@@/cow/N F), the kernel's entry for the new name points at
-	 * the old one until revalidated. Nor is F@@'s: F may be replaced. */
+	 * stands for one entry (its identity), and after mv, rm and a new
+	 * entry of the same name, or a commit (mv F@@/cow/N F), the kernel's
+	 * entry for the name points at the old one until revalidated. Nor is
+	 * F@@'s: F may be replaced. */
 	fs_reply_entry_for(req, in, &st, 0,
 			   in->entry || in->kind == FS_VIEWDIR ? 0 : ctx->timeout);
 }
@@ -203,6 +204,47 @@ void fs_views_reply_dir(fuse_req_t req, FsInode *base, const char *key)
 			 "lookup");
 }
 
+void fs_views_lookup_removed(fuse_req_t req)
+{
+	FsContext *ctx = ctx_of(req);
+	FsInode *root = inode_of(req, FUSE_ROOT_ID);
+
+	if (!ctx->orphans)      /* no snapshots served, so none kept */
+		return fs_reply_err(req, ENOENT, "lookup", FS_REMOVED_DIR);
+	reply_view_entry(req, fs_inode_view(ctx->inodes, root, FS_REMOVED,
+					    NULL, NULL),
+			 "lookup");
+}
+
+/* KEY@INO@@ in .removed: the view directory of a removed file. */
+static void lookup_removed_file(fuse_req_t req, const char *name)
+{
+	FsContext *ctx = ctx_of(req);
+	FsInode *base;
+	int r = fs_orphans_find(ctx, name, &base);
+
+	if (r < 0)
+		return fs_reply_err(req, -r, "lookup", name);
+	/* No path: the snapshots of other files once at its path are
+	 * listed under their own names here. */
+	reply_view_entry(req, fs_inode_view(ctx->inodes, base, FS_VIEWDIR,
+					    NULL, NULL),
+			 "lookup");
+	fs_inode_unref(ctx->inodes, base);
+}
+
+/* A removed file has no live views: no rw or ro, no new snapshot or
+ * private view. Says so and returns true if in's file is one. */
+bool fs_views_refuse_removed(FsContext *ctx, FsInode *in, const char *op,
+			     const char *name)
+{
+	if (!fs_orphans_is_removed(ctx, file_of(in)))
+		return false;
+	fs_log(LOG_NOTICE, "%s %s: the file was removed; only its snapshots "
+	       "and private views are left", op, name ? name : "view");
+	return true;
+}
+
 static void bad_window(fuse_req_t req, const char *name)
 {
 	fs_log(LOG_NOTICE, "lookup %s: bad window: OFFSET[+LENGTH], numbers "
@@ -211,9 +253,10 @@ static void bad_window(fuse_req_t req, const char *name)
 }
 
 /* The file removed from dir's path (mv G F, sed -i, rm F) that has
- * snapshot entry, with a reference; NULL if none. */
+ * snapshot entry, with a reference, and the snapshot's identity in *id;
+ * NULL if none. */
 FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
-				   const char *entry)
+				   const char *entry, uint64_t *id)
 {
 	GPtrArray *old = fs_orphans_list(ctx, dir->entry);
 	FsInode *found = NULL;
@@ -224,11 +267,13 @@ FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
 		FsInode *o = old->pdata[i];
 
 		if (o == dir->base ||
-		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+		    fs_inode_state(ctx, o, false, &st) < 0)
 			continue;
 		mf_state_verify(st, o->fd);
-		if (mf_state_snap_info(st, entry, &info) == 0)
+		if (mf_state_snap_info(st, entry, &info) == 0) {
 			found = fs_inode_hold(ctx->inodes, o);
+			*id = info.id;
+		}
 		mf_state_unref(st);
 	}
 	fs_orphans_unref_all(ctx, old);
@@ -241,12 +286,13 @@ static void lookup_replaced(fuse_req_t req, FsInode *dir, const char *entry,
 			    const MfViewSpec *spec, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
-	FsInode *old = fs_views_replaced_holding(ctx, dir, entry);
+	uint64_t id;
+	FsInode *old = fs_views_replaced_holding(ctx, dir, entry, &id);
 
 	if (!old)
 		return fs_reply_err(req, ENOENT, "lookup", name);
-	reply_view_entry(req, fs_inode_view(ctx->inodes, old, FS_VIEW, spec,
-					    entry),
+	reply_view_entry(req, fs_inode_entry_view(ctx->inodes, old, spec,
+						  entry, id),
 			 "lookup");
 	fs_inode_unref(ctx->inodes, old);
 }
@@ -274,8 +320,8 @@ static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
 		return lookup_replaced(req, dir, entry, &spec, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
-	reply_view_entry(req, fs_inode_view(ctx->inodes, dir->base, FS_VIEW,
-					    &spec, entry),
+	reply_view_entry(req, fs_inode_entry_view(ctx->inodes, dir->base,
+						  &spec, entry, info.id),
 			 "lookup");
 }
 
@@ -291,6 +337,8 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 		return fs_image_lookup(req, dir, name);
 	if (strcmp(name, "image") == 0)
 		return fs_image_lookup_dir(req, dir);
+	if (dir->kind == FS_REMOVED)
+		return lookup_removed_file(req, name);
 	if (strcmp(name, "snap") == 0 || strcmp(name, "cow") == 0) {
 		FsKind kind = name[0] == 's' ? FS_SNAPDIR : FS_COWDIR;
 
@@ -298,6 +346,8 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 			req, fs_inode_view(t, dir->base, kind, NULL, dir->entry),
 			"lookup");
 	}
+	if (fs_views_refuse_removed(ctx_of(req), dir, "lookup", name))
+		return fs_reply_err(req, ENOENT, "lookup", name);
 	r = mf_view_spec_parse(name, &spec);
 	if (r == -EINVAL)
 		return bad_window(req, name);
@@ -349,7 +399,7 @@ static char **add_replaced(FsContext *ctx, FsInode *snapdir, char **names)
 		MfState *st;
 
 		if (o == snapdir->base ||
-		    mf_state_get(ctx->states, (uint64_t)o->ino, false, &st) < 0)
+		    fs_inode_state(ctx, o, false, &st) < 0)
 			continue;
 		old_names = mf_state_snap_list(st);
 		mf_state_unref(st);
@@ -371,17 +421,21 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	MfState *st;
 	char **names;
 
-	if (in->kind == FS_VIEWDIR && fs_image_exists(ctx, in)) {
+	if (in->kind == FS_REMOVED)
+		return fs_orphans_names(ctx);
+	if (in->kind == FS_IMAGEDIR)
+		return fs_image_names(ctx, in);
+	if (in->kind == FS_VIEWDIR) {
+		/* A removed file has no rw nor ro, and no image. */
+		if (fs_orphans_is_removed(ctx, in->base))
+			return g_strdupv((char **)fixed + 2);
 		names = g_new0(char *, G_N_ELEMENTS(fixed) + 1);
 		for (size_t i = 0; fixed[i]; i++)
 			names[i] = g_strdup(fixed[i]);
-		names[G_N_ELEMENTS(fixed) - 1] = g_strdup("image");
+		if (fs_image_exists(ctx, in))
+			names[G_N_ELEMENTS(fixed) - 1] = g_strdup("image");
 		return names;
 	}
-	if (in->kind == FS_VIEWDIR)
-		return g_strdupv((char **)fixed);
-	if (in->kind == FS_IMAGEDIR)
-		return fs_image_names(ctx, in);
 	if (fs_views_state(ctx, in, false, &st) < 0)
 		names = g_new0(char *, 1);
 	else {
@@ -411,7 +465,10 @@ void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 
 		/* d_ino 0 would read as a deleted entry. */
 		e.attr.st_ino = in->vino;
-		e.attr.st_mode = i < 2 || (in->kind == FS_VIEWDIR && i >= 4)
+		e.attr.st_mode = i < 2 || in->kind == FS_REMOVED ||
+						 (in->kind == FS_VIEWDIR &&
+						  (strcmp(name, "cow") == 0 ||
+						   strcmp(name, "snap") == 0))
 					 ? S_IFDIR
 					 : S_IFREG;
 		len = plus ? fuse_add_direntry_plus(req, p, left, name, &e,
@@ -546,9 +603,13 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	struct fuse_entry_param e;
 	MfBacking *b = NULL;
 	MfState *st = NULL;
+	MfEntryInfo info;
 	FsInode *in;
 	int r;
 
+	if (dir->kind != FS_REMOVED &&
+	    fs_views_refuse_removed(ctx, dir, "create", name))
+		return fs_reply_err(req, ENOENT, "create", name);
 	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
 		return fs_views_refuse(req, dir, "create");
 	r = mf_state_check_name(name);
@@ -566,18 +627,29 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	if (r == 0)
 		r = mode == MF_VIEW_SNAP ? mf_state_snap_create(st, b, name)
 					 : mf_state_cow_create(st, name);
-	if (st)
-		mf_state_unref(st);
 	mf_backing_unref(b);
-	if (r < 0)
+	if (r < 0) {
+		if (st)
+			mf_state_unref(st);
 		return fs_reply_err(req, -r, "create", name);
+	}
 	fs_log(LOG_INFO, "%s %s made", mode == MF_VIEW_SNAP ? "snapshot"
 							    : "private view",
 	       name);
-	in = fs_inode_view(ctx->inodes, dir->base, FS_VIEW, &spec, name);
+	/* The creator's descriptor is bound to what it made, whatever
+	 * takes the name later. */
+	r = mode == MF_VIEW_SNAP ? mf_state_snap_info(st, name, &info)
+				 : mf_state_cow_info(st, name, &info);
+	if (r == 0)
+		r = mf_state_entry_open(st, info.id);
+	mf_state_unref(st);
+	if (r < 0)
+		return fs_reply_err(req, -r, "create", name);
+	in = fs_inode_entry_view(ctx->inodes, dir->base, &spec, name, info.id);
 	memset(&e, 0, sizeof(e));
 	r = fs_views_stat(ctx, in, &e.attr);
 	if (r < 0) {
+		fs_views_release(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 		return fs_reply_err(req, -r, "create", name);
 	}
@@ -587,6 +659,7 @@ void fs_views_create(fuse_req_t req, FsInode *dir, const char *name,
 	fi->fh = 0;
 	fs_inode_opened(ctx, in);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_views_release(ctx, in);
 		fs_inode_closed(ctx, in);
 		fs_inode_forget(ctx->inodes, in, 1);
 	}
@@ -610,10 +683,10 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	/* Not the file's own: a removed file's, shown at this path. */
 	if (r == -ENOENT && dir->kind == FS_SNAPDIR) {
-		FsInode *old = fs_views_replaced_holding(ctx, dir, name);
+		uint64_t id;
+		FsInode *old = fs_views_replaced_holding(ctx, dir, name, &id);
 
-		if (old && mf_state_get(ctx->states, (uint64_t)old->ino,
-					false, &st) == 0) {
+		if (old && fs_inode_state(ctx, old, false, &st) == 0) {
 			r = mf_state_snap_delete(st, name);
 			mf_state_unref(st);
 		}

@@ -31,6 +31,11 @@ void fs_views_reply_entry(fuse_req_t req, FsInode *in, const char *op);
  * (held by the caller), reached by the path key (fs_orphans_key, or
  * NULL). */
 void fs_views_reply_dir(fuse_req_t req, FsInode *base, const char *key);
+/* Reply to a lookup of .removed at the root (the tree has no such name). */
+void fs_views_lookup_removed(fuse_req_t req);
+/* If in's file was removed (it has no live views), log op and return true. */
+bool fs_views_refuse_removed(FsContext *ctx, FsInode *in, const char *op,
+			     const char *name);
 /* Reply to a lookup of name inside the virtual directory dir. */
 void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 
@@ -60,6 +65,8 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi);
 void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		    size_t size, off_t off, struct fuse_file_info *fi);
+/* The end of an open of in (a view, or a view directory: nothing to do). */
+void fs_views_release(FsContext *ctx, FsInode *in);
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);
 void fs_views_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
 void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
@@ -73,9 +80,10 @@ void fs_views_commit(fuse_req_t req, FsInode *cowdir, const char *name,
 int fs_views_set_times(FsContext *ctx, FsInode *file, const struct stat *attr,
 		       int valid);
 /* The file removed from the path of dir (a snapshot directory) that has
- * snapshot entry, with a reference; NULL if none. */
+ * snapshot entry, with a reference, and the snapshot's identity in *id;
+ * NULL if none. */
 FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
-				   const char *entry);
+				   const char *entry, uint64_t *id);
 /* The state (snapshots, private views) of in's file, checked against
  * changes made outside the mount. */
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);

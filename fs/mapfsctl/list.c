@@ -84,6 +84,10 @@ static int walk_one(const char *path, const struct stat *st, int type,
 
 	switch (type) {
 	case FTW_D:
+		/* Walked on its own, after the tree (cmd_list). */
+		if (ftw->level == 1 &&
+		    strcmp(path + ftw->base, REMOVED_DIR) == 0)
+			return FTW_SKIP_SUBTREE;
 		if (ftw->level == 0 || !has_suffix(path, "@@"))
 			return FTW_CONTINUE;
 		if (is_view_dir(path))
@@ -132,7 +136,7 @@ static int walk_one(const char *path, const struct stat *st, int type,
 int cmd_list(const char *root_arg)
 {
 	g_autoptr(GString) out = NULL;
-	g_autofree char *root = NULL;
+	g_autofree char *root = NULL, *removed = NULL;
 	struct stat st;
 
 	if (!*root_arg)
@@ -154,6 +158,12 @@ int cmd_list(const char *root_arg)
 	if (nftw(root, walk_one, 64,
 		 FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) < 0)
 		die(errno, NULL, "cannot walk %s", root);
+	/* Files removed with snapshots, listed by name however hidden. */
+	removed = g_build_filename(root, REMOVED_DIR, NULL);
+	if (lstat(removed, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    nftw(removed, walk_one, 64,
+		 FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) < 0)
+		warn(removed, errno, "cannot walk %s", removed);
 	if (opt_json) {
 		out = g_string_new("{");
 		json_key(out, "root");

@@ -17,7 +17,8 @@
  *   cow discard        unlink(F@@/cow/NAME)
  *   cow list           readdir(F@@/cow), stat and xattrs
  *   list               a walk of the tree (never following symlinks, not
- *                      entering F@@ view directories, one filesystem)
+ *                      entering F@@ view directories, one filesystem),
+ *                      then of DIR/.removed (removed files' views)
  *   stats              getxattr(MOUNTPOINT, user.mapfs.stats)
  *
  * What mapfsctl adds is checking (names, the file), clear one-line errors
@@ -45,6 +46,8 @@
 #include <glib.h>
 
 #define STATS_XATTR "user.mapfs.stats"
+/* MOUNT/.removed/KEY@INO@@: files removed while they had snapshots. */
+#define REMOVED_DIR ".removed"
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,7 @@ typedef struct Fix {
 	int statefd;            /* dir/state, the state directory */
 	int ext;                /* the test's own fd of the file */
 	uint64_t ino;
+	char *key;              /* its state's name under files/ */
 	MfWindowCache *cache;
 	MfBacking *b;
 	MfStateDir *sd;
@@ -61,7 +63,7 @@ static void open_all(Fix *f, bool create)
 	assert_true(fd >= 0);
 	assert_int_equal(mf_backing_new(f->cache, fd, true, &f->b), 0);
 	assert_int_equal(mf_statedir_open(f->statefd, false, &f->sd), 0);
-	assert_int_equal(mf_state_get(f->sd, f->ino, create, &f->st), 0);
+	assert_int_equal(mf_state_get(f->sd, f->ext, create, &f->st), 0);
 	assert_non_null(f->st);
 }
 
@@ -86,6 +88,23 @@ G_GNUC_UNUSED static void reload(Fix *f)
 	assert_false(mf_state_damaged(f->st));
 }
 
+/* The name the state of fd must have: INO-SEC.NSEC of its birth time
+ * where the filesystem keeps one (the test's /tmp: ext4 or tmpfs). */
+static char *file_key(int fd)
+{
+	struct statx sx;
+
+	assert_int_equal(statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME,
+			       &sx),
+			 0);
+	if (!(sx.stx_mask & STATX_BTIME))
+		return g_strdup_printf("%llu", (unsigned long long)sx.stx_ino);
+	return g_strdup_printf("%llu-%lld.%09u",
+			       (unsigned long long)sx.stx_ino,
+			       (long long)sx.stx_btime.tv_sec,
+			       sx.stx_btime.tv_nsec);
+}
+
 static int setup(void **state)
 {
 	Fix *f = g_new0(Fix, 1);
@@ -104,6 +123,7 @@ static int setup(void **state)
 	f->ino = (uint64_t)sb.st_ino;
 	f->ext = open(f->path, O_RDWR | O_CLOEXEC);
 	assert_true(f->ext >= 0);
+	f->key = file_key(f->ext);
 	f->cache = mf_window_cache_new(WS, 8);
 	assert_non_null(f->cache);
 	f->live.b = g_malloc0(MAXSZ);
@@ -123,6 +143,7 @@ static int teardown(void **state)
 #endif
 	close_all(f);
 	close(f->ext);
+	g_free(f->key);
 	close(f->statefd);
 	mf_window_cache_free(f->cache);
 	unit_free_all();
@@ -285,8 +306,7 @@ static void check_list(char **list, const char *const *want, bool any_order,
 G_GNUC_UNUSED static bool entry_on_disk(Fix *f, const char *kind,
 					 const char *name)
 {
-	g_autofree char *p = g_strdup_printf("files/%llu/%s/%s",
-					     (unsigned long long)f->ino, kind,
+	g_autofree char *p = g_strdup_printf("files/%s/%s/%s", f->key, kind,
 					     name);
 	struct stat sb;
 
@@ -545,11 +565,13 @@ static void test_state_get(void **state)
 	Fix *f = *state;
 	MfState *again = NULL, *other = NULL;
 
-	assert_int_equal(mf_state_get(f->sd, f->ino, false, &again), 0);
+	int fd = unit_create(f->dir, "other", 10, O_RDWR, NULL);
+
+	assert_int_equal(mf_state_get(f->sd, f->ext, false, &again), 0);
 	assert_ptr_equal(again, f->st);
 	mf_state_unref(again);
-	assert_int_equal(mf_state_get(f->sd, f->ino + 1, false, &other),
-			 -ENOENT);
+	assert_int_equal(mf_state_get(f->sd, fd, false, &other), -ENOENT);
+	close(fd);
 	assert_null(other);
 	assert_list(mf_state_snap_list(f->st), NULL);
 	assert_set(mf_state_cow_list(f->st), NULL);
@@ -907,8 +929,7 @@ static void test_reload(void **state)
 	assert_list(mf_state_snap_list(f->st), "s1", "s2", "s3", "s4");
 
 	/* A crash while an entry was being made. */
-	junk = g_strdup_printf("files/%llu/snap/.new-99",
-			       (unsigned long long)f->ino);
+	junk = g_strdup_printf("files/%s/snap/.new-99", f->key);
 	assert_int_equal(mkdirat(f->statefd, junk, 0700), 0);
 	fd = openat(f->statefd, junk, O_RDONLY | O_DIRECTORY);
 	assert_true(fd >= 0);
@@ -926,8 +947,9 @@ static void test_reload(void **state)
 	assert_file(f);
 
 	/* A file with no state has none after a reload either. */
-	assert_int_equal(mf_state_get(f->sd, f->ino + 1, false, &none),
-			 -ENOENT);
+	fd = unit_create(f->dir, "other", 10, O_RDWR, NULL);
+	assert_int_equal(mf_state_get(f->sd, fd, false, &none), -ENOENT);
+	close(fd);
 }
 
 /* A write that bypassed the mount while snapshots existed: they can no
@@ -1365,6 +1387,158 @@ static void test_commit_fails_whole_or_nothing(void **state)
 }
 #endif /* UNIT_WRAP_IO */
 
+
+#ifndef UNIT_WRAP_IO
+/* Rename the state to the name an older mapfs gave it: files/INO. */
+static void make_legacy(Fix *f)
+{
+	g_autofree char *legacy = g_strdup_printf("files/%llu",
+						  (unsigned long long)f->ino);
+	g_autofree char *now = g_strconcat("files/", f->key, NULL);
+
+	assert_string_not_equal(now, legacy);
+	assert_int_equal(renameat(f->statefd, now, f->statefd, legacy), 0);
+}
+
+/* The state is kept under the file's inode number and birth time; one
+ * an older mapfs kept under the inode number alone is taken over, whole
+ * if its record matches the file, else marked damaged, private views
+ * too: it may be another file's that had the number. */
+static void test_state_key_and_legacy(void **state)
+{
+	Fix *f = *state;
+	uint8_t buf[16];
+	Model m;
+
+	unit_guard();
+	m = snap(f, "s");
+	assert_int_equal(mf_state_cow_create(f->st, "c"), 0);
+	live_write(f, 0, 10, 1);
+	assert_true(entry_on_disk(f, "snap", "s"));
+	close_all(f);
+
+	/* Made by an older mapfs, released cleanly: taken over. */
+	make_legacy(f);
+	open_all(f, false);
+	assert_true(entry_on_disk(f, "snap", "s"));
+	mf_state_attach(f->st, f->b);
+	assert_false(mf_state_damaged(f->st));
+	assert_snap(f, "s", &m);
+	assert_int_equal(mf_state_cow_read(f->st, f->b, "c", 0, buf, 16), 16);
+	close_all(f);
+
+	/* Its record does not match the file: maybe another's. */
+	make_legacy(f);
+	assert_int_equal(ftruncate(f->ext, (off_t)N0 + 1), 0);
+	open_all(f, false);
+	assert_true(mf_state_verify(f->st, f->ext));
+	assert_int_equal(mf_state_snap_read(f->st, f->b, "s", 0, buf, 16),
+			 -EIO);
+	assert_int_equal(mf_state_cow_read(f->st, f->b, "c", 0, buf, 16),
+			 -EIO);
+	assert_int_equal(mf_state_cow_write(f->st, f->b, "c", 0, buf, 1),
+			 -EIO);
+	/* And stays so. */
+	close_all(f);
+	open_all(f, false);
+	assert_true(mf_state_verify(f->st, f->ext));
+	assert_int_equal(mf_state_cow_read(f->st, f->b, "c", 0, buf, 16),
+			 -EIO);
+}
+
+/* Read all of entry id into a fresh buffer of m->size + P; compare. */
+static void check_id(Fix *f, uint64_t id, const Model *m)
+{
+	uint8_t *buf = unit_alloc(m->size + P);
+	MfEntryInfo info;
+
+	assert_int_equal(mf_state_entry_info(f->st, id, &info), 0);
+	assert_int_equal(mf_state_entry_read(f->st, f->b, id, 0, buf,
+					     m->size + P),
+			 (ssize_t)m->size);
+	check_bytes(buf, m->b, m->size, "entry by identity", __LINE__);
+}
+
+/* An entry's identity survives renames and reloads, is never another
+ * entry's, and holds a deleted entry while it is open: its bytes stay
+ * (a snapshot in the chain) until the last close, and a reload finishes
+ * the delete, handing the pages over. */
+static void test_identity_and_open_delete(void **state)
+{
+	Fix *f = *state;
+	MfEntryInfo info, again;
+	uint64_t ida, idb, idv;
+	Model ma, mb, mv, mnew;
+	uint8_t buf[8];
+
+	unit_guard();
+	ma = snap(f, "a");
+	live_write(f, 0, 10, 1);
+	mb = snap(f, "b");
+	assert_int_equal(mf_state_snap_info(f->st, "a", &info), 0);
+	ida = info.id;
+	assert_int_equal(mf_state_snap_info(f->st, "b", &info), 0);
+	idb = info.id;
+	assert_true(ida != 0 && idb != 0 && ida != idb);
+
+	/* A rename keeps it. */
+	assert_int_equal(mf_state_snap_rename(f->st, "b", "c"), 0);
+	assert_int_equal(mf_state_snap_info(f->st, "c", &again), 0);
+	assert_int_equal(again.id, idb);
+
+	/* Deleted while open: gone by name, there by identity, frozen. */
+	assert_int_equal(mf_state_entry_open(f->st, idb), 0);
+	assert_int_equal(mf_state_snap_delete(f->st, "c"), 0);
+	assert_list(mf_state_snap_list(f->st), "a");
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), -ENOENT);
+	mnew = snap(f, "c");
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), 0);
+	assert_true(info.id != idb && info.id != ida);
+	live_write(f, 0, 3 * P, 2);
+	check_id(f, idb, &mb);
+	assert_snap(f, "a", &ma);
+	assert_snap(f, "c", &mnew);
+	assert_int_equal(mf_state_entry_write(f->st, f->b, idb, 0, buf, 1),
+			 -ENOENT);
+	/* The last close removes it, handing its pages to a. */
+	assert_int_equal(mf_state_entry_close(f->st, idb), 1);
+	assert_int_equal(mf_state_entry_info(f->st, idb, &info), -ENOENT);
+	assert_snap(f, "a", &ma);
+	assert_snap(f, "c", &mnew);
+
+	/* A private view the same way, written after its delete. */
+	assert_int_equal(mf_state_cow_create(f->st, "v"), 0);
+	assert_int_equal(mf_state_cow_info(f->st, "v", &info), 0);
+	idv = info.id;
+	assert_int_equal(mf_state_entry_open(f->st, idv), 0);
+	assert_int_equal(mf_state_cow_delete(f->st, "v"), 0);
+	assert_list(mf_state_cow_list(f->st), NULL);
+	assert_int_equal(mf_state_cow_create(f->st, "v"), 0);
+	assert_int_equal(mf_state_entry_write(f->st, f->b, idv, 5, "XYZ", 3), 3);
+	mv = f->live;
+	mv.b = unit_alloc(MAXSZ);
+	memcpy(mv.b, f->live.b, MAXSZ);
+	memcpy(mv.b + 5, "XYZ", 3);
+	check_id(f, idv, &mv);
+	assert_int_equal(mf_state_cow_read(f->st, f->b, "v", 5, buf, 3), 3);
+	assert_memory_equal(buf, f->live.b + 5, 3);
+
+	/* Left open at a stop: the next load finishes both deletes. */
+	assert_int_equal(mf_state_snap_info(f->st, "c", &info), 0);
+	assert_int_equal(mf_state_entry_open(f->st, info.id), 0);
+	assert_int_equal(mf_state_snap_delete(f->st, "c"), 0);
+	mf_state_unref(f->st);  /* the open's reference: a daemon killed */
+	reload(f);
+	assert_list(mf_state_snap_list(f->st), "a");
+	assert_list(mf_state_cow_list(f->st), "v");
+	assert_snap(f, "a", &ma);
+	assert_false(entry_on_disk(f, "snap", "c"));
+	assert_int_equal(mf_state_entry_info(f->st, idv, &info), -ENOENT);
+	assert_int_equal(mf_state_snap_info(f->st, "a", &info), 0);
+	assert_int_equal(info.id, ida);
+}
+#endif
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1390,6 +1564,8 @@ int main(void)
 		T(test_cow_commit_after_shrink),
 		T(test_cow_reload),
 		T(test_cow_list_sorted),
+		T(test_identity_and_open_delete),
+		T(test_state_key_and_legacy),
 #else
 		T(test_preserve_fails_refuses_write),
 		T(test_preserve_fails_refuses_truncate_and_punch),
