@@ -92,6 +92,8 @@ static size_t page_len(uint64_t page)
 {
 	uint64_t at = page * MF_PAGE;
 
+	if (page >= ((uint64_t)1 << 63) / MF_PAGE)
+		return 0;       /* no file has such a page */
 	return at > (uint64_t)INT64_MAX - MF_PAGE ? (size_t)(INT64_MAX - at)
 						  : MF_PAGE;
 }
