@@ -21,10 +21,12 @@
 #include "ops.h"
 #include "reply.h"
 
-/* The file's backing, read-write if the view can write. */
-static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
+/* The file's backing, read-write if the view writes with it: reading an
+ * rw view of a file that cannot be written (chattr +i) still works. */
+static int view_backing(fuse_req_t req, FsInode *in, bool writes,
+			MfBacking **ret)
 {
-	if (in->spec.mode == MF_VIEW_RW)
+	if (writes && in->spec.mode == MF_VIEW_RW)
 		return fs_inode_backing_rw(ctx_of(req), in->base, ret);
 	return fs_inode_backing(ctx_of(req), in->base, ret);
 }
@@ -49,7 +51,7 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	if ((fi->flags & O_TRUNC) &&
 	    (in->spec.window || in->spec.mode != MF_VIEW_RW))
 		return fs_views_refuse(req, in, "open with O_TRUNC");
-	r = view_backing(req, in, &b);
+	r = view_backing(req, in, writes || (fi->flags & O_TRUNC), &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", in->entry);
 	if (fi->flags & O_TRUNC)
@@ -116,7 +118,7 @@ void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 {
 	MfBacking *b;
 	MfReadVec v;
-	ssize_t r = view_backing(req, in, &b);
+	ssize_t r = view_backing(req, in, false, &b);
 
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "read", in->entry);
@@ -145,7 +147,7 @@ static void write_cow(fuse_req_t req, FsInode *in, const char *buf,
 	if (voff > in->spec.len || size > in->spec.len - voff)
 		return fs_reply_err(req, EFBIG, "write",
 				    "past the view's window");
-	r = view_backing(req, in, &b);
+	r = view_backing(req, in, false, &b);
 	if (r == 0)
 		r = fs_views_state(ctx_of(req), in, false, &st);
 	if (r == 0)
@@ -271,7 +273,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		return write_cow(req, in, buf, size, (uint64_t)off);
 	if (in->spec.mode != MF_VIEW_RW)
 		return fs_views_refuse(req, in, "write");
-	r = view_backing(req, in, &b);
+	r = view_backing(req, in, true, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
 	fs_killpriv_clear(req, in);
@@ -291,7 +293,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync)
 {
 	MfBacking *b;
-	int r = view_backing(req, in, &b);
+	int r = view_backing(req, in, false, &b);
 
 	if (r == 0) {
 		/* Private pages and snapshots are not the file's: flushing
