@@ -24,10 +24,12 @@
 #include "reply.h"
 #include "shm.h"
 
-/* The file's backing, read-write if the view can write. */
-static int view_backing(fuse_req_t req, FsInode *in, MfBacking **ret)
+/* The file's backing, read-write if the view writes with it: reading an
+ * rw view of a file that cannot be written (chattr +i) still works. */
+static int view_backing(fuse_req_t req, FsInode *in, bool writes,
+			MfBacking **ret)
 {
-	if (in->spec.mode == MF_VIEW_RW)
+	if (writes && in->spec.mode == MF_VIEW_RW)
 		return fs_inode_backing_rw(ctx_of(req), in->base, ret);
 	return fs_inode_backing(ctx_of(req), in->base, ret);
 }
@@ -92,7 +94,7 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	if ((fi->flags & O_TRUNC) &&
 	    (in->spec.window || in->spec.mode != MF_VIEW_RW))
 		return fs_views_refuse(req, in, "open with O_TRUNC");
-	r = view_backing(req, in, &b);
+	r = view_backing(req, in, writes || (fi->flags & O_TRUNC), &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", in->entry);
 	if (fi->flags & O_TRUNC)
@@ -159,7 +161,7 @@ void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 {
 	MfBacking *b;
 	MfReadVec v;
-	ssize_t r = view_backing(req, in, &b);
+	ssize_t r = view_backing(req, in, false, &b);
 
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "read", in->entry);
@@ -192,7 +194,7 @@ static void write_cow(fuse_req_t req, FsInode *in, const char *buf,
 	if (voff > in->spec.len || size > in->spec.len - voff)
 		return fs_reply_err(req, EFBIG, "write",
 				    "past the view's window");
-	r = view_backing(req, in, &b);
+	r = view_backing(req, in, false, &b);
 	if (r == 0)
 		r = fs_views_state(ctx_of(req), in, false, &st);
 	if (r == 0)
@@ -321,7 +323,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 	r = fs_shm_charge(ctx_of(req), in->base, in->spec.off + (uint64_t)off,
 			  size);
 	if (r == 0)
-		r = view_backing(req, in, &b);
+		r = view_backing(req, in, true, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
 	fs_killpriv_clear(req, in);
@@ -341,7 +343,7 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync)
 {
 	MfBacking *b;
-	int r = view_backing(req, in, &b);
+	int r = view_backing(req, in, false, &b);
 
 	if (r == 0) {
 		/* Private pages and snapshots are not the file's: flushing
