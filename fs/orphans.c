@@ -79,7 +79,7 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 	struct stat st;
 
 	if (!ctx->orphans ||
-	    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
 	    !has_entries(ctx, st.st_ino))
 		return 0;
@@ -88,7 +88,7 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 		return -EIO;
 	/* KEY@INO: every file removed from one path keeps its own. */
 	link = g_strdup_printf("%s@%" PRIu64, key, (uint64_t)st.st_ino);
-	if (linkat(dir->fd, name, ctx->orphans->fd, link, 0) < 0 &&
+	if (linkat(fs_fd(dir), name, ctx->orphans->fd, link, 0) < 0 &&
 	    errno != EEXIST) {
 		int r = -errno;
 
@@ -186,7 +186,7 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 						  &st) == 0) {
 		struct stat now;
 
-		if (fstatat(base->fd, "", &now, AT_EMPTY_PATH) == 0 &&
+		if (fstatat(fs_fd(base), "", &now, AT_EMPTY_PATH) == 0 &&
 		    now.st_nlink == 0)
 			mf_state_purge(st);
 		mf_state_unref(st);
