@@ -34,8 +34,8 @@
 typedef struct FsFdSlot {
 	int fd;                 /* -1 while closed; lock */
 	unsigned pins;          /* threads' pins on it; lock */
-	bool dead;              /* its inode is gone: the last unpin closes
-				 * and frees it; lock */
+	bool dead;              /* its inode is gone, its descriptor closed:
+				 * the last unpin frees it; lock */
 	GList link;             /* in lru while fd >= 0 and not dead; lock */
 	struct file_handle *fh; /* constant */
 } FsFdSlot;
@@ -92,31 +92,26 @@ static void slot_free(FsFdSlot *s)
 }
 
 /* lock held. */
-static void unpin_locked(FsFdSlot *s, Closing *c)
+static void unpin_locked(FsFdSlot *s)
 {
-	if (--s->pins > 0 || !s->dead)
-		return;
-	if (s->fd >= 0)
-		close_later(c, s->fd);
-	slot_free(s);
+	if (--s->pins == 0 && s->dead)
+		slot_free(s);
 }
 
 static void pins_free(gpointer p)
 {
 	Pins *pins = p;
-	Closing c = { .n = 0 };
 
 	g_mutex_lock(&fds.lock);
 	for (unsigned i = 0; i < pins->n; i++)
-		unpin_locked(pins->s[i], &c);
+		unpin_locked(pins->s[i]);
 	g_mutex_unlock(&fds.lock);
-	close_now(&c);
 	g_free(pins);
 }
 
 /* Pin s for this thread, as its most recent; the oldest pin goes when
  * there is no room. lock held. */
-static void pin_locked(FsFdSlot *s, Closing *c)
+static void pin_locked(FsFdSlot *s)
 {
 	Pins *p = g_private_get(&thread_pins);
 	unsigned i;
@@ -129,7 +124,7 @@ static void pin_locked(FsFdSlot *s, Closing *c)
 		;
 	if (i == p->n) {
 		if (p->n == FS_FD_PINS)
-			unpin_locked(p->s[--i], c);
+			unpin_locked(p->s[--i]);
 		else
 			p->n++;
 		s->pins++;
@@ -203,7 +198,7 @@ int fs_fd(const FsInode *in)
 		g_queue_unlink(&fds.lru, &s->link);
 		g_queue_push_head_link(&fds.lru, &s->link);
 	}
-	pin_locked(s, &c);
+	pin_locked(s);
 	fd = s->fd;
 	g_mutex_unlock(&fds.lock);
 	close_now(&c);
@@ -268,7 +263,7 @@ int fs_fds_offer(FsInode *in, int fd)
 void fs_fds_forget(FsInode *in)
 {
 	FsFdSlot *s = in->fd_slot;
-	Closing c = { .n = 0 };
+	int fd = -1;
 
 	if (!s) {
 		if (in->fd >= 0)
@@ -277,18 +272,23 @@ void fs_fds_forget(FsInode *in)
 	}
 	in->fd_slot = NULL;
 	g_mutex_lock(&fds.lock);
+	/* Closed at once, pinned or not: nothing holds the inode (no
+	 * lookup of the kernel's, no reference of ours), so no request is
+	 * using its descriptor, and a removed file's blocks are freed now.
+	 * Pins only keep the slot's memory until they go. */
 	if (s->fd >= 0) {
 		g_queue_unlink(&fds.lru, &s->link);
 		fds.open--;
+		fd = s->fd;
+		s->fd = -1;
 	}
 	if (s->pins) {
-		s->dead = true;         /* the last unpin closes it */
+		s->dead = true;         /* the last unpin frees it */
 		s = NULL;
-	} else if (s->fd >= 0) {
-		close_later(&c, s->fd);
 	}
 	g_mutex_unlock(&fds.lock);
-	close_now(&c);
+	if (fd >= 0)
+		close(fd);
 	if (s)
 		slot_free(s);
 }

@@ -49,8 +49,8 @@ void fs_fds_track(FsInode *in, int fd);
  * it is taken if the inode's own was closed. Returns the fd to close, or
  * -1 if it was taken. */
 int fs_fds_offer(FsInode *in, int fd);
-/* The inode is freed: its descriptor goes (at its last unpin) with its
- * handle. */
+/* The inode is freed: its descriptor is closed now (nothing holding the
+ * inode, nothing uses it), its handle goes at its last unpin. */
 void fs_fds_forget(FsInode *in);
 
 /* The errno an EBADF stands for when fs_fd() failed on this thread (and
