@@ -52,7 +52,7 @@ static int committed(FsContext *ctx, FsInode *in, uint64_t *out)
 	if (in->kind == FS_REAL) {
 		if (in->type != S_IFREG)
 			return -ENODATA;
-		if (fstatat(in->fd, "", &st, AT_EMPTY_PATH) < 0)
+		if (fstatat(fs_fd(in), "", &st, AT_EMPTY_PATH) < 0)
 			return -errno;
 		*out = (uint64_t)st.st_blocks * 512;
 		return 0;

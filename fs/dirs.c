@@ -35,7 +35,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_open(req, fi);
 		return;
 	}
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(fs_fd(in), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return fs_reply_err(req, errno, "opendir", NULL);
 	d = g_new0(FsDir, 1);
@@ -64,7 +64,7 @@ static char *view_dir_name(FsInode *dir, const char *file)
 {
 	char *name = g_strconcat(file, "@@", NULL);
 
-	if (faccessat(dir->fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	if (faccessat(fs_fd(dir), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		g_clear_pointer(&name, g_free);
 	return name;
 }
@@ -179,7 +179,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		else if (ctx->views_visible && ino == FUSE_ROOT_ID &&
 			 strcmp(d->entry->d_name, "..") == 0 &&
 			 fs_orphans_any(ctx) &&
-			 faccessat(dir->fd, FS_REMOVED_DIR, F_OK,
+			 faccessat(fs_fd(dir), FS_REMOVED_DIR, F_OK,
 				   AT_SYMLINK_NOFOLLOW) < 0)
 			d->view_dir = g_strdup(FS_REMOVED_DIR);
 		d->entry = NULL;

@@ -19,11 +19,11 @@ struct FsInodeTable {
 	FsInode root;
 };
 
-/* Backings held by inodes (atomic). Up to IDLE_BACKINGS of them stay open
- * after their last close, keeping their windows for the next open; past
- * that a closed file lets its backing go, so fds stay within the limit. */
+/* Backings held by inodes (atomic). Up to fs_fds_idle_backings() of them
+ * stay open after their last close, keeping their windows for the next
+ * open; past that a closed file lets its backing go, so fds stay within
+ * the budget. */
 static gint held_backings;
-#define IDLE_BACKINGS 1024
 
 /* st_ino of virtual inodes: the top bit keeps them clear of real ones. */
 #define VINO_BASE (UINT64_C(1) << 63)
@@ -66,8 +66,7 @@ static void inode_free(FsInode *in)
 	if (in->backing)
 		g_atomic_int_add(&held_backings, -1);
 	mf_backing_unref(in->backing);
-	if (in->fd >= 0)
-		close(in->fd);
+	fs_fds_forget(in);
 	g_free(in->view_key);
 	g_free(in->entry);
 	g_slist_free(in->cached_views);
@@ -140,7 +139,7 @@ static int find(FsInodeTable *t, FsInode *parent, const char *name,
 		struct stat *st, bool as_lookup, FsInode **ret)
 {
 	FsInode key, *in;
-	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(fs_fd(parent), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -158,7 +157,7 @@ static int find(FsInodeTable *t, FsInode *parent, const char *name,
 	} else if (!(in = g_hash_table_lookup(t->by_key, &key))) {
 		in = g_new0(FsInode, 1);
 		in->kind = FS_REAL;
-		in->fd = fd;
+		fs_fds_track(in, fd);
 		fd = -1;
 		in->dev = key.dev;
 		in->ino = key.ino;
@@ -171,7 +170,8 @@ static int find(FsInodeTable *t, FsInode *parent, const char *name,
 	else
 		in->refs++;
 	g_mutex_unlock(&t->lock);
-	if (fd >= 0)
+	/* Our reference keeps in; its descriptor may have been closed. */
+	if (fd >= 0 && (fd = fs_fds_offer(in, fd)) >= 0)
 		close(fd);
 	*ret = in;
 	return 0;
@@ -188,7 +188,7 @@ int fs_inode_lookup_entry(FsInodeTable *t, FsInode *parent,
 {
 	FsInode key, *in;
 
-	if (fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(fs_fd(parent), name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	key.dev = st->st_dev;
 	key.ino = st->st_ino;
@@ -330,7 +330,7 @@ int fs_inode_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 	if (in->shm)
 		return mf_state_get_ino(ctx->states, (uint64_t)in->ino, create,
 					ret);
-	return mf_state_get(ctx->states, in->fd, create, ret);
+	return mf_state_get(ctx->states, fs_fd(in), create, ret);
 }
 
 /* Give a new backing its file's copy-before-write, if it has snapshots. */
@@ -455,7 +455,7 @@ int fs_inode_set_times(FsInode *in, const struct stat *attr, int valid)
 	char path[FS_PROC_PATH_MAX];
 
 	if (in->type == S_IFLNK)
-		return utimensat(in->fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno
+		return utimensat(fs_fd(in), "", ts, AT_EMPTY_PATH) < 0 ? -errno
 								     : 0;
 	fs_inode_proc_path(in, path);
 	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
@@ -465,7 +465,7 @@ void fs_inode_remember(FsInode *in)
 {
 	struct stat st;
 
-	if (fstatat(file_of(in)->fd, "", &st,
+	if (fstatat(fs_fd(file_of(in)), "", &st,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return;
 	g_mutex_lock(&file_of(in)->lock);
@@ -528,7 +528,7 @@ bool fs_inode_opened_cached(FsContext *ctx, FsInode *in,
 	if (now)
 		st = *now;
 	else
-		seen = fstatat(f->fd, "", &st,
+		seen = fstatat(fs_fd(f), "", &st,
 			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
 	/* One step with the count: a view's write either sees this open or
 	 * marks the pages stale before it is decided (fs_inode_stale_if_closed). */
@@ -609,7 +609,8 @@ void fs_inode_closed(FsContext *ctx, FsInode *in)
 	else
 		in->view_opens--;
 	if (--f->opens == 0 && f->backing &&
-	    g_atomic_int_get(&held_backings) > IDLE_BACKINGS) {
+	    g_atomic_int_get(&held_backings) >
+			    (gint)fs_fds_idle_backings()) {
 		gone = g_steal_pointer(&f->backing);
 		g_atomic_int_add(&held_backings, -1);
 	}
@@ -620,5 +621,5 @@ void fs_inode_closed(FsContext *ctx, FsInode *in)
 
 void fs_inode_proc_path(const FsInode *in, char buf[FS_PROC_PATH_MAX])
 {
-	snprintf(buf, FS_PROC_PATH_MAX, "/proc/self/fd/%d", in->fd);
+	snprintf(buf, FS_PROC_PATH_MAX, "/proc/self/fd/%d", fs_fd(in));
 }

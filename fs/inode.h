@@ -5,14 +5,15 @@
  * from internal references (handles, requests in flight). An inode is freed
  * when both reach zero; the root never is.
  *
- * Lock order: table->lock before inode->lock. No lock is held across a
- * reply or a kernel notification.
+ * Lock order: table->lock before inode->lock, then the fds lock (fds.h).
+ * No lock is held across a reply or a kernel notification.
  */
 #pragma once
 
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "fds.h"
 #include "fs.h"
 #include "mf-backing.h"
 #include "mf-view.h"
@@ -34,9 +35,12 @@ typedef struct FsShmObj FsShmObj;
 
 struct FsInode {
 	FsKind kind;            /* constant */
-	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object;
-				 * -1 for virtual inodes; a .shm object's
-				 * memfd, which must stay open (shm) */
+	int fd;                 /* O_PATH|O_NOFOLLOW of the backing object,
+				 * if it has no handle (fds.h); -1 for
+				 * virtual inodes; a .shm object's memfd,
+				 * which must stay open (shm.h). Read it
+				 * with fs_fd() */
+	struct FsFdSlot *fd_slot; /* fds.c: its handle and descriptor */
 	dev_t dev;              /* key, with ino; constant */
 	ino_t ino;
 	mode_t type;            /* S_IFMT bits; constant */
@@ -127,7 +131,7 @@ int fs_inode_backing(FsContext *ctx, FsInode *in, MfBacking **ret);
  * written (EACCES, EROFS, ETXTBSY) when it was opened read-only. */
 int fs_inode_backing_rw(FsContext *ctx, FsInode *in, MfBacking **ret);
 /* Hand a freshly created read-write fd to the inode (closed if it already
- * has a backing). st is the file as it is now (fstat of in->fd just
+ * has a backing). st is the file as it is now (fstat of fd just
  * taken): its size is the backing's, and its size and mtime are the state
  * the kernel's cache of it starts from (seen_*). */
 void fs_inode_adopt_fd(FsContext *ctx, FsInode *in, int fd,

@@ -92,7 +92,7 @@ void fs_killpriv_clear(fuse_req_t req, FsInode *in)
 
 	/* The kernel's rule (should_remove_suid) is "a caller without
 	 * CAP_FSETID"; we see the caller's uid, not its capabilities. */
-	if (fuse_req_ctx(req)->uid == 0 || fstat(f->fd, &st) < 0 ||
+	if (fuse_req_ctx(req)->uid == 0 || fstat(fs_fd(f), &st) < 0 ||
 	    !S_ISREG(st.st_mode))
 		return;
 	kill = st.st_mode & S_ISUID;

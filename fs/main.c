@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "fs.h"
 #include "inode.h"
 #include "killpriv.h"
@@ -37,6 +37,7 @@ typedef struct Options {
 	char *backing;
 	char *window_size;
 	char *max_windows;
+	char *max_fds;
 	char *statedir;
 	char *views;
 	char *shm_size;
@@ -54,6 +55,7 @@ enum { KEY_HELP, KEY_VERSION };
 static const struct fuse_opt option_spec[] = {
 	OPT("window_size=%s", window_size),
 	OPT("max_windows=%s", max_windows),
+	OPT("max_fds=%s", max_fds),
 	OPT("statedir=%s", statedir),
 	OPT("timeout=%lf", timeout),
 	OPT("views=%s", views),
@@ -99,6 +101,9 @@ static void usage(const char *prog)
 	       "    -o window_size=SIZE    size of one mmap window, a power of two\n"
 	       "                           >= 64K (K/M/G suffixes; default 2M)\n"
 	       "    -o max_windows=N       windows kept mapped when idle (default %u)\n"
+	       "    -o max_fds=N           descriptors the daemon holds, besides one\n"
+	       "                           per file held open (default: half the\n"
+	       "                           raised limit, at most 65536; >= 128)\n"
 	       "    -o statedir=DIR        state directory (default BACKING/.mapfs)\n"
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
 	       "    -o sync                snapshot and private-view pages reach the\n"
@@ -225,18 +230,6 @@ static int parse_window_size(size_t *out)
 	return 0;
 }
 
-/* File descriptors: two for every file in use (its O_PATH and its
- * backing), so take all the kernel allows. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int serve(FsContext *ctx, struct fuse_args *args,
 		 struct fuse_cmdline_opts *cmd, int lock_fd)
 {
@@ -290,7 +283,7 @@ out_destroy:
 static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 		 FsContext *ctx, const char *prog, int *lock_fd)
 {
-	uint64_t max_windows = DEFAULT_MAX_WINDOWS;
+	uint64_t max_windows = DEFAULT_MAX_WINDOWS, max_fds = 0;
 	uint64_t shm_size = fs_shm_default_cap();
 	size_t window_size;
 	int r;
@@ -320,6 +313,11 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 			     arg_opts.max_windows, G_STRINGIFY(MAX_MAX_WINDOWS));
 	if (arg_opts.shm_size && mf_parse_size(arg_opts.shm_size, &shm_size) < 0)
 		return -fail("shm_size=%s: not a size%s", arg_opts.shm_size, "");
+	if (arg_opts.max_fds &&
+	    (mf_parse_size(arg_opts.max_fds, &max_fds) < 0 || max_fds == 0 ||
+	     max_fds > UINT_MAX))
+		return -fail("max_fds=%s: not a number of descriptors%s",
+			     arg_opts.max_fds, "");
 	if (!(arg_opts.timeout >= 0))
 		return -fail("timeout must be >= 0%s%s", "", "");
 	if (arg_opts.views && strcmp(arg_opts.views, "visible") != 0 &&
@@ -343,6 +341,9 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 		return -1;
 	/* .shm objects died with the daemon that served them last. */
 	mf_statedir_sweep(ctx->states, FS_SHM_INO_BASE, UINT64_MAX);
+	/* After the state directory: BACKING has an entry to probe. */
+	if (fs_fds_init(ctx->root_fd, (unsigned)max_fds) < 0)
+		return -1;
 	r = mf_guard_install();
 	if (r < 0)
 		return -fail("cannot install the SIGBUS guard: %s%s",
@@ -366,7 +367,6 @@ int main(int argc, char *argv[])
 	r = start(&args, &cmd, &ctx, argv[0], &lock_fd);
 	if (r > 0) {
 		umask(0);       /* the caller's umask is applied for it */
-		raise_fd_limit();
 		fsname = fsname_option(ctx.backing);
 		fuse_opt_add_arg(&args, fsname);
 		fuse_opt_add_arg(&args, "-osubtype=mapfs,default_permissions");

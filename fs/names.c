@@ -19,6 +19,6 @@ bool fs_names_hits_state(const FsContext *ctx, FsInode *parent,
 
 	if (!ctx->state_name || strcmp(name, ctx->state_name) != 0)
 		return false;
-	return fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return fstatat(fs_fd(parent), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       fs_names_is_state(ctx, &st);
 }

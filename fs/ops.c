@@ -28,7 +28,7 @@
 
 static int stat_inode(FsInode *in, struct stat *st)
 {
-	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(fs_fd(in), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (in->shm)
 		fs_shm_fix_stat(in, st);
@@ -154,7 +154,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(in->fd, "", uid, gid,
+		if (fchownat(fs_fd(in), "", uid, gid,
 			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return fs_reply_err(req, errno, "chown", NULL);
 	}
@@ -205,11 +205,11 @@ static int chown_new(fuse_req_t req, FsInode *parent, const char *name,
 
 	if (geteuid() != 0 || (caller->uid == 0 && caller->gid == 0))
 		return 0;
-	if (fstat(parent->fd, &dir) == 0 && (dir.st_mode & S_ISGID))
+	if (fstat(fs_fd(parent), &dir) == 0 && (dir.st_mode & S_ISGID))
 		gid = (gid_t)-1;
 	if (fd >= 0)
 		return fchown(fd, caller->uid, gid) < 0 ? -errno : 0;
-	return fchownat(parent->fd, name, caller->uid, gid,
+	return fchownat(fs_fd(parent), name, caller->uid, gid,
 			AT_SYMLINK_NOFOLLOW) < 0
 		       ? -errno
 		       : 0;
@@ -266,7 +266,7 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (refuse_state(req, dir, name, "mkdir"))
 		return;
 	finish_new(req, dir, name,
-		   mkdirat(dir->fd, name, new_mode(req, dir, mode)), "mkdir");
+		   mkdirat(fs_fd(dir), name, new_mode(req, dir, mode)), "mkdir");
 }
 
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -279,7 +279,7 @@ static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (refuse_state(req, dir, name, "mknod"))
 		return;
 	finish_new(req, dir, name,
-		   mknodat(dir->fd, name, new_mode(req, dir, mode), rdev),
+		   mknodat(fs_fd(dir), name, new_mode(req, dir, mode), rdev),
 		   "mknod");
 }
 
@@ -290,7 +290,7 @@ static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	if (refuse_state(req, dir, name, "symlink"))
 		return;
-	finish_new(req, dir, name, symlinkat(link, dir->fd, name), "symlink");
+	finish_new(req, dir, name, symlinkat(link, fs_fd(dir), name), "symlink");
 }
 
 static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -304,11 +304,11 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return fs_views_refuse(req, in, "link");
 	if (refuse_state(req, dir, newname, "link"))
 		return;
-	r = linkat(in->fd, "", dir->fd, newname, AT_EMPTY_PATH);
+	r = linkat(fs_fd(in), "", fs_fd(dir), newname, AT_EMPTY_PATH);
 	if (r < 0 && (errno == ENOENT || errno == EPERM)) {
 		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
 		fs_inode_proc_path(in, path);
-		r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW);
+		r = linkat(AT_FDCWD, path, fs_fd(dir), newname, AT_SYMLINK_FOLLOW);
 	}
 	if (r < 0)
 		return fs_reply_err(req, errno, "link", newname);
@@ -342,7 +342,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = flags ? 0 : fs_orphans_keep(ctx_of(req), dir, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, op, name);
-	if (unlinkat(dir->fd, name, flags) < 0)
+	if (unlinkat(fs_fd(dir), name, flags) < 0)
 		return reply_tree_err(req, errno, op, name);
 	fuse_reply_err(req, 0);
 }
@@ -391,7 +391,7 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (r < 0)
 			return fs_reply_err(req, -r, "rename", newname);
 	}
-	if (renameat2(from->fd, name, to->fd, newname, flags) < 0)
+	if (renameat2(fs_fd(from), name, fs_fd(to), newname, flags) < 0)
 		return reply_tree_err(req, errno, "rename", name);
 	/* The whiteout left at the old name is the caller's, as the
 	 * kernel would make it. */
@@ -403,7 +403,7 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(inode_of(req, ino)->fd, "", buf, sizeof(buf));
+	ssize_t n = readlinkat(fs_fd(inode_of(req, ino)), "", buf, sizeof(buf));
 
 	if (n < 0)
 		return fs_reply_err(req, errno, "readlink", NULL);
@@ -493,10 +493,10 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	mode = new_mode(req, dir, mode);
 	/* O_EXCL first, so we know whether we made it and must chown it. */
-	fd = openat(dir->fd, name, base | O_CREAT | O_EXCL, mode);
+	fd = openat(fs_fd(dir), name, base | O_CREAT | O_EXCL, mode);
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		made = false;
-		fd = openat(dir->fd, name, base);
+		fd = openat(fs_fd(dir), name, base);
 	}
 	if (fd < 0)
 		return fs_reply_err(req, errno, "create", name);
@@ -790,7 +790,7 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	if (in->kind == FS_SHMDIR || in->shm)
 		return fs_shm_statfs(req);
-	if (fstatvfs(is_virtual(in) ? in->base->fd : in->fd, &sv) < 0)
+	if (fstatvfs(is_virtual(in) ? fs_fd(in->base) : fs_fd(in), &sv) < 0)
 		return fs_reply_err(req, errno, "statfs", NULL);
 	fuse_reply_statfs(req, &sv);
 }

@@ -130,10 +130,10 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 	int fd;
 
 	if (!ctx->orphans ||
-	    fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return 0;
-	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(fs_fd(dir), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	keep = fd >= 0 && has_entries(ctx, fd);
 	if (fd >= 0)
 		close(fd);
@@ -144,7 +144,7 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 		return -EIO;
 	/* KEY@INO: every file removed from one path keeps its own. */
 	link = g_strdup_printf("%s@%" PRIu64, key, (uint64_t)st.st_ino);
-	if (linkat(dir->fd, name, ctx->orphans->fd, link, 0) < 0 &&
+	if (linkat(fs_fd(dir), name, ctx->orphans->fd, link, 0) < 0 &&
 	    errno != EEXIST) {
 		int r = -errno;
 
@@ -234,7 +234,7 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 	Unlink u = { ctx, base->ino };
 	MfState *st;
 
-	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, base->fd))
+	if (!ctx->orphans || base->kind != FS_REAL || has_entries(ctx, fs_fd(base)))
 		return;
 	each_link(ctx, unlink_link, &u);
 	/* If that was its last link, its inode number may be reused: the
@@ -243,7 +243,7 @@ void fs_orphans_release(FsContext *ctx, FsInode *base)
 	    fs_inode_state(ctx, base, false, &st) == 0) {
 		struct stat now;
 
-		if (fstatat(base->fd, "", &now, AT_EMPTY_PATH) == 0 &&
+		if (fstatat(fs_fd(base), "", &now, AT_EMPTY_PATH) == 0 &&
 		    now.st_nlink == 0)
 			mf_state_purge(st);
 		mf_state_unref(st);
@@ -275,7 +275,7 @@ bool fs_orphans_is_removed(FsContext *ctx, FsInode *base)
 	g_mutex_unlock(&kept_lock);
 	/* Kept, and that link is its last one (not a removal that failed
 	 * after the link was made). */
-	return in && fstatat(base->fd, "", &st, AT_EMPTY_PATH) == 0 &&
+	return in && fstatat(fs_fd(base), "", &st, AT_EMPTY_PATH) == 0 &&
 	       st.st_nlink <= 1;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fds.h"
 #include "log.h"
 
 /* Errors that are a normal answer, not a problem worth a log line. */
@@ -28,6 +29,8 @@ void fs_log_err(int err, const char *op, const char *what)
 
 void fs_reply_err(fuse_req_t req, int err, const char *op, const char *what)
 {
+	/* EBADF: an inode's descriptor could not be opened again. */
+	err = fs_fds_why(err);
 	fs_log_err(err, op, what);
 	fuse_reply_err(req, err);
 }

@@ -42,7 +42,7 @@ static int relink(FsInode *base, FsInode *dir, const char *name)
 	char proc[FS_PROC_PATH_MAX];
 
 	fs_inode_proc_path(base, proc);
-	return linkat(AT_FDCWD, proc, dir->fd, name, AT_SYMLINK_FOLLOW) < 0
+	return linkat(AT_FDCWD, proc, fs_fd(dir), name, AT_SYMLINK_FOLLOW) < 0
 		       ? -errno
 		       : 0;
 }
@@ -69,7 +69,7 @@ static void rollback_job(void *arg)
 	if (r == 0)
 		r = mf_state_snap_rollback(st, b, j->name, &pages);
 	if (r < 0 && linked)
-		unlinkat(j->target_dir->fd, j->target, 0);
+		unlinkat(fs_fd(j->target_dir), j->target, 0);
 	if (r == -ENOENT && !j->relink) {
 		/* Not F's own: a snapshot of the file F replaced (sed -i,
 		 * mv G F), shown at its path. */
@@ -124,7 +124,7 @@ static int target_kind(FsContext *ctx, FsInode *snapdir, FsInode *dir,
 
 	if (dir->kind != FS_REAL)
 		return -EINVAL;
-	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		*relink = false;
 		return st.st_dev == snapdir->base->dev &&
 				       st.st_ino == snapdir->base->ino

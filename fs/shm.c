@@ -200,7 +200,7 @@ bool fs_shm_is_dir_name(FsContext *ctx, FsInode *parent, const char *name)
 char *fs_shm_listed_name(FsContext *ctx, FsInode *dir)
 {
 	if (dir != fs_inode_get(ctx->inodes, FUSE_ROOT_ID) ||
-	    faccessat(dir->fd, FS_SHM_DIR_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	    faccessat(fs_fd(dir), FS_SHM_DIR_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return NULL;
 	return g_strdup(FS_SHM_DIR_NAME);
 }
@@ -379,7 +379,7 @@ void fs_shm_create(fuse_req_t req, FsInode *dir, const char *name,
 			r = mf_backing_truncate(b, 0);
 			mf_backing_unref(b);
 		}
-		if (r == 0 && fstat(in->fd, &e.attr) < 0)
+		if (r == 0 && fstat(fs_fd(in), &e.attr) < 0)
 			r = -errno;
 		if (r < 0) {
 			fs_inode_forget(ctx->inodes, in, 1);

@@ -45,7 +45,7 @@ int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 	/* Every look at snapshots first checks the file was not changed
 	 * outside the mount. */
 	if (r == 0)
-		mf_state_verify(*ret, in->base->fd);
+		mf_state_verify(*ret, fs_fd(in->base));
 	return r;
 }
 
@@ -60,7 +60,7 @@ int fs_views_set_times(FsContext *ctx, FsInode *file,
 		mf_state_change_begin(st);
 	r = fs_inode_set_times(file, attr, valid);
 	if (st) {
-		mf_state_change_end(st, file->fd);
+		mf_state_change_end(st, fs_fd(file));
 		mf_state_unref(st);
 	}
 	return r;
@@ -101,7 +101,7 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	uint64_t size;
 	int r;
 
-	if (fstatat(in->base->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+	if (fstatat(fs_fd(in->base), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
 	    0)
 		return -errno;
 	st->st_ino = in->vino;
@@ -178,7 +178,7 @@ void fs_views_lookup_dir(fuse_req_t req, FsInode *parent, const char *name)
 
 		if (old->len) {
 			base = fs_inode_hold(ctx->inodes, old->pdata[0]);
-			r = fstatat(base->fd, "", &st, AT_EMPTY_PATH) < 0
+			r = fstatat(fs_fd(base), "", &st, AT_EMPTY_PATH) < 0
 				    ? -errno
 				    : 0;
 		}
@@ -269,7 +269,7 @@ FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
 		if (o == dir->base ||
 		    fs_inode_state(ctx, o, false, &st) < 0)
 			continue;
-		mf_state_verify(st, o->fd);
+		mf_state_verify(st, fs_fd(o));
 		if (mf_state_snap_info(st, entry, &info) == 0) {
 			found = fs_inode_hold(ctx->inodes, o);
 			*id = info.id;
@@ -709,7 +709,7 @@ static bool names_file(FsInode *dir, const char *name, FsInode *base)
 	struct stat st;
 
 	return dir->kind == FS_REAL &&
-	       fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       st.st_dev == base->dev && st.st_ino == base->ino;
 }
 

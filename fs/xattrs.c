@@ -20,21 +20,26 @@ static char *stats_text(FsContext *ctx)
 	g_autofree char *shm = fs_shm_stats_text(ctx);
 	MfWindowStats ws;
 	MfIoStats io;
+	FsFdStats fd;
 
 	mf_window_cache_stats(ctx->cache, &ws);
 	mf_backing_io_stats(&io);
+	fs_fds_stats(&fd);
 	return g_strdup_printf(
 		"windows_mapped=%" PRIu64 "\nmaps=%" PRIu64 "\nunmaps=%" PRIu64
 		"\nhits=%" PRIu64 "\nmisses=%" PRIu64 "\nmap_failures=%" PRIu64
 		"\npopulates=%" PRIu64 "\nwrite_syscalls=%" PRIu64
 		"\nwrite_populated=%" PRIu64
 		"\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
-		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n%s",
+		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n"
+		"fd_budget=%u\nfds_open=%u\nfd_reopens=%" PRIu64
+		"\nfile_handles=%d\n%s",
 		ws.mapped_now, ws.maps, ws.unmaps, ws.hits, ws.misses,
 		ws.map_failures, ws.populates, io.write_syscalls,
 		ws.write_populated, io.bytes_read, io.bytes_written,
 		g_atomic_int_get(&ctx->open_files), io.sigbus,
-		fs_inode_table_size(ctx->inodes), shm);
+		fs_inode_table_size(ctx->inodes), fd.budget, fd.open,
+		fd.reopens, fd.handles, shm);
 }
 
 /* The inode's open backing file, if it has one: a reference, or NULL. */
