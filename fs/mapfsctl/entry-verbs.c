@@ -164,72 +164,55 @@ int cmd_snap_rename(const char *file_arg, const char *old,
 	return 0;
 }
 
-/* rename(FILE@@/cow/NAME, FILE): the daemon puts the private pages into
- * the file, atomically for readers of the mount, and removes the view. */
-int cmd_cow_commit(const char *file_arg, const char *name)
+/* rename(FILE@@/KIND/NAME, FILE), which the daemon answers by putting the
+ * entry's bytes into the file (what says so in errors, done in JSON). */
+static int entry_onto_file(const char *file_arg, const char *kind,
+			   const char *name, const char *what,
+			   const char *done)
 {
-	g_autofree char *file = NULL, *path = NULL, *what = NULL;
+	g_autofree char *file = NULL, *path = NULL, *fail = NULL;
 	g_autoptr(GString) out = NULL;
 	struct stat st;
 
-	check_name("private view", name);
-	what = g_strdup_printf("cannot commit private view '%s' into", name);
-	file = check_file(file_arg, what);
-	path = entry_path(file, "cow", name);
+	check_name(strcmp(kind, "cow") == 0 ? "private view" : "snapshot",
+		   name);
+	fail = g_strdup_printf("cannot %s '%s' into", what, name);
+	file = check_file(file_arg, fail);
+	path = entry_path(file, kind, name);
 	if (rename(path, file) < 0) {
 		int e0 = errno;
 
-		die(e0, diagnose(file, "cow", e0),
-		    "cannot commit private view '%s' into %s", name, file_arg);
-	}
-	if (opt_json) {
-		if (stat(file, &st) < 0)
-			die(errno, NULL, "committed private view '%s' into %s, but cannot stat it",
-			    name, file_arg);
-		out = g_string_new("{");
-		json_key(out, "file");
-		json_str(out, file);
-		g_string_append(out, ", ");
-		json_key(out, "committed");
-		json_str(out, name);
-		g_string_append_printf(out, ", \"size\": %lld}",
-				       (long long)st.st_size);
-		json_print(out);
-	}
-	return 0;
-}
-
-/* rename(FILE@@/snap/NAME, FILE): the daemon puts the snapshot's bytes
- * and size back into the file, writing only what changed since, and
- * deletes the snapshot. */
-int cmd_snap_rollback(const char *file_arg, const char *name)
-{
-	g_autofree char *file = NULL, *path = NULL, *what = NULL;
-	g_autoptr(GString) out = NULL;
-	struct stat st;
-
-	check_name("snapshot", name);
-	what = g_strdup_printf("cannot roll back to snapshot '%s'", name);
-	file = check_file(file_arg, what);
-	path = entry_path(file, "snap", name);
-	if (rename(path, file) < 0) {
-		int e0 = errno;
-
-		die(e0, diagnose(file, "snap", e0),
-		    "cannot roll %s back to snapshot '%s'", file_arg, name);
+		die(e0, diagnose(file, kind, e0), "cannot %s '%s' into %s",
+		    what, name, file_arg);
 	}
 	if (!opt_json)
-		return 0;       /* as cow commit: nothing to say */
+		return 0;       /* nothing to say, as mv */
 	if (stat(file, &st) < 0)
-		die(errno, NULL, "rolled %s back to snapshot '%s', but cannot stat it",
+		die(errno, NULL, "%s: done with '%s', but cannot stat it",
 		    file_arg, name);
 	out = g_string_new("{");
 	json_key(out, "file");
 	json_str(out, file);
 	g_string_append(out, ", ");
-	json_key(out, "rolled_back");
+	json_key(out, done);
 	json_str(out, name);
 	g_string_append_printf(out, ", \"size\": %lld}", (long long)st.st_size);
 	json_print(out);
 	return 0;
+}
+
+/* The daemon puts the private pages into the file, atomically for
+ * readers of the mount, and removes the view. */
+int cmd_cow_commit(const char *file_arg, const char *name)
+{
+	return entry_onto_file(file_arg, "cow", name, "commit private view",
+			       "committed");
+}
+
+/* The daemon puts the snapshot's bytes and size back into the file,
+ * writing only what changed since, and deletes the snapshot. */
+int cmd_snap_rollback(const char *file_arg, const char *name)
+{
+	return entry_onto_file(file_arg, "snap", name,
+			       "roll back to snapshot", "rolled_back");
 }
