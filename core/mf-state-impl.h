@@ -12,6 +12,9 @@ struct MfStateDir {
 	bool sync;
 	GMutex lock;
 	GHashTable *by_ino;     /* key -> MfState*, while referenced; lock */
+	GHashTable *present;    /* keys with a directory under files/ (or
+				 * had: a purge leaves its key); lock */
+	bool present_all;       /* present lists them all: none outside it */
 	uint64_t next_id;       /* entry identities (atomic): see mf_entry_id() */
 };
 
