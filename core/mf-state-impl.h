@@ -12,6 +12,11 @@ struct MfStateDir {
 	bool sync;
 	GMutex lock;
 	GHashTable *by_ino;     /* key -> MfState*, while referenced; lock */
+	GHashTable *present;    /* keys with a directory under files/ (or
+				 * had: a purge leaves its key); lock */
+	GHashTable *present_ino; /* the inode numbers that begin those keys
+				  * (GSIZE_TO_POINTER); lock */
+	bool present_all;       /* present lists them all: none outside it */
 	uint64_t next_id;       /* entry identities (atomic): see mf_entry_id() */
 };
 

@@ -312,6 +312,15 @@ static int state_get_key(MfStateDir *sd, const char *key, bool create,
 			 MfState **ret);
 static void sweep_deleted(MfStateDir *sd);
 
+/* files/name is, or may be, a state directory. sd->lock held, or sd not
+ * yet shared. */
+static void note_present(MfStateDir *sd, const char *name)
+{
+	g_hash_table_add(sd->present, g_strdup(name));
+	g_hash_table_add(sd->present_ino,
+			 GSIZE_TO_POINTER(g_ascii_strtoull(name, NULL, 10)));
+}
+
 int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret)
 {
 	int fd = open_subdir(dirfd, "files", true);
@@ -325,6 +334,9 @@ int mf_statedir_open(int dirfd, bool sync, MfStateDir **ret)
 	sd->next_id = (uint64_t)g_get_real_time() * 1000 + 1;
 	g_mutex_init(&sd->lock);
 	sd->by_ino = g_hash_table_new(g_str_hash, g_str_equal);
+	sd->present = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					    NULL);
+	sd->present_ino = g_hash_table_new(g_direct_hash, g_direct_equal);
 	sweep_deleted(sd);
 	*ret = sd;
 	return 0;
@@ -360,15 +372,21 @@ static void sweep_deleted(MfStateDir *sd)
 
 	if (!d)
 		return;
+	errno = 0;
 	while ((de = readdir(d))) {
 		MfState *st;
 
+		if (de->d_name[0] != '.')
+			note_present(sd, de->d_name);
 		if (de->d_name[0] != '.' &&
 		    (has_deleted(sd->files_fd, de->d_name, "snap") ||
 		     has_deleted(sd->files_fd, de->d_name, "cow")) &&
 		    state_get_key(sd, de->d_name, false, &st) == 0)
 			mf_state_unref(st);
+		errno = 0;
 	}
+	/* Only a whole listing can say that a key has no directory. */
+	sd->present_all = errno == 0;
 	closedir(d);
 }
 
@@ -377,6 +395,8 @@ void mf_statedir_free(MfStateDir *sd)
 	if (!sd)
 		return;
 	g_hash_table_destroy(sd->by_ino);
+	g_hash_table_destroy(sd->present);
+	g_hash_table_destroy(sd->present_ino);
 	close(sd->files_fd);
 	g_mutex_clear(&sd->lock);
 	g_free(sd);
@@ -433,7 +453,14 @@ static int state_load(MfStateDir *sd, const char *name, bool create,
 	st->next_seq = 1;
 	g_mutex_init(&st->lock);
 	st->snap_fd = st->cow_fd = -1;
-	st->dir_fd = open_subdir(sd->files_fd, name, create);
+	/* Most files have no state: no system call tells them so. */
+	if (!create && sd->present_all &&
+	    !g_hash_table_contains(sd->present, name))
+		st->dir_fd = -ENOENT;
+	else
+		st->dir_fd = open_subdir(sd->files_fd, name, create);
+	if (st->dir_fd >= 0)
+		note_present(sd, name);
 	r = st->dir_fd;
 	if (r >= 0)
 		r = st->snap_fd = open_subdir(st->dir_fd, "snap", true);
@@ -508,9 +535,11 @@ static void adopt_legacy(MfStateDir *sd, const char *key, const char *legacy,
 	int dfd;
 
 	if (strcmp(key, legacy) == 0 ||
+	    (sd->present_all && !g_hash_table_contains(sd->present, legacy)) ||
 	    faccessat(sd->files_fd, key, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    renameat(sd->files_fd, legacy, sd->files_fd, key) < 0)
 		return;
+	note_present(sd, key);
 	g_log("mapfs", G_LOG_LEVEL_INFO, "state of inode %s now kept as %s",
 	      legacy, key);
 	dfd = open_subdir(sd->files_fd, key, false);
@@ -548,6 +577,17 @@ int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret)
 		adopt_legacy(sd, key, legacy, fd);
 	g_mutex_unlock(&sd->lock);
 	return state_get_key(sd, key, create, ret);
+}
+
+bool mf_state_may_exist(MfStateDir *sd, uint64_t ino)
+{
+	bool may;
+
+	g_mutex_lock(&sd->lock);
+	may = !sd->present_all ||
+	      g_hash_table_contains(sd->present_ino, GSIZE_TO_POINTER(ino));
+	g_mutex_unlock(&sd->lock);
+	return may;
 }
 
 int mf_state_get_ino(MfStateDir *sd, uint64_t ino, bool create,

@@ -56,6 +56,10 @@ void mf_statedir_free(MfStateDir *sd);
  * snapshots and private views alike, if its record of the file's size
  * and mtime does not match. */
 int mf_state_get(MfStateDir *sd, int fd, bool create, MfState **ret);
+/* False when the file with inode number ino certainly has no state (then
+ * mf_state_get() without create fails with -ENOENT): known without a
+ * system call, so that the files with none cost none. */
+bool mf_state_may_exist(MfStateDir *sd, uint64_t ino);
 /* The state kept under files/INO for an object that is not a file of the
  * backing tree and that no other object shares ino with (.shm objects). */
 int mf_state_get_ino(MfStateDir *sd, uint64_t ino, bool create,

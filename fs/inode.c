@@ -330,6 +330,8 @@ int fs_inode_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 	if (in->shm)
 		return mf_state_get_ino(ctx->states, (uint64_t)in->ino, create,
 					ret);
+	if (!create && !mf_state_may_exist(ctx->states, (uint64_t)in->ino))
+		return -ENOENT;
 	return mf_state_get(ctx->states, fs_fd(in), create, ret);
 }
 

@@ -133,6 +133,8 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 	    fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return 0;
+	if (!mf_state_may_exist(ctx->states, (uint64_t)st.st_ino))
+		return 0;
 	fd = openat(fs_fd(dir), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	keep = fd >= 0 && has_entries(ctx, fd);
 	if (fd >= 0)

@@ -402,5 +402,29 @@ expect_err "Operation not permitted" rm -f "$M/iad/in"
 s chattr -i "$M/iad"
 s rm -r "$M/iad" "$M/ia"
 
+check "files without snapshots: creating and removing them looks nothing up in the state directory"
+# The daemon knows which files have state (snapshots, private views): the
+# other files cost no system call there, neither on create nor on unlink.
+# The snapshot taken last shows that strace was watching all along.
+s mkdir "$M/nostate"
+sx 'echo x > "$1"' "$M/nostate/has"
+strace -f -y -p "${MF_PID_OF[$M]}" -o "$MF_T/state.trace" 2>/dev/null &
+spid=$!
+for _ in $(seq 50); do grep -q . "$MF_T/state.trace" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+sx 'for i in $(seq 20); do echo x > "$1/f$i"; done; rm "$1"/f*' "$M/nostate"
+s touch "$M/nostate/has@@/snap/s1"
+sleep 0.5
+kill -INT "$spid"
+wait "$spid" || true
+# The snapshot's state is kept under files/INO-BIRTHTIME (files/INO
+# where the file system keeps no birth time).
+has="[/\"]$(stat -c %i "$B/nostate/has")[-\">]"
+grep '/\.mapfs/files' "$MF_T/state.trace" >"$MF_T/state.lines" || true
+grep -q "$has" "$MF_T/state.lines" ||
+	fail "strace did not see the snapshot being taken in the state directory"
+expect_eq "$(grep -v -c "$has" "$MF_T/state.lines" || true)" 0 \
+	"system calls in the state directory for 20 files created and removed"
+
 mf_umount "$M"
 echo "PASS"

@@ -577,6 +577,23 @@ static void test_state_get(void **state)
 	assert_set(mf_state_cow_list(f->st), NULL);
 }
 
+/* Which files may have state is known without a system call: the file's
+ * own (made in this run, or listed when the state directory is opened
+ * again), not another inode number. */
+static void test_state_may_exist(void **state)
+{
+	Fix *f = *state;
+	struct stat sb;
+
+	assert_int_equal(fstat(f->ext, &sb), 0);
+	assert_true(mf_state_may_exist(f->sd, sb.st_ino));
+	assert_false(mf_state_may_exist(f->sd, sb.st_ino + 1));
+	close_all(f);
+	open_all(f, false);
+	assert_true(mf_state_may_exist(f->sd, sb.st_ino));
+	assert_false(mf_state_may_exist(f->sd, sb.st_ino + 1));
+}
+
 static void test_chain(void **state)
 {
 	Fix *f = *state;
@@ -1546,6 +1563,7 @@ int main(void)
 #ifndef UNIT_WRAP_IO
 		T(test_snapshot_keeps_old_bytes),
 		T(test_state_get),
+	T(test_state_may_exist),
 		T(test_chain),
 		T(test_delete_middle_and_newest),
 		T(test_delete_oldest),
