@@ -263,7 +263,9 @@ void fs_shm_lookup(fuse_req_t req, FsInode *dir, const char *name)
 	int r;
 
 	(void)dir;
-	if (strlen(name) > NAME_MAX)
+	/* NAME@@ of a NAME of NAME_MAX bytes is two bytes more, as for
+	 * files. */
+	if (strlen(name) > NAME_MAX + (fs_views_is_dir_name(name) ? 2 : 0))
 		return fs_reply_err(req, ENAMETOOLONG, "lookup .shm", NULL);
 	if (fs_views_is_dir_name(name))
 		return lookup_views(req, name);

@@ -6,6 +6,7 @@
 #     them, or a few hundred snapshotted files take the daemon past a
 #     descriptor limit of 1024 (EMFILE on lookups and opens);
 #   * .shm objects roll back as files do: mv .shm/X@@/snap/S .shm/X;
+#     an object of a 255-byte name has its views (NAME@@ is 257 bytes);
 #   * a removed file's snapshot rolls back through .removed/KEY@INO@@ onto
 #     the path it was removed from (EEXIST onto a file that replaced it),
 #     and a file back at its path is no orphan: one link, not in .removed,
@@ -49,6 +50,15 @@ expect_err "subdirectory of itself" mv "$M/.shm/t@@/snap/s" "$M/.shm/u"
 
 # ------------------------------------------------------------------
 N=$(printf "n%.0s" $(seq 1 255))
+check "a .shm object of a 255-byte name has views, snapshots and rollback"
+printf first >"$M/.shm/$N"
+s touch "$M/.shm/$N@@/snap/s" || fail "touch .shm/NAME@@/snap/s with a 255-byte NAME"
+printf second >"$M/.shm/$N"
+expect_eq "$(s cat "$M/.shm/$N@@/ro:0+3")" sec ".shm/NAME@@/ro:0+3"
+s mv "$M/.shm/$N@@/snap/s" "$M/.shm/$N"
+expect_eq "$(s cat "$M/.shm/$N")" first "the 255-byte object rolled back"
+s rm "$M/.shm/$N"
+
 check "a removed 255-byte name rolls back through .removed, views and all"
 printf first >"$M/$N"
 s touch "$M/$N@@/snap/a" "$M/$N@@/cow/c"
