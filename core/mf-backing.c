@@ -905,6 +905,16 @@ bool mf_backing_set_hooks(MfBacking *b, const MfChangeHooks *hooks,
 	return set;
 }
 
+bool mf_backing_has_hooks(MfBacking *b)
+{
+	bool has;
+
+	pthread_rwlock_rdlock(&b->resize_lock);
+	has = b->hooks != NULL;
+	pthread_rwlock_unlock(&b->resize_lock);
+	return has;
+}
+
 void mf_backing_lock_shared(MfBacking *b)
 {
 	pthread_rwlock_rdlock(&b->resize_lock);

@@ -135,6 +135,9 @@ ssize_t mf_backing_copy(MfBacking *src, uint64_t soff, MfBacking *dst,
  * installed already. */
 bool mf_backing_set_hooks(MfBacking *b, const MfChangeHooks *hooks,
 			  void *arg);
+/* Whether change hooks are installed (they hold descriptors of their
+ * own: a file's snapshot and private view stores). */
+bool mf_backing_has_hooks(MfBacking *b);
 
 /* The resize lock, for callers that must see or change the file as one
  * step (taking a snapshot, committing a cow view). Shared locks nest;

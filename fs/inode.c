@@ -610,9 +610,15 @@ void fs_inode_closed(FsContext *ctx, FsInode *in)
 		f->own_opens--;
 	else
 		in->view_opens--;
+	/* A backing with snapshots or private views holds their stores'
+	 * descriptors too (five and more), which the idle share does not
+	 * count: it goes at once, or idle backings alone would take the
+	 * daemon past its descriptor limit (EMFILE under ulimit -n 1024
+	 * with a few hundred snapshotted files). */
 	if (--f->opens == 0 && f->backing &&
-	    g_atomic_int_get(&held_backings) >
-			    (gint)fs_fds_idle_backings()) {
+	    (g_atomic_int_get(&held_backings) >
+			    (gint)fs_fds_idle_backings() ||
+	     mf_backing_has_hooks(f->backing))) {
 		gone = g_steal_pointer(&f->backing);
 		g_atomic_int_add(&held_backings, -1);
 	}

@@ -231,6 +231,14 @@ static bool unlink_link(const char *name, ino_t ino, void *arg)
 	return false;
 }
 
+void fs_orphans_returned(FsContext *ctx, FsInode *base)
+{
+	Unlink u = { ctx, base->ino };
+
+	if (ctx->orphans)
+		each_link(ctx, unlink_link, &u);
+}
+
 void fs_orphans_release(FsContext *ctx, FsInode *base)
 {
 	Unlink u = { ctx, base->ino };
@@ -296,6 +304,18 @@ char **fs_orphans_names(FsContext *ctx)
 		each_link(ctx, add_name, names);
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+bool fs_orphans_was_at(FsContext *ctx, FsInode *base, const char *key)
+{
+	g_autofree char *link = NULL;
+	struct stat st;
+
+	if (!ctx->orphans || !key)
+		return false;
+	link = g_strdup_printf("%s@%" PRIu64, key, (uint64_t)base->ino);
+	return fstatat(ctx->orphans->fd, link, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_ino == base->ino && st.st_dev == base->dev;
 }
 
 int fs_orphans_find(FsContext *ctx, const char *name, FsInode **ret)

@@ -33,6 +33,11 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name);
  * if that is its last link and it has snapshots or private views, keep
  * it as an orphan. Returns 0 or -errno (the removal must not go on). */
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name);
+/* base has a name in the tree again (a rollback linked it back): it is
+ * no orphan, whatever snapshots or private views it still has. */
+void fs_orphans_returned(FsContext *ctx, FsInode *base);
+/* Was base kept as an orphan removed from the path key? */
+bool fs_orphans_was_at(FsContext *ctx, FsInode *base, const char *key);
 /* The orphans once at the path key, each with one reference. */
 GPtrArray *fs_orphans_list(FsContext *ctx, const char *key);
 void fs_orphans_unref_all(FsContext *ctx, GPtrArray *orphans);

@@ -92,8 +92,13 @@ static void rollback_job(void *arg)
 	fs_notify_drop_file(base, 0, 0);
 	if (r == 0) {
 		fs_aliases_drop(fs_aliases_changed(base, 0, FS_ALIASES_TO_END));
-		/* Its last snapshot gone, a removed file is no orphan. */
-		fs_orphans_release(ctx, base);
+		/* Back at its path, or its last snapshot gone, a removed
+		 * file is no orphan (nor listed in .removed, nor one link
+		 * more in its st_nlink). */
+		if (linked)
+			fs_orphans_returned(ctx, base);
+		else
+			fs_orphans_release(ctx, base);
 	}
 	if (r < 0) {
 		fs_reply_err(j->req, -r, "rollback", j->name);
@@ -122,23 +127,41 @@ static int target_kind(FsContext *ctx, FsInode *snapdir, FsInode *dir,
 	g_autofree char *key = NULL;
 	struct stat st;
 
+	/* .shm/X: fs_shm_rename checked that X is base's object. */
+	if (dir->kind == FS_SHMDIR && snapdir->base->shm) {
+		*relink = false;
+		return 0;
+	}
 	if (dir->kind != FS_REAL)
 		return -EINVAL;
 	if (fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		*relink = false;
-		return st.st_dev == snapdir->base->dev &&
-				       st.st_ino == snapdir->base->ino
-			       ? 0
-			       : -EINVAL;
+		if (st.st_dev == snapdir->base->dev &&
+		    st.st_ino == snapdir->base->ino)
+			return 0;
+		/* Through .removed, onto the file that replaced it: as
+		 * through F@@ (rollback_job), EEXIST. */
+		if (!snapdir->entry) {
+			key = fs_orphans_key(ctx, dir, name);
+			if (fs_orphans_was_at(ctx, snapdir->base, key)) {
+				fs_log(LOG_NOTICE, "rollback: %s replaced the "
+				       "file removed from there; rm it first, "
+				       "or cp -p the snapshot", name);
+				return -EEXIST;
+			}
+		}
+		return -EINVAL;
 	}
 	if (errno != ENOENT)
 		return -errno;
-	/* F@@ remembers the path it was reached by (views.c). */
+	/* F@@ remembers the path it was reached by (views.c); reached
+	 * through .removed/KEY@INO@@ it has none, and the orphan's link
+	 * tells the path the file was removed from. */
 	key = fs_orphans_key(ctx, dir, name);
 	*relink = true;
-	return key && snapdir->entry && strcmp(key, snapdir->entry) == 0
-		       ? 0
-		       : -EINVAL;
+	if (!snapdir->entry)
+		return fs_orphans_was_at(ctx, snapdir->base, key) ? 0 : -EINVAL;
+	return key && strcmp(key, snapdir->entry) == 0 ? 0 : -EINVAL;
 }
 
 void fs_rollback_rename(fuse_req_t req, FsInode *snapdir, const char *name,

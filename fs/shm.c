@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "reply.h"
+#include "rollback.h"
 #include "views.h"
 
 struct FsShmObj {
@@ -111,6 +112,8 @@ void fs_shm_obj_unref(FsShmObj *obj)
 }
 
 static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name);
+static int charge_rollback(FsContext *ctx, FsInode *snapdir,
+			   const char *name);
 
 /* The object named name, with a reference; NULL if none. */
 static FsShmObj *find(FsShm *shm, const char *name)
@@ -260,7 +263,9 @@ void fs_shm_lookup(fuse_req_t req, FsInode *dir, const char *name)
 	int r;
 
 	(void)dir;
-	if (strlen(name) > NAME_MAX)
+	/* NAME@@ of a NAME of NAME_MAX bytes is two bytes more, as for
+	 * files. */
+	if (strlen(name) > NAME_MAX + (fs_views_is_dir_name(name) ? 2 : 0))
 		return fs_reply_err(req, ENAMETOOLONG, "lookup .shm", NULL);
 	if (fs_views_is_dir_name(name))
 		return lookup_views(req, name);
@@ -504,6 +509,21 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 		if (own)
 			return fs_views_commit(req, from, name, to, newname);
 	}
+	if (from->kind == FS_SNAPDIR && to->kind == FS_SHMDIR) {
+		FsShmObj *obj = find(shm, newname);
+		bool own = obj && from->base->shm == obj;
+
+		fs_shm_obj_unref(obj);
+		/* mv .shm/X@@/snap/NAME .shm/X: roll back, as for a file. */
+		if (own && (err = charge_rollback(ctx_of(req), from, name)) < 0)
+			return fs_reply_err(req, -err, "rename", name);
+		if (own)
+			return fs_rollback_rename(req, from, name, to, newname);
+		fs_log(LOG_NOTICE, "rename %s: a snapshot rolls back only onto "
+		       "its own object (mv .shm/X@@/snap/NAME .shm/X); cp -p "
+		       "copies it anywhere", name);
+		return fuse_reply_err(req, EINVAL), (void)0;
+	}
 	/* Views in or out: refused as views.c refuses them for files. */
 	other = from->kind == FS_SHMDIR ? to : from;
 	if (other->kind != FS_SHMDIR && other->kind != FS_REAL)
@@ -707,6 +727,24 @@ static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name)
 		return 0;
 	return fits(ctx->shm, committed_now(ctx->shm), info.pages * MF_PAGE,
 		    "commit into a .shm object");
+}
+
+/* A rollback writes back at most the pages the snapshot holds. */
+static int charge_rollback(FsContext *ctx, FsInode *snapdir,
+			   const char *name)
+{
+	MfEntryInfo info;
+	MfState *st;
+	int r = fs_views_state(ctx, snapdir, false, &st);
+
+	if (r < 0)
+		return 0;       /* the rollback itself says what is wrong */
+	r = mf_state_snap_info(st, name, &info);
+	mf_state_unref(st);
+	if (r < 0)
+		return 0;
+	return fits(ctx->shm, committed_now(ctx->shm), info.pages * MF_PAGE,
+		    "roll back a .shm object");
 }
 
 char *fs_shm_stats_text(FsContext *ctx)
