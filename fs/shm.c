@@ -111,9 +111,7 @@ void fs_shm_obj_unref(FsShmObj *obj)
 	g_free(obj);
 }
 
-static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name);
-static int charge_rollback(FsContext *ctx, FsInode *snapdir,
-			   const char *name);
+static int charge_entry(FsContext *ctx, FsInode *dir, const char *name);
 
 /* The object named name, with a reference; NULL if none. */
 static FsShmObj *find(FsShm *shm, const char *name)
@@ -504,7 +502,7 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 
 		fs_shm_obj_unref(obj);
 		/* mv .shm/X@@/cow/NAME .shm/X: commit, as for a file. */
-		if (own && (err = charge_commit(ctx_of(req), from, name)) < 0)
+		if (own && (err = charge_entry(ctx_of(req), from, name)) < 0)
 			return fs_reply_err(req, -err, "rename", name);
 		if (own)
 			return fs_views_commit(req, from, name, to, newname);
@@ -515,7 +513,7 @@ void fs_shm_rename(fuse_req_t req, FsInode *from, const char *name,
 
 		fs_shm_obj_unref(obj);
 		/* mv .shm/X@@/snap/NAME .shm/X: roll back, as for a file. */
-		if (own && (err = charge_rollback(ctx_of(req), from, name)) < 0)
+		if (own && (err = charge_entry(ctx_of(req), from, name)) < 0)
 			return fs_reply_err(req, -err, "rename", name);
 		if (own)
 			return fs_rollback_rename(req, from, name, to, newname);
@@ -711,40 +709,27 @@ int fs_shm_charge(FsContext *ctx, FsInode *in, uint64_t off, uint64_t len)
 		    "write to a .shm object");
 }
 
-/* Committing private view name of cowdir's object writes its pages into
- * the object: counted as if every one were new. */
-static int charge_commit(FsContext *ctx, FsInode *cowdir, const char *name)
+/* Committing private view name of dir's object (dir: its cow/), or
+ * rolling it back to snapshot name (dir: its snap/), writes at most the
+ * pages the entry holds into the object: counted as if every one were
+ * new. */
+static int charge_entry(FsContext *ctx, FsInode *dir, const char *name)
 {
+	bool snap = dir->kind == FS_SNAPDIR;
 	MfEntryInfo info;
 	MfState *st;
-	int r = fs_views_state(ctx, cowdir, false, &st);
+	int r = fs_views_state(ctx, dir, false, &st);
 
 	if (r < 0)
-		return 0;       /* the commit itself says what is wrong */
-	r = mf_state_cow_info(st, name, &info);
+		return 0;       /* the commit or rollback says what is wrong */
+	r = snap ? mf_state_snap_info(st, name, &info)
+		 : mf_state_cow_info(st, name, &info);
 	mf_state_unref(st);
 	if (r < 0)
 		return 0;
 	return fits(ctx->shm, committed_now(ctx->shm), info.pages * MF_PAGE,
-		    "commit into a .shm object");
-}
-
-/* A rollback writes back at most the pages the snapshot holds. */
-static int charge_rollback(FsContext *ctx, FsInode *snapdir,
-			   const char *name)
-{
-	MfEntryInfo info;
-	MfState *st;
-	int r = fs_views_state(ctx, snapdir, false, &st);
-
-	if (r < 0)
-		return 0;       /* the rollback itself says what is wrong */
-	r = mf_state_snap_info(st, name, &info);
-	mf_state_unref(st);
-	if (r < 0)
-		return 0;
-	return fits(ctx->shm, committed_now(ctx->shm), info.pages * MF_PAGE,
-		    "roll back a .shm object");
+		    snap ? "roll back a .shm object"
+			 : "commit into a .shm object");
 }
 
 char *fs_shm_stats_text(FsContext *ctx)

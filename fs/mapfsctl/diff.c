@@ -80,10 +80,7 @@ int cmd_diff(const char *file_arg, const char *name)
 		g_array_free(d.ranges, TRUE);
 		return 0;
 	}
-	out = g_string_new("{");
-	json_key(out, "file");
-	json_str(out, file);
-	g_string_append(out, ", ");
+	out = json_file_object(file);
 	json_key(out, "snapshot");
 	json_str(out, name);
 	g_string_append_printf(out, ", \"snapshot_size\": %" PRIu64

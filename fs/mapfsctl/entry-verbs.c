@@ -41,10 +41,7 @@ int cmd_create(const Kind *k, const char *file_arg, const char *name)
 		die(r, path, "created %s '%s' of %s, but cannot stat it",
 		    k->noun, name, file_arg);
 	if (opt_json) {
-		out = g_string_new("{");
-		json_key(out, "file");
-		json_str(out, file);
-		g_string_append(out, ", ");
+		out = json_file_object(file);
 		json_key(out, k->key);
 		entry_json(out, e, k == &SNAP);
 		g_string_append_c(out, '}');
@@ -70,10 +67,7 @@ int cmd_list_kind(const Kind *k, const char *file_arg)
 		die(err, diagnose(file, k->dir, err), "cannot list the %ss of %s",
 		    k->noun, file_arg);
 	if (opt_json) {
-		out = g_string_new("{");
-		json_key(out, "file");
-		json_str(out, file);
-		g_string_append(out, ", ");
+		out = json_file_object(file);
 		json_key(out, k->list_key);
 		entries_json(out, list, k == &SNAP);
 		g_string_append_c(out, '}');
@@ -104,10 +98,7 @@ int cmd_remove(const Kind *k, const char *file_arg, const char *name)
 		    verb, k->noun, name, file_arg);
 	}
 	if (opt_json) {
-		out = g_string_new("{");
-		json_key(out, "file");
-		json_str(out, file);
-		g_string_append(out, ", ");
+		out = json_file_object(file);
 		json_key(out, done);
 		json_str(out, name);
 		g_string_append_c(out, '}');
@@ -145,10 +136,8 @@ int cmd_snap_rename(const char *file_arg, const char *old,
 		if (r)
 			die(r, to, "renamed snapshot '%s' to '%s' of %s, but cannot stat it",
 			    old, new, file_arg);
-		out = g_string_new("{");
-		json_key(out, "file");
-		json_str(out, file);
-		g_string_append(out, ", \"renamed\": {");
+		out = json_file_object(file);
+		g_string_append(out, "\"renamed\": {");
 		json_key(out, "from");
 		json_str(out, old);
 		g_string_append(out, ", ");
@@ -190,10 +179,7 @@ static int entry_onto_file(const char *file_arg, const char *kind,
 	if (stat(file, &st) < 0)
 		die(errno, NULL, "%s: done with '%s', but cannot stat it",
 		    file_arg, name);
-	out = g_string_new("{");
-	json_key(out, "file");
-	json_str(out, file);
-	g_string_append(out, ", ");
+	out = json_file_object(file);
 	json_key(out, done);
 	json_str(out, name);
 	g_string_append_printf(out, ", \"size\": %lld}", (long long)st.st_size);

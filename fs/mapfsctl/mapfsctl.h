@@ -57,6 +57,8 @@ extern bool opt_json;
 
 void json_str(GString *out, const char *s);
 void json_key(GString *out, const char *key);
+/* A new JSON object's text so far: '{"file": FILE, ', for the rest. */
+GString *json_file_object(const char *file);
 void json_str_or_null(GString *out, const char *s);
 void json_int_or_null(GString *out, gint64 v);
 void json_print(GString *out);

@@ -69,6 +69,16 @@ void json_str(GString *out, const char *s)
 }
 
 /* "KEY": */
+GString *json_file_object(const char *file)
+{
+	GString *out = g_string_new("{");
+
+	json_key(out, "file");
+	json_str(out, file);
+	g_string_append(out, ", ");
+	return out;
+}
+
 void json_key(GString *out, const char *key)
 {
 	json_str(out, key);
