@@ -401,6 +401,7 @@ ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 		}
 	}
 	__atomic_add_fetch(&io_stats.bytes_read, out->bytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&io_stats.reads, 1, __ATOMIC_RELAXED);
 	read_ahead(b, off, end, dense);
 	/* resize_lock stays held until mf_read_vec_release(): the reply is
 	 * built from window memory that our own truncate must not cut. */
@@ -990,4 +991,5 @@ void mf_backing_io_stats(MfIoStats *out)
 	out->sigbus = __atomic_load_n(&io_stats.sigbus, __ATOMIC_RELAXED);
 	out->write_syscalls =
 		__atomic_load_n(&io_stats.write_syscalls, __ATOMIC_RELAXED);
+	out->reads = __atomic_load_n(&io_stats.reads, __ATOMIC_RELAXED);
 }

@@ -168,5 +168,6 @@ typedef struct MfIoStats {
 	uint64_t bytes_written;
 	uint64_t sigbus;
 	uint64_t write_syscalls; /* writes (or parts) made with pwrite */
+	uint64_t reads;          /* mf_backing_read calls that read bytes */
 } MfIoStats;
 void mf_backing_io_stats(MfIoStats *out);

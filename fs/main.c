@@ -24,6 +24,7 @@
 #include "mf-state-sweep.h"
 #include "notify.h"
 #include "orphans.h"
+#include "readahead.h"
 #include "shm.h"
 
 /* 2M: the size of a huge page, so that on a tmpfs mounted with huge=
@@ -250,6 +251,7 @@ static int serve(FsContext *ctx, struct fuse_args *args,
 		goto out_unmount;
 	}
 	fs_log_init(!cmd->foreground, cmd->debug);
+	fs_readahead_raise(ctx->mountpoint);
 	if (fuse_daemonize(cmd->foreground) != 0)
 		goto out_unmount;
 	record_pid(lock_fd);

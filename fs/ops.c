@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "orphans.h"
+#include "readahead.h"
 #include "reply.h"
 #include "shm.h"
 #include "views.h"
@@ -803,6 +804,9 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* Requests of up to 1 MiB, the kernel's FUSE_MAX_MAX_PAGES. */
 	conn->max_write = 1u << 20;
+	/* Readahead as large, if main() could raise the kernel's default
+	 * (readahead.c): the kernel keeps the lower of the two. */
+	conn->max_readahead = FS_READAHEAD;
 	/* The mount owns the tree: pages stay cached across opens unless
 	 * the file changed behind us (see may_keep_cache), instead of
 	 * being dropped whenever mtime moves, which our own writes do. */

@@ -30,13 +30,14 @@ static char *stats_text(FsContext *ctx)
 		"\nhits=%" PRIu64 "\nmisses=%" PRIu64 "\nmap_failures=%" PRIu64
 		"\npopulates=%" PRIu64 "\nwrite_syscalls=%" PRIu64
 		"\nwrite_populated=%" PRIu64
+		"\nreads=%" PRIu64
 		"\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
 		"\nopen_files=%d\nsigbus=%" PRIu64 "\ninodes=%u\n"
 		"fd_budget=%u\nfds_open=%u\nfd_reopens=%" PRIu64
 		"\nfile_handles=%d\n%s",
 		ws.mapped_now, ws.maps, ws.unmaps, ws.hits, ws.misses,
 		ws.map_failures, ws.populates, io.write_syscalls,
-		ws.write_populated, io.bytes_read, io.bytes_written,
+		ws.write_populated, io.reads, io.bytes_read, io.bytes_written,
 		g_atomic_int_get(&ctx->open_files), io.sigbus,
 		fs_inode_table_size(ctx->inodes), fd.budget, fd.open,
 		fd.reopens, fd.handles, shm);

@@ -207,7 +207,7 @@ expect_eq "$(tree_state)" "$before" "the backing tree and state directory after 
 
 # ----------------------------------------------------------------- stats
 
-STATS_KEYS="windows_mapped maps unmaps hits misses map_failures populates write_syscalls write_populated bytes_read bytes_written open_files sigbus inodes"
+STATS_KEYS="windows_mapped maps unmaps hits misses map_failures populates write_syscalls write_populated reads bytes_read bytes_written open_files sigbus inodes"
 
 check "stats: the user.mapfs.stats xattr, as text and as JSON numbers"
 s cat "$M/db.bin" >/dev/null

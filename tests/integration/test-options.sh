@@ -81,6 +81,22 @@ done
 [ "$of" -eq 0 ] || fail "open_files is $of, not 0, 2 s after the last file was closed"
 mf_umount "$M"
 
+check "a cold sequential read comes in requests of 1 MiB (readahead raised from 128 KiB)"
+# The kernel reads a FUSE file ahead by its device's read_ahead_kb, 128 KiB
+# unless the daemon raises it: 128 READ round trips for 16 MiB, not 16.
+head -c $((16 << 20)) /dev/urandom >"$B/seq"
+mf_mount "$B" "$M"
+n0=$(mf_stat_key "$M" reads)
+sx 'dd if="$1" bs=1M status=none | cmp - "$2"' "$M/seq" "$B/seq" ||
+	fail "a 16 MiB file read sequentially through the mount gives other bytes"
+n1=$(mf_stat_key "$M" reads)
+[ $((n1 - n0)) -ge 1 ] && [ $((n1 - n0)) -le 24 ] ||
+	fail "a cold 16 MiB sequential read took $((n1 - n0)) READ requests, not about 16"
+dev=$(stat -c %d "$M")
+expect_eq "$(cat "/sys/class/bdi/$((dev >> 8)):$((dev & 255))/read_ahead_kb")" 1024 \
+	"read_ahead_kb of the mount's device"
+mf_umount "$M"
+
 check "-o window_size=64K,max_windows=8,timeout=0 and -s mount and serve"
 mf_mount "$B" "$M" -s -o window_size=64K -o max_windows=8,timeout=0
 s cmp "$M/data" "$B/data" || fail "with window_size=64K, reading gives other bytes"
