@@ -95,6 +95,20 @@ n1=$(mf_stat_key "$M" reads)
 dev=$(stat -c %d "$M")
 expect_eq "$(cat "/sys/class/bdi/$((dev >> 8)):$((dev & 255))/read_ahead_kb")" 1024 \
 	"read_ahead_kb of the mount's device"
+
+check "st_blksize of a file is 1 MiB: cp writes into the mount in 1 MiB writes"
+# cp writes max(128 KiB, st_blksize) at a time: 64 WRITE round trips for
+# 8 MiB at the backing filesystem's 4 KiB, 8 at 1 MiB.
+head -c $((8 << 20)) "$B/seq" >"$MF_T/eight"
+expect_eq "$(stat -c %o "$M/seq")" 1048576 "st_blksize of a file through the mount"
+expect_eq "$(stat -c %o "$M/seq@@/ro")" 1048576 "st_blksize of a view"
+w0=$(mf_stat_key "$M" write_syscalls)
+s cp "$MF_T/eight" "$M/eight"
+w1=$(mf_stat_key "$M" write_syscalls)
+[ $((w1 - w0)) -ge 1 ] && [ $((w1 - w0)) -le 10 ] ||
+	fail "cp of 8 MiB into the mount took $((w1 - w0)) writes, not about 8"
+s cmp "$M/eight" "$MF_T/eight" || fail "a file copied in with cp reads back wrong"
+expect_eq "$(stat -c %o "$M/eight")" 1048576 "st_blksize of a file cp created"
 mf_umount "$M"
 
 check "-o window_size=64K,max_windows=8,timeout=0 and -s mount and serve"
