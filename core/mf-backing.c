@@ -427,6 +427,23 @@ void mf_read_vec_release(MfReadVec *v)
 	g_clear_pointer(&v->tail, g_free);
 }
 
+ssize_t mf_backing_read_by_fd(MfBacking *b, uint64_t off, size_t len)
+{
+	uint64_t size;
+	int r = mf_backing_size(b, &size);
+
+	if (r < 0)
+		return r;
+	len = MIN(len, (size_t)MF_READ_MAX);
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	__atomic_add_fetch(&io_stats.bytes_read, len, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&io_stats.reads, 1, __ATOMIC_RELAXED);
+	return (ssize_t)len;
+}
+
 bool mf_read_vec_zeros(MfReadVec *v, size_t len)
 {
 	if (v->niov == MF_READ_VEC_MAX)

@@ -95,6 +95,12 @@ int mf_backing_size(MfBacking *b, uint64_t *size);
 ssize_t mf_backing_read(MfBacking *b, uint64_t off, size_t len,
 			MfReadVec *out);
 void mf_read_vec_release(MfReadVec *v);
+/* A read of up to len bytes at off that the caller serves from the
+ * backing's descriptor (splice), not from windows: the bytes it should
+ * read, capped at MF_READ_MAX and at EOF (0 there), counted as read.
+ * The descriptor reads the page cache the windows map, so the bytes are
+ * those a window would give. Returns bytes or -errno. */
+ssize_t mf_backing_read_by_fd(MfBacking *b, uint64_t off, size_t len);
 /* Append len bytes of zeros (at most MF_READ_MAX) to v. Returns false,
  * appending nothing, when v has no iovec left. */
 bool mf_read_vec_zeros(MfReadVec *v, size_t len);

@@ -17,6 +17,7 @@
 #include "killpriv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -73,11 +74,23 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 	return writev(fd, iov, count);
 }
 
+/* Spliced replies (splice.c) pass straight through; without this hook
+ * libfuse would not offer FUSE_CAP_SPLICE_WRITE under custom I/O. They
+ * are never the INIT reply. */
+static ssize_t hook_splice_send(int fdin, off_t *offin, int fdout,
+				off_t *offout, size_t len, unsigned flags,
+				void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
 int fs_killpriv_install(struct fuse_session *se)
 {
 	static const struct fuse_custom_io io = {
 		.read = hook_read,
 		.writev = hook_writev,
+		.splice_send = hook_splice_send,
 	};
 
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));

@@ -26,6 +26,7 @@
 #include "orphans.h"
 #include "readahead.h"
 #include "shm.h"
+#include "splice.h"
 
 /* 2M: the size of a huge page, so that on a tmpfs mounted with huge=
  * each window is one PMD mapping (see mapfs(1), window_size). */
@@ -364,6 +365,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = { 0 };
 	FsContext ctx = { .root_fd = -1 };
 	g_autofree char *fsname = NULL;
+	const char *splice_opt;
 	int lock_fd = -1, r;
 
 	r = start(&args, &cmd, &ctx, argv[0], &lock_fd);
@@ -372,6 +374,9 @@ int main(int argc, char *argv[])
 		fsname = fsname_option(ctx.backing);
 		fuse_opt_add_arg(&args, fsname);
 		fuse_opt_add_arg(&args, "-osubtype=mapfs,default_permissions");
+		splice_opt = fs_splice_setup();
+		if (*splice_opt)
+			fuse_opt_add_arg(&args, splice_opt);
 		r = serve(&ctx, &args, &cmd, lock_fd);
 	} else {
 		r = -r;

@@ -25,6 +25,7 @@
 #include "readahead.h"
 #include "reply.h"
 #include "shm.h"
+#include "splice.h"
 #include "views.h"
 
 static int stat_inode(FsInode *in, struct stat *st)
@@ -551,6 +552,10 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (is_virtual(in))
 		return fs_views_read(req, in, size, off);
 	r = backing_of(req, ino, &b);
+	if (r == 0 && fs_splice_read(req, b, size, off)) {
+		mf_backing_unref(b);
+		return;
+	}
 	if (r == 0)
 		r = mf_backing_read(b, (uint64_t)off, size, &v);
 	if (r < 0) {
@@ -807,6 +812,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Readahead as large, if main() could raise the kernel's default
 	 * (readahead.c): the kernel keeps the lower of the two. */
 	conn->max_readahead = FS_READAHEAD;
+	/* Large reads by splice from the backing file (splice.c). */
+	fs_splice_init(conn);
 	/* The mount owns the tree: pages stay cached across opens unless
 	 * the file changed behind us (see may_keep_cache), instead of
 	 * being dropped whenever mtime moves, which our own writes do. */

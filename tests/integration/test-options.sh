@@ -54,14 +54,18 @@ s cmp "$M/data" "$B/data" || fail "reading data through the mount gives other by
 r1=$(mf_stat_key "$M" bytes_read)
 [ $((r1 - r0)) -ge 3000000 ] ||
 	fail "bytes_read grew by $((r1 - r0)) after reading a 3000000-byte file (from $r0 to $r1)"
+# Large reads are spliced from the backing file, small ones (here 32 KiB
+# with O_DIRECT) come from windows.
+s dd if="$M/data" of=/dev/null bs=32k count=1 iflag=direct status=none ||
+	fail "an O_DIRECT read of the first 32 KiB failed"
 [ "$(mf_stat_key "$M" maps)" -gt "$m0" ] || fail "maps did not grow after reading a file the first time"
 h0=$(mf_stat_key "$M" hits)
 mi0=$(mf_stat_key "$M" misses)
 for i in 1 2 3; do
-	s dd if="$M/data" of=/dev/null bs=1M count=1 iflag=direct status=none ||
-		fail "an O_DIRECT read of the first MiB failed"
+	s dd if="$M/data" of=/dev/null bs=32k count=1 iflag=direct status=none ||
+		fail "an O_DIRECT read of the first 32 KiB failed"
 done
-[ "$(mf_stat_key "$M" hits)" -gt "$h0" ] || fail "hits did not grow after reading the same MiB three times with O_DIRECT"
+[ "$(mf_stat_key "$M" hits)" -gt "$h0" ] || fail "hits did not grow after reading the same 32 KiB three times with O_DIRECT"
 mi1=$(mf_stat_key "$M" misses)
 [ "$mi1" -ge "$mi0" ] || fail "misses went down ($mi0 -> $mi1)"
 [ "$mi1" -gt 0 ] || fail "misses is 0 after reading files the daemon had never mapped"
@@ -90,8 +94,12 @@ n0=$(mf_stat_key "$M" reads)
 sx 'dd if="$1" bs=1M status=none | cmp - "$2"' "$M/seq" "$B/seq" ||
 	fail "a 16 MiB file read sequentially through the mount gives other bytes"
 n1=$(mf_stat_key "$M" reads)
-[ $((n1 - n0)) -ge 1 ] && [ $((n1 - n0)) -le 24 ] ||
-	fail "a cold 16 MiB sequential read took $((n1 - n0)) READ requests, not about 16"
+# 1 MiB requests, or 512 KiB ones where a pipe cannot hold a spliced 1 MiB
+# reply (max_read, in /proc/mounts then).
+most=24
+grep -F " $M " /proc/mounts | grep -q "max_read=524288" && most=40
+[ $((n1 - n0)) -ge 1 ] && [ $((n1 - n0)) -le $most ] ||
+	fail "a cold 16 MiB sequential read took $((n1 - n0)) READ requests, not about 16 (or 32)"
 dev=$(stat -c %d "$M")
 expect_eq "$(cat "/sys/class/bdi/$((dev >> 8)):$((dev & 255))/read_ahead_kb")" 1024 \
 	"read_ahead_kb of the mount's device"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Data moves through the daemon's mmap windows, within the budget: the
-# backing file shows in the daemon's /proc/PID/maps while it is read; a
+# backing file shows in the daemon's /proc/PID/maps while a small file is
+# read, and large reads are spliced from it, mapping nothing; a
 # 64 GiB sparse file reads and writes right at high offsets with
 # -o max_windows=4 -o window_size=1M, while the daemon's anonymous memory
 # stays small and windows_mapped stays within the budget; bytes new to a
@@ -13,6 +14,7 @@ M=$(mf_dir mnt)
 PAT="$MF_T/pattern"
 head -c 3145728 /dev/urandom >"$PAT"
 head -c 8388608 /dev/urandom >"$B/mapped"
+head -c 12288 /dev/urandom >"$B/little"
 truncate -s 64G "$B/big"
 G60=$((60 * 1024 * 1024 * 1024))
 ODD=$((G60 + 5 * 1048576 - 777)) # straddles window boundaries
@@ -20,13 +22,22 @@ ODD=$((G60 + 5 * 1048576 - 777)) # straddles window boundaries
 mf_mount "$B" "$M" -o max_windows=4 -o window_size=1M
 PID=$MF_PID
 
-check "while a file is read through the mount, the daemon maps the backing file"
-mf_hold "$M/mapped" 8388608
-grep -qF " $B/mapped" "/proc/$PID/maps" ||
-	fail "/proc/$PID/maps does not show $B/mapped while it is open and read:
+check "while a small file is read through the mount, the daemon maps the backing file"
+# (12 KiB: a read under the spliced size)
+mf_hold "$M/little" 12288
+grep -qF " $B/little" "/proc/$PID/maps" ||
+	fail "/proc/$PID/maps does not show $B/little while it is open and read:
 $(grep -F "$B" "/proc/$PID/maps" || echo '(no mapping under the backing dir)')"
 mf_release
-expect_eq "$MF_HOLD_OUT" 8388608 "bytes read through the mount by the holding process"
+expect_eq "$MF_HOLD_OUT" 12288 "bytes read through the mount by the holding process"
+
+check "a large read is spliced from the backing file: no window mapped"
+# Mapping a window and faulting its pages in cost a cold sequential read
+# half the daemon's time; splice takes the backing file's pages as they
+# are. Its page cache is the windows' one: the same bytes either way.
+m0=$(mf_stat_key "$M" maps)
+s cmp "$M/mapped" "$B/mapped" || fail "a file read with large reads through the mount gives other bytes"
+expect_eq "$(mf_stat_key "$M" maps)" "$m0" "windows mapped for a cold sequential read of 8 MiB"
 
 check "a 64 GiB sparse file: write at 60 GiB, read it back"
 expect_eq "$(s stat -c %s "$M/big")" 68719476736 "size of the 64 GiB sparse file"
@@ -42,9 +53,10 @@ sx 'dd if="$1" bs=4093 skip=$2 count=1048576 iflag=skip_bytes,count_bytes status
 
 check "the budget holds: windows_mapped <= 4, few mappings, RssAnon < 64 MiB"
 # Touch many windows all over the file.
+# (O_DIRECT reads of 32 KiB: large ones are spliced, mapping no window)
 for ((i = 0; i < 64; i++)); do
 	off=$(((i * 1021 + 7) % 60000))
-	sx 'dd if="$1" bs=1M skip=$2 count=1 status=none | cmp -s - <(head -c 1048576 /dev/zero)' \
+	sx 'dd if="$1" bs=32K skip=$(($2 * 32)) count=32 iflag=direct status=none | cmp -s - <(head -c 1048576 /dev/zero)' \
 		"$M/big" "$off" || fail "1 MiB at $off MiB of the sparse file is not zeros"
 done
 sx 'dd if="$1" bs=1M skip=32768 count=256 status=none | cmp -n 268435456 - /dev/zero' "$M/big" ||
