@@ -835,6 +835,78 @@ static void test_take_is_constant(void **state)
 	}
 }
 
+static int add_change(const MfTreeDiffEntry *e, void *arg)
+{
+	static const char *const kind[] = { "+", "-", "R", "M" };
+	GString *s = arg;
+
+	g_string_append_printf(s, "%s %s", kind[e->change], e->path);
+	if (e->to)
+		g_string_append_printf(s, " %s", e->to);
+	for (size_t i = 0; i < e->nranges; i++)
+		g_string_append_printf(s, " [%" PRIu64 "+%" PRIu64 "]",
+				       e->ranges[2 * i], e->ranges[2 * i + 1]);
+	g_string_append(s, "\n");
+	return 0;
+}
+
+static char *diff(Fix *f, const char *a, const char *b)
+{
+	GString *s = g_string_new("");
+
+	assert_int_equal(mf_tree_diff(f->t, a, b, add_change, s), 0);
+	return g_string_free(s, FALSE);
+}
+
+/* Created, removed, renamed (a directory with what it holds reported
+ * once), modified with the ranges of its changed pages. */
+static void test_diff(void **state)
+{
+	Fix *f = *state;
+	g_autofree char *d1 = NULL, *d2 = NULL, *d3 = NULL, *none = NULL;
+	char page[P];
+
+	unit_guard();
+	op_create(f, "big", 4 * P);
+	op_create(f, "gone", 10);
+	op_create(f, "old", 10);
+	op_create(f, "same", 10);
+	op_mkdir(f, "dir");
+	op_create(f, "dir/in", 10);
+	snap(f, "s1");
+	none = diff(f, "s1", NULL);
+	assert_string_equal(none, "");
+
+	memset(page, 'x', P);
+	op_write(f, "big", 2 * P, page, 100);
+	op_unlink(f, "gone", false);
+	op_rename(f, "old", "new");
+	op_rename(f, "dir", "moved");
+	op_create(f, "fresh", 1);
+	op_chmod(f, "same", 0600);
+	snap(f, "s2");
+	op_truncate(f, "big", P);
+
+	d1 = diff(f, "s1", "s2");
+	assert_string_equal(d1, "M big [8192+4096]\n"
+				"R dir moved\n"
+				"- gone\n"
+				"R old new\n"
+				"M same\n"
+				"+ fresh\n");
+	d2 = diff(f, "s2", NULL);
+	assert_string_equal(d2, "M big [4096+12288]\n");
+	d3 = diff(f, "s1", NULL);
+	assert_string_equal(d3, "M big [4096+12288]\n"
+				"R dir moved\n"
+				"- gone\n"
+				"R old new\n"
+				"M same\n"
+				"+ fresh\n");
+	assert_int_equal(mf_tree_diff(f->t, "s1", "nope", add_change, NULL),
+			 -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +918,7 @@ int main(void)
 		T(test_removed_file_kept),
 		T(test_names),
 		T(test_take_is_constant),
+		T(test_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
