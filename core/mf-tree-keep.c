@@ -274,6 +274,18 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	return 0;
 }
 
+/* Attach the state of b's file, if it has one, to b. */
+static void attach(MfTree *t, uint64_t ino, MfBacking *b)
+{
+	MfState *st;
+
+	if (mf_state_may_exist(t->sd, ino) &&
+	    mf_state_get(t->sd, mf_backing_fd(b), false, &st) == 0) {
+		mf_state_attach(st, b);
+		mf_state_unref(st);
+	}
+}
+
 int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
 {
 	struct timespec taken;
@@ -287,8 +299,14 @@ int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
 	g_mutex_lock(&t->lock);
 	todo = newest(t, ino, &seq, &taken);
 	g_mutex_unlock(&t->lock);
-	if (!todo)
+	if (!todo) {
+		/* Kept already, maybe without b (a chmod, say, before b was
+		 * opened): b's changes must go through the chain all the
+		 * same. */
+		if (b && !mf_backing_has_hooks(b))
+			attach(t, ino, b);
 		return 0;
+	}
 	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
 		  STATX_BASIC_STATS | STATX_BTIME, &sx) < 0)
 		return -errno;

@@ -65,6 +65,14 @@ static int refresh(MfTree *t, MfTreeNode *n)
 }
 
 /* The live object, O_PATH. n->lock held. */
+static void drop_fd(MfTreeNode *n)
+{
+	if (n->fd >= 0 && !S_ISDIR(n->live_st.st_mode)) {
+		close(n->fd);
+		n->fd = -1;
+	}
+}
+
 static int live_fd(MfTree *t, MfTreeNode *n)
 {
 	if (n->fd < 0) {
@@ -103,6 +111,9 @@ static int node_new(MfTree *t, uint64_t seq, const char *key,
 				    : 0;
 		if (r == 0)
 			r = refresh(t, n);
+		/* Only a directory's lookups use it: a held node holds no
+		 * descriptor else (reads open their own). */
+		drop_fd(n);
 	}
 	if (r < 0) {
 		mf_tree_node_unref(n);
@@ -155,6 +166,19 @@ void mf_tree_node_unref(MfTreeNode *n)
 	g_free(n->key);
 	g_free(n->id);
 	g_free(n);
+}
+
+void mf_tree_node_close(MfTreeNode *n)
+{
+	g_mutex_lock(&n->lock);
+	drop_fd(n);
+	if (n->st)
+		mf_state_unref(n->st);
+	if (n->b)
+		mf_backing_unref(n->b);
+	n->st = NULL;
+	n->b = NULL;
+	g_mutex_unlock(&n->lock);
 }
 
 const char *mf_tree_node_id(const MfTreeNode *n)
@@ -468,6 +492,7 @@ ssize_t mf_tree_readlink(MfTree *t, MfTreeNode *n, char *buf, size_t size)
 	}
 	if (r >= 0)
 		buf[r] = 0;
+	drop_fd(n);
 	g_mutex_unlock(&n->lock);
 	return r;
 }
@@ -615,6 +640,7 @@ static ssize_t xattr(MfTree *t, MfTreeNode *n, const char *name, void *buf,
 		}
 	}
 out:
+	drop_fd(n);
 	g_mutex_unlock(&n->lock);
 	return r;
 }

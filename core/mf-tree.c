@@ -328,8 +328,12 @@ int mf_tree_open(int statedir_fd, int mount_fd, int root_fd, MfStateDir *sd,
 	MfTree *t;
 	int r = mf_tree_key_at(root_fd, "", &root_key);
 
-	if (r < 0)
-		return r == -EOPNOTSUPP || r == -ENOTSUP ? -EOPNOTSUPP : r;
+	if (r < 0) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING,
+		      "no tree snapshots: the backing filesystem gives no "
+		      "file handles (%s)", g_strerror(-r));
+		return -EOPNOTSUPP;
+	}
 	t = g_new0(MfTree, 1);
 	t->trees_fd = t->snaps_fd = t->objs_fd = t->kept_fd = -1;
 	t->mount_fd = mount_fd;
@@ -368,6 +372,17 @@ int mf_tree_open(int statedir_fd, int mount_fd, int root_fd, MfStateDir *sd,
 		mf_tree_free(t);
 		return r;
 	}
+	/* Handles that cannot be opened (no CAP_DAC_READ_SEARCH) are no
+	 * better than none. */
+	r = mf_tree_open_key(t, t->root_key, O_PATH);
+	if (r < 0) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING,
+		      "no tree snapshots: file handles cannot be opened (%s)",
+		      g_strerror(-r));
+		mf_tree_free(t);
+		return -EOPNOTSUPP;
+	}
+	close(r);
 	sweep_kept(t);
 	t->active = t->snaps->len > 0;
 	*ret = t;
@@ -394,14 +409,21 @@ void mf_tree_free(MfTree *t)
 /* ------------------------------------------------------------------ */
 /* The change lock                                                     */
 
-/* How this thread entered its change: it is never nested. */
+/* How this thread entered its change, and how deep it is in it: a
+ * change made inside another (a commit's truncation, say) is part of it,
+ * and must not take the lock twice (a waiting taker would deadlock us). */
 enum { NOT_IN, LOCKED, UNLOCKED };
 static __thread int in_change;
+static __thread unsigned nested;
 
 void mf_tree_change_begin(MfTree *t)
 {
 	if (!t)
 		return;
+	if (in_change != NOT_IN) {
+		nested++;
+		return;
+	}
 	if (!__atomic_load_n(&t->active, __ATOMIC_SEQ_CST)) {
 		/* Counted, then checked again: a taker that sets active
 		 * meanwhile waits for us (snap_lock()), or we see it. */
@@ -420,6 +442,10 @@ void mf_tree_change_end(MfTree *t)
 {
 	if (!t)
 		return;
+	if (nested) {
+		nested--;
+		return;
+	}
 	if (in_change == LOCKED)
 		pthread_rwlock_unlock(&t->change);
 	else if (in_change == UNLOCKED)
