@@ -673,6 +673,39 @@ static void test_shared_pages(void **state)
 	mf_state_unref(st);
 }
 
+/* A file snapshot between two tree snapshots, the newer tree snapshot
+ * deleted, then the file snapshot: the older tree snapshot still reads
+ * its bytes (its hidden entry was not dropped for the file snapshot's
+ * sake). */
+static void test_file_snapshot_between(void **state)
+{
+	Fix *f = *state;
+	char page[P];
+	MfBacking *b;
+	MfState *st;
+	int fd;
+
+	unit_guard();
+	op_create(f, "f", 2 * P);
+	snap(f, "t1");
+	fd = openat(f->rootfd, "f", O_RDWR | O_CLOEXEC);
+	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
+	assert_int_equal(mf_state_get(f->sd, fd, true, &st), 0);
+	assert_int_equal(mf_state_snap_create(st, b, "m"), 0);
+	mf_backing_unref(b);
+	snap(f, "t2");
+	memset(page, 'x', P);
+	op_write(f, "f", 0, page, P);
+	assert_pattern_file(f, "t1", "f", 2 * P);
+	assert_int_equal(mf_tree_snap_delete(f->t, "t2"), 0);
+	assert_pattern_file(f, "t1", "f", 2 * P);
+	assert_int_equal(mf_state_snap_delete(st, "m"), 0);
+	assert_pattern_file(f, "t1", "f", 2 * P);
+	reopen(f);
+	assert_pattern_file(f, "t1", "f", 2 * P);
+	mf_state_unref(st);
+}
+
 /* Deleting the middle of three snapshots: the others unchanged, the
  * versions only it read gone, on disk and in the chain. */
 static void test_delete_middle(void **state)
@@ -1023,6 +1056,7 @@ int main(void)
 		T(test_several),
 		T(test_shared_pages),
 		T(test_delete_middle),
+		T(test_file_snapshot_between),
 		T(test_removed_file_kept),
 		T(test_names),
 		T(test_take_is_constant),
