@@ -706,6 +706,119 @@ static void test_file_snapshot_between(void **state)
 	mf_state_unref(st);
 }
 
+typedef struct Writer {
+	Fix *f;
+	int id;
+	volatile int *stop;
+	unsigned done;
+} Writer;
+
+/* Change k: the file wK holds the 32-bit word k everywhere, and dK/ has
+ * the names n0 .. nk, all in one change. */
+static gpointer writer(gpointer arg)
+{
+	Writer *w = arg;
+	uint32_t *words = g_malloc(4 * P);
+	char file[32], name[48];
+
+	snprintf(file, sizeof(file), "w%d", w->id);
+	for (uint32_t k = 0; !*w->stop; k++) {
+		MfBacking *b;
+
+		for (size_t i = 0; i < 4 * P / 4; i++)
+			words[i] = k;
+		snprintf(name, sizeof(name), "d%d/n%05u", w->id, k);
+		mf_tree_change_begin(w->f->t);
+		b = open_backing(w->f, file);
+		assert_int_equal(mf_backing_write(b, 0, words, 4 * P),
+				 (ssize_t)(4 * P));
+		mf_backing_unref(b);
+		keep_parent(w->f, name);
+		assert_int_equal(mknodat(w->f->rootfd, name, S_IFREG | 0644, 0),
+				 0);
+		mf_tree_change_end(w->f->t);
+		w->done = k + 1;
+	}
+	g_free(words);
+	return NULL;
+}
+
+/* Snapshots taken while two threads change the tree: each holds whole
+ * changes only, and keeps holding them while the changes go on. */
+static void test_concurrent_changes(void **state)
+{
+	Fix *f = *state;
+	volatile int stop = 0;
+	Writer w[2];
+	GThread *th[2];
+	uint32_t got[2][8];
+
+	unit_guard();
+	for (int i = 0; i < 2; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "w%d", i);
+		op_create(f, name, 4 * P);
+		snprintf(name, sizeof(name), "d%d", i);
+		op_mkdir(f, name);
+		w[i] = (Writer){ f, i, &stop, 0 };
+		th[i] = g_thread_new("writer", writer, &w[i]);
+	}
+	for (int s = 0; s < 8; s++) {
+		char name[16];
+
+		g_usleep(20000);
+		snprintf(name, sizeof(name), "s%d", s);
+		snap(f, name);
+	}
+	g_usleep(20000);
+	stop = 1;
+	for (int i = 0; i < 2; i++) {
+		g_thread_join(th[i]);
+		assert_true(w[i].done > 8);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int s = 0; s < 8; s++)
+			for (int i = 0; i < 2; i++) {
+				char sn[16], file[16], dir[16];
+				uint64_t size;
+				uint32_t *words;
+				MfTreeNode *n;
+				GPtrArray *names;
+
+				snprintf(sn, sizeof(sn), "s%d", s);
+				snprintf(file, sizeof(file), "w%d", i);
+				snprintf(dir, sizeof(dir), "d%d", i);
+				words = (uint32_t *)(void *)bytes_of(f, sn, file,
+								     &size);
+				assert_int_equal(size, 4 * P);
+				n = node(f, sn, dir);
+				names = g_ptr_array_new_with_free_func(g_free);
+				assert_int_equal(mf_tree_readdir(f->t, n, 0,
+								 add_name, names),
+						 0);
+				if (words[1] != words[0]) {
+					/* Before the first change. */
+					unit_assert_pattern(words, 0, 4 * P);
+					assert_int_equal(names->len, 0);
+				} else {
+					for (size_t k = 1; k < 4 * P / 4; k++)
+						assert_int_equal(words[k],
+								 words[0]);
+					assert_int_equal(names->len,
+							 words[0] + 1);
+				}
+				if (pass == 0)
+					got[i][s] = words[0];
+				else
+					assert_int_equal(got[i][s], words[0]);
+				g_ptr_array_free(names, TRUE);
+				mf_tree_node_unref(n);
+			}
+		reopen(f);
+	}
+}
+
 /* Deleting the middle of three snapshots: the others unchanged, the
  * versions only it read gone, on disk and in the chain. */
 static void test_delete_middle(void **state)
@@ -1057,6 +1170,7 @@ int main(void)
 		T(test_shared_pages),
 		T(test_delete_middle),
 		T(test_file_snapshot_between),
+		T(test_concurrent_changes),
 		T(test_removed_file_kept),
 		T(test_names),
 		T(test_take_is_constant),
