@@ -354,8 +354,19 @@ int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name)
 	kept = g_hash_table_contains(t->versions, key);
 	g_mutex_unlock(&t->lock);
 	if (kept && linkat(dirfd, name, t->kept_fd, key, 0) < 0 &&
-	    errno != EEXIST)
+	    errno != EEXIST) {
 		r = -errno;
+		/* The state directory on another filesystem (-o statedir=):
+		 * the removal goes on, and the snapshots that see the file
+		 * say EIO reading its bytes, never wrong ones. */
+		if (r == -EXDEV) {
+			g_log("mapfs", G_LOG_LEVEL_WARNING,
+			      "tree snapshots lose the bytes of removed file "
+			      "%s: the state directory is on another "
+			      "filesystem", name);
+			r = 0;
+		}
+	}
 	if (r == 0 && kept && t->sync)
 		fsync(t->kept_fd);
 out:

@@ -131,9 +131,11 @@ void mf_tree_change_end(MfTree *t);
 int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b);
 /* Before name in dirfd loses a link (unlink, rmdir, replaced by a
  * rename): keep its version, and a regular file losing its last link
- * alive in trees/kept. The directory's own version is the caller's
- * mf_tree_keep(). Returns 0, -ENOENT (no such name: nothing to keep) or
- * -errno. */
+ * alive in trees/kept (a hard link: where the state directory is on
+ * another filesystem, it cannot be; the removal goes on, logged, and the
+ * snapshots then read EIO for its bytes). The directory's own version is
+ * the caller's mf_tree_keep(). Returns 0, -ENOENT (no such name: nothing
+ * to keep) or -errno. */
 int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name);
 
 /* ------------------------------------------------------------------ */

@@ -556,7 +556,14 @@ static void test_several(void **state)
 	}
 	{
 		g_auto(GStrv) names = mf_tree_snap_list(f->t);
+		MfTreeSnapInfo i1, i3;
 
+		/* s1 kept f and the root; s3 those and "one", removed. */
+		assert_int_equal(mf_tree_snap_info(f->t, "s1", &i1), 0);
+		assert_int_equal(mf_tree_snap_info(f->t, "s3", &i3), 0);
+		assert_int_equal(i1.versions, 2);
+		assert_int_equal(i3.versions, 3);
+		assert_true(i1.seq < i3.seq);
 		assert_int_equal(g_strv_length(names), 3);
 		assert_string_equal(names[0], "s1");
 		assert_string_equal(names[2], "s3");
