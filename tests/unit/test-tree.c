@@ -901,9 +901,12 @@ static void test_removed_file_kept(void **state)
 	assert_int_equal(count_dir(f, "trees/kept"), 1);
 	reopen(f);
 	assert_pattern_file(f, "s1", "f", 3 * P);
+	assert_int_equal(count_dir(f, "files"), 1);
 	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), 0);
 	assert_int_equal(count_dir(f, "trees/kept"), 0);
 	assert_int_equal(count_dir(f, "trees/objs"), 0);
+	/* Its state went with it. */
+	assert_int_equal(count_dir(f, "files"), 0);
 }
 
 static void test_names(void **state)
