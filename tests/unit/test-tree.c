@@ -34,6 +34,7 @@
 #define P ((uint64_t)MF_PAGE)
 
 typedef struct Fix {
+	bool sync;              /* -o sync: everything fsync'd */
 	char *dir;
 	char *root;             /* the tree */
 	int rootfd;             /* O_RDONLY: the mount fd */
@@ -47,9 +48,9 @@ typedef struct Fix {
 
 static void open_tree(Fix *f)
 {
-	assert_int_equal(mf_statedir_open(f->statefd, false, &f->sd), 0);
+	assert_int_equal(mf_statedir_open(f->statefd, f->sync, &f->sd), 0);
 	assert_int_equal(mf_tree_open(f->statefd, f->rootfd, f->rootpath,
-				      f->sd, f->cache, false,
+				      f->sd, f->cache, f->sync,
 				      f->state_sb.st_dev, f->state_sb.st_ino,
 				      &f->t),
 			 0);
@@ -63,10 +64,11 @@ static void reopen(Fix *f)
 	open_tree(f);
 }
 
-static int setup(void **state)
+static int setup_as(void **state, bool sync)
 {
 	Fix *f = g_new0(Fix, 1);
 
+	f->sync = sync;
 	f->dir = unit_tmpdir();
 	f->root = g_build_filename(f->dir, "root", NULL);
 	assert_int_equal(mkdir(f->root, 0755), 0);
@@ -83,6 +85,16 @@ static int setup(void **state)
 	open_tree(f);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_as(state, false);
+}
+
+static int setup_sync(void **state)
+{
+	return setup_as(state, true);
 }
 
 static int teardown(void **state)
@@ -1201,6 +1213,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_freezes),
+		{ "test_freezes (sync)", test_freezes, setup_sync, teardown,
+		  NULL },
+		{ "test_delete_middle (sync)", test_delete_middle, setup_sync,
+		  teardown, NULL },
 		T(test_several),
 		T(test_shared_pages),
 		T(test_delete_middle),
