@@ -172,6 +172,13 @@ void mf_tree_node_close(MfTreeNode *n)
 {
 	g_mutex_lock(&n->lock);
 	drop_fd(n);
+	/* A directory's listing is made again when asked: in the same
+	 * order, for an unchanged directory or a version. */
+	drop_ents(n);
+	if (n->fd >= 0) {
+		close(n->fd);
+		n->fd = -1;
+	}
 	if (n->st)
 		mf_state_unref(n->st);
 	if (n->b)

@@ -913,6 +913,28 @@ static void test_removed_file_kept(void **state)
 	assert_int_equal(count_dir(f, "trees/kept"), 1);
 	reopen(f);
 	assert_pattern_file(f, "s1", "f", 3 * P);
+	/* A node let go of (closed) reads and lists again. */
+	{
+		MfTreeNode *n = node(f, "s1", "f"), *root = node(f, "s1", "");
+		char *buf = unit_alloc(3 * P);
+		GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(mf_tree_read(f->t, n, 0, buf, 3 * P),
+					 (ssize_t)(3 * P));
+			unit_assert_pattern(buf, 0, 3 * P);
+			assert_int_equal(mf_tree_readdir(f->t, root, 0,
+							 add_name, names),
+					 0);
+			mf_tree_node_close(n);
+			mf_tree_node_close(root);
+		}
+		assert_int_equal(names->len, 2);
+		assert_string_equal(names->pdata[1], "f");
+		g_ptr_array_free(names, TRUE);
+		mf_tree_node_unref(n);
+		mf_tree_node_unref(root);
+	}
 	assert_int_equal(count_dir(f, "files"), 1);
 	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), 0);
 	assert_int_equal(count_dir(f, "trees/kept"), 0);
