@@ -813,6 +813,16 @@ static void test_concurrent_changes(void **state)
 		snprintf(name, sizeof(name), "s%d", s);
 		snap(f, name);
 	}
+	/* Deletes while the changes go on, and a take after them. */
+	for (int s = 1; s < 8; s += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%d", s);
+		assert_int_equal(mf_tree_snap_delete(f->t, name), 0);
+		g_usleep(5000);
+	}
+	g_usleep(20000);
+	snap(f, "s1");
 	g_usleep(20000);
 	stop = 1;
 	for (int i = 0; i < 2; i++) {
@@ -820,7 +830,8 @@ static void test_concurrent_changes(void **state)
 		assert_true(w[i].done > 8);
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		for (int s = 0; s < 8; s++)
+		/* s0, s2, s4, s6 and the new s1. */
+		for (int s = 0; s < 8; s += s == 0 ? 1 : s == 1 ? 1 : 2)
 			for (int i = 0; i < 2; i++) {
 				char sn[16], file[16], dir[16];
 				uint64_t size;
@@ -1070,6 +1081,9 @@ static void test_backing_opened_before(void **state)
 	memset(page, 'x', P);
 	mf_tree_change_begin(f->t);
 	mf_tree_change_begin(f->t);     /* nested: counted only */
+	/* It would wait for itself. */
+	assert_int_equal(mf_tree_snap_create(f->t, "inside"), -EDEADLK);
+	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), -EDEADLK);
 	assert_int_equal(mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b), 0);
 	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
 	mf_tree_change_end(f->t);
