@@ -100,8 +100,8 @@ char **mf_tree_snap_list(MfTree *t);
  * fallocate, copy_file_range, commits and rollbacks. Nothing when there
  * are no tree snapshots but an atomic load. Per thread: begin and end of
  * one change run on the same thread; a begin inside a change of the same
- * thread only counts (no second lock). Never take a snapshot (or call
- * mf_tree_snap_create) between them on that thread: it waits for them. */
+ * thread only counts (no second lock). A take or delete between them on
+ * that thread would wait for itself: it says -EDEADLK. */
 void mf_tree_change_begin(MfTree *t);
 void mf_tree_change_end(MfTree *t);
 
