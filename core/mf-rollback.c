@@ -33,14 +33,15 @@ static gint cmp_u64(gconstpointer a, gconstpointer b)
 }
 
 /* The pages snapshot number i no longer shares with the file: held by it
- * or a newer one, below limit; sorted, each once. Lock held. */
-static int changed_pages(MfState *st, guint i, uint64_t limit, GArray **ret)
+ * or a newer one (up to end), below limit; sorted, each once. Lock held. */
+int mf_changed_pages(MfState *st, guint i, guint end, uint64_t limit,
+		     GArray **ret)
 {
 	GArray *pages = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 	guint n = 0;
 	int r = 0;
 
-	for (guint j = i; j < st->snaps->len && r == 0; j++)
+	for (guint j = i; j < MIN(end, st->snaps->len) && r == 0; j++)
 		r = mf_store_foreach(((Entry *)st->snaps->pdata[j])->store,
 				     limit, add_page, pages);
 	if (r < 0) {
@@ -100,7 +101,8 @@ int mf_state_snap_changed(MfState *st, MfBacking *b, const char *name,
 	else if (b)
 		r = mf_backing_size(b, &live);
 	if (r == 0)
-		r = changed_pages(st, i, pages_in(e->size), &pages);
+		r = mf_changed_pages(st, i, G_MAXUINT, pages_in(e->size),
+				     &pages);
 	if (r == 0)
 		*snap_size = e->size;
 	g_mutex_unlock(&st->lock);
@@ -258,7 +260,8 @@ int mf_state_snap_rollback(MfState *st, MfBacking *b, const char *name,
 	else if (st->rolling)
 		r = -EBUSY;
 	if (r == 0)
-		r = changed_pages(st, i, pages_in(rb.e->size), &rb.pages);
+		r = mf_changed_pages(st, i, G_MAXUINT, pages_in(rb.e->size),
+				     &rb.pages);
 	if (r == 0) {
 		/* The hook takes st->lock for each page: it cannot stay held,
 		 * and the snapshot must not go meanwhile. */

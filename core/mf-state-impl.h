@@ -31,6 +31,8 @@ typedef struct Entry {
 	unsigned opens;         /* open descriptors (mf_state_entry_open) */
 	bool deleted;           /* deleted while open: out of sight under a
 				 * ".deleted-ID" name until the last close */
+	bool tree;              /* a hidden entry for tree snapshots
+				 * (files/KEY/tree/SEQ): no name to users */
 } Entry;
 
 struct MfState {
@@ -41,6 +43,8 @@ struct MfState {
 	int dir_fd;             /* files/KEY */
 	int snap_fd;            /* files/KEY/snap */
 	int cow_fd;             /* files/KEY/cow */
+	int tree_fd;            /* files/KEY/tree, -1 until the first hidden
+				 * entry (mf-state-tree.c) */
 	GMutex lock;            /* everything below */
 	GPtrArray *snaps;       /* Entry*, oldest first */
 	GHashTable *cows;       /* name -> Entry* */
@@ -87,6 +91,15 @@ int mf_snap_page(MfState *st, guint i, MfBacking *b, uint64_t p, char *buf);
 /* The snapshot named name (not a deleted one), and its index in the
  * chain in *index (may be NULL). Lock held. */
 Entry *mf_snap_find(MfState *st, const char *name, guint *index);
+/* Remove snapshot number i (of either kind) from the chain and from the
+ * disk, handing its pages to the older ones. Lock held. */
+int mf_snap_remove_locked(MfState *st, guint i);
+/* Load the entries of one kind (snap/, cow/ or tree/). */
+int mf_load_entries(MfState *st, int kind_fd, bool snaps, bool tree);
+/* The pages entries i..end-1 of the chain hold below limit: sorted, each
+ * once (mf-rollback.c). Lock held. */
+int mf_changed_pages(MfState *st, guint i, guint end, uint64_t limit,
+		     GArray **ret);
 /* Read cow view name (NULL: the one with identity id). */
 ssize_t mf_cow_read(MfState *st, MfBacking *b, const char *name, uint64_t id,
 		    uint64_t off, void *buf, size_t len);

@@ -116,7 +116,8 @@ static Entry *find_snap_by(MfState *st, const char *name, uint64_t id,
 	for (guint i = 0; i < st->snaps->len; i++) {
 		Entry *e = st->snaps->pdata[i];
 
-		if (name ? !e->deleted && strcmp(e->name, name) == 0
+		if (name ? !e->deleted && !e->tree &&
+				   strcmp(e->name, name) == 0
 			 : e->id == id) {
 			if (index)
 				*index = i;
@@ -125,8 +126,6 @@ static Entry *find_snap_by(MfState *st, const char *name, uint64_t id,
 	}
 	return NULL;
 }
-
-static int snap_remove_locked(MfState *st, guint i);
 
 Entry *mf_snap_find(MfState *st, const char *name, guint *index)
 {
@@ -154,6 +153,11 @@ Entry *mf_cow_find(MfState *st, const char *name, uint64_t id)
 static uint64_t new_id(MfStateDir *sd)
 {
 	return __atomic_fetch_add(&sd->next_id, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t mf_statedir_next_seq(MfStateDir *sd)
+{
+	return new_id(sd);
 }
 
 static void seen_id(MfStateDir *sd, uint64_t id)
@@ -191,8 +195,14 @@ static gint by_seq(gconstpointer a, gconstpointer b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Load the entries of one kind (snap/ or cow/); drop half-made ones. */
-static int load_entries(MfState *st, int kind_fd, bool snaps)
+void mf_statedir_seen_seq(MfStateDir *sd, uint64_t seq)
+{
+	seen_id(sd, seq);
+}
+
+/* Load the entries of one kind (snap/, cow/ or tree/); drop half-made
+ * ones. */
+int mf_load_entries(MfState *st, int kind_fd, bool snaps, bool tree)
 {
 	DIR *d = fdopendir(dup(kind_fd));
 	struct dirent *de;
@@ -219,6 +229,7 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 			continue;
 		e = g_new0(Entry, 1);
 		e->name = g_strdup(de->d_name);
+		e->tree = tree;
 		/* Deleted while open when the daemon stopped: removed below. */
 		e->deleted = de->d_name[0] == '.';
 		kf = read_keyfile(fd, "meta");
@@ -232,6 +243,8 @@ static int load_entries(MfState *st, int kind_fd, bool snaps)
 			}
 			seen_id(st->sd, e->id);
 			e->seq = (uint64_t)g_key_file_get_uint64(kf, "entry", "seq", NULL);
+			/* Tree snapshots draw from the same counter. */
+			seen_id(st->sd, e->seq);
 			e->size = (uint64_t)g_key_file_get_uint64(kf, "entry", "size", NULL);
 			e->taken.tv_sec = (time_t)g_key_file_get_int64(kf, "entry", "taken_sec", NULL);
 			e->taken.tv_nsec = (long)g_key_file_get_int64(kf, "entry", "taken_nsec", NULL);
@@ -410,6 +423,8 @@ static void state_free(MfState *st)
 		close(st->snap_fd);
 	if (st->cow_fd >= 0)
 		close(st->cow_fd);
+	if (st->tree_fd >= 0)
+		close(st->tree_fd);
 	if (st->dir_fd >= 0)
 		close(st->dir_fd);
 	g_mutex_clear(&st->lock);
@@ -427,7 +442,7 @@ static void finish_deletes(MfState *st)
 
 	for (guint i = st->snaps->len; i-- > 0;)
 		if (((Entry *)st->snaps->pdata[i])->deleted)
-			snap_remove_locked(st, i);
+			mf_snap_remove_locked(st, i);
 	g_hash_table_iter_init(&it, st->cows);
 	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
 		if (e->deleted) {
@@ -452,7 +467,7 @@ static int state_load(MfStateDir *sd, const char *name, bool create,
 					 (GDestroyNotify)mf_entry_free);
 	st->next_seq = 1;
 	g_mutex_init(&st->lock);
-	st->snap_fd = st->cow_fd = -1;
+	st->snap_fd = st->cow_fd = st->tree_fd = -1;
 	/* Most files have no state: no system call tells them so. */
 	if (!create && sd->present_all &&
 	    !g_hash_table_contains(sd->present, name))
@@ -467,9 +482,14 @@ static int state_load(MfStateDir *sd, const char *name, bool create,
 	if (r >= 0)
 		r = st->cow_fd = open_subdir(st->dir_fd, "cow", true);
 	if (r >= 0)
-		r = load_entries(st, st->snap_fd, true);
+		r = mf_load_entries(st, st->snap_fd, true, false);
 	if (r >= 0)
-		r = load_entries(st, st->cow_fd, false);
+		r = mf_load_entries(st, st->cow_fd, false, false);
+	/* Made by the first hidden entry only (mf-state-tree.c). */
+	if (r >= 0)
+		st->tree_fd = open_subdir(st->dir_fd, "tree", false);
+	if (st->tree_fd >= 0)
+		r = mf_load_entries(st, st->tree_fd, true, true);
 	if (r >= 0)
 		finish_deletes(st);
 	if (r < 0) {
@@ -812,6 +832,7 @@ int mf_state_purge(MfState *st)
 		unlinkat(st->dir_fd, "meta", 0);
 		unlinkat(st->dir_fd, "snap", AT_REMOVEDIR);
 		unlinkat(st->dir_fd, "cow", AT_REMOVEDIR);
+		unlinkat(st->dir_fd, "tree", AT_REMOVEDIR);
 		if (unlinkat(st->sd->files_fd, st->key, AT_REMOVEDIR) < 0)
 			r = -errno;
 	}
@@ -941,6 +962,10 @@ int mf_state_snap_create(MfState *st, MfBacking *b, const char *name)
 	if (r < 0)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &now);
+	/* From the counter tree snapshots draw from too, so that the two
+	 * kinds order in one chain; above every number the file has seen,
+	 * so a state made before (seqs 1, 2, ...) keeps its order. */
+	st->next_seq = MAX(st->next_seq, new_id(st->sd));
 	g_key_file_set_uint64(meta, "entry", "seq", st->next_seq);
 	g_key_file_set_uint64(meta, "entry", "size", size);
 	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
@@ -988,7 +1013,7 @@ static int hand_page(uint64_t p, void *arg)
 }
 
 /* Remove snapshot number i from the chain and from the disk. Lock held. */
-static int snap_remove_locked(MfState *st, guint i)
+int mf_snap_remove_locked(MfState *st, guint i)
 {
 	Entry *e = st->snaps->pdata[i];
 	int r = 0;
@@ -1007,7 +1032,8 @@ static int snap_remove_locked(MfState *st, guint i)
 		g_free(h.buf);
 	}
 	if (r == 0) {
-		r = mf_entry_discard(st, st->snap_fd, e->name);
+		r = mf_entry_discard(st, e->tree ? st->tree_fd : st->snap_fd,
+				     e->name);
 		g_ptr_array_remove_index(st->snaps, i);
 	}
 	return r;
@@ -1030,7 +1056,7 @@ int mf_state_snap_delete(MfState *st, const char *name)
 		 * chain, out of sight, until the last one closes. */
 		r = mf_entry_hide(st, st->snap_fd, e);
 	else
-		r = snap_remove_locked(st, i);
+		r = mf_snap_remove_locked(st, i);
 	g_mutex_unlock(&st->lock);
 	return r;
 }
@@ -1089,7 +1115,7 @@ char **mf_state_snap_list(MfState *st)
 	for (guint i = 0; i < st->snaps->len; i++) {
 		Entry *e = st->snaps->pdata[i];
 
-		if (!e->deleted)
+		if (!e->deleted && !e->tree)
 			g_ptr_array_add(names, g_strdup(e->name));
 	}
 	g_mutex_unlock(&st->lock);
@@ -1257,7 +1283,7 @@ int mf_state_entry_close(MfState *st, uint64_t id)
 	/* Gone already if a commit took it. */
 	if (e && --e->opens == 0 && e->deleted) {
 		if (snap) {
-			r = snap_remove_locked(st, i);
+			r = mf_snap_remove_locked(st, i);
 		} else {
 			r = mf_entry_discard(st, st->cow_fd, e->name);
 			g_hash_table_remove(st->cows, e->name);

@@ -139,3 +139,55 @@ ssize_t mf_state_entry_write(MfState *st, MfBacking *b, uint64_t id,
  * loaded (mf_statedir_open() sweeps them). */
 int mf_state_entry_open(MfState *st, uint64_t id);
 int mf_state_entry_close(MfState *st, uint64_t id);
+
+/* ------------------------------------------------------------------ */
+/* The chain as tree snapshots use it (mf-tree.h)                      */
+
+/* A fresh sequence number from the counter entry identities come from
+ * (a clock in nanoseconds at the start, counted up, above every number
+ * loaded): file snapshots take theirs from it too, so that file and tree
+ * snapshots order in one chain. */
+uint64_t mf_statedir_next_seq(MfStateDir *sd);
+/* seq was handed out by an earlier mount: later numbers lie above it. */
+void mf_statedir_seen_seq(MfStateDir *sd, uint64_t seq);
+
+/* Hidden entries: the chain entries of tree snapshots, kept under
+ * files/KEY/tree/SEQ. They hold pages as snapshots do (one copy per first
+ * write, shared with the file snapshots), but have no name: never listed
+ * by mf_state_snap_list(), found by name, nor shown in F@@/snap; they do
+ * keep the state from being empty (mf_state_empty()).
+ *
+ * Before the first change to the file after tree snapshot seq: keep the
+ * file as it is now (size: its size) for the tree snapshots at or before
+ * seq, unless an entry at seq exists already, as a hidden entry at seq,
+ * in sequence order. (Even when a newer file snapshot exists: if that one
+ * is deleted, its pages go to the hidden entry, which tree snapshot seq
+ * reads through.) b, if not NULL, is the live file: the state is attached
+ * to it. Returns 0 or -errno (-ENOSPC: the change must not go on). */
+int mf_state_tree_keep(MfState *st, MfBacking *b, uint64_t seq,
+		       uint64_t size);
+/* The size of the file as tree snapshot seq sees it: that of the oldest
+ * entry (of either kind) at or after seq. -ENOENT when there is none: the
+ * file has not changed since seq, read it live. */
+int mf_state_tree_size(MfState *st, uint64_t seq, uint64_t *size);
+/* Copy bytes [off, off+len) of the file as tree snapshot seq sees it: the
+ * chain from the oldest entry at or after seq, then the live file b (NULL
+ * once it is gone). Returns bytes (short at its size), -ENOENT (no such
+ * entry: read the live file), -EIO (damaged) or -errno. */
+ssize_t mf_state_tree_read(MfState *st, MfBacking *b, uint64_t seq,
+			   uint64_t off, void *buf, size_t len);
+/* Remove every hidden entry that no tree snapshot in live_seqs (n of
+ * them, any order) reads through, handing its pages to the older entries
+ * as a deleted snapshot does. Snapshot T reads through entry E iff E is
+ * the oldest entry of the chain at or after T. Returns the number of
+ * entries removed or -errno. */
+int mf_state_tree_gc(MfState *st, const uint64_t *live_seqs, size_t n);
+/* What changed between tree snapshots a and b (b 0: the live file): the
+ * pages held by the entries whose sequence number lies in [a, b), below
+ * the size a saw (*pages: sorted, each once, g_free() it; *npages), and
+ * the two sizes (the oldest entry's at or after each, else the live file
+ * bl's; 0 if bl is NULL): together they cover every byte that may differ.
+ * Returns 0, -EIO (damaged) or -errno. */
+int mf_state_tree_changed(MfState *st, MfBacking *bl, uint64_t a, uint64_t b,
+			  uint64_t **pages, size_t *npages, uint64_t *size_a,
+			  uint64_t *size_b);

@@ -1,0 +1,196 @@
+/* mf-state-tree: a file's chain as tree snapshots use it: hidden entries
+ * under files/KEY/tree/SEQ. See mf-state.h. */
+#include "mf-state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mf-state-impl.h"
+
+/* The index of the oldest entry at or after seq; snaps->len if none.
+ * Lock held. */
+static guint first_at(MfState *st, uint64_t seq)
+{
+	guint i = 0;
+
+	while (i < st->snaps->len && ((Entry *)st->snaps->pdata[i])->seq < seq)
+		i++;
+	return i;
+}
+
+int mf_state_tree_keep(MfState *st, MfBacking *b, uint64_t seq,
+		       uint64_t size)
+{
+	g_autoptr(GKeyFile) meta = g_key_file_new();
+	char name[32];
+	struct timespec now;
+	Entry *e;
+	guint i;
+	int r = 0;
+
+	if (b)
+		mf_state_attach(st, b);
+	g_mutex_lock(&st->lock);
+	i = first_at(st, seq);
+	if (i < st->snaps->len && ((Entry *)st->snaps->pdata[i])->seq == seq)
+		goto out;       /* kept already */
+	if (st->tree_fd < 0) {
+		if (mkdirat(st->dir_fd, "tree", 0700) < 0 && errno != EEXIST)
+			r = -errno;
+		else if ((st->tree_fd = openat(st->dir_fd, "tree",
+					       O_RDONLY | O_DIRECTORY |
+						       O_CLOEXEC)) < 0)
+			r = -errno;
+		if (r < 0) {
+			st->tree_fd = -1;
+			goto out;
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(name, sizeof(name), "%" PRIu64, seq);
+	g_key_file_set_uint64(meta, "entry", "seq", seq);
+	g_key_file_set_uint64(meta, "entry", "size", size);
+	g_key_file_set_int64(meta, "entry", "taken_sec", now.tv_sec);
+	g_key_file_set_int64(meta, "entry", "taken_nsec", now.tv_nsec);
+	r = mf_entry_make(st, st->tree_fd, name, meta, &e);
+	if (r < 0)
+		goto out;
+	e->seq = seq;
+	e->size = size;
+	e->taken = now;
+	e->tree = true;
+	g_ptr_array_insert(st->snaps, (gint)i, e);
+	st->next_seq = MAX(st->next_seq, seq + 1);
+out:
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+int mf_state_tree_size(MfState *st, uint64_t seq, uint64_t *size)
+{
+	guint i;
+	int r = -ENOENT;
+
+	g_mutex_lock(&st->lock);
+	i = first_at(st, seq);
+	if (i < st->snaps->len) {
+		*size = ((Entry *)st->snaps->pdata[i])->size;
+		r = 0;
+	}
+	g_mutex_unlock(&st->lock);
+	return r;
+}
+
+typedef struct TreeRead {
+	MfState *st;
+	guint index;
+	MfBacking *b;
+} TreeRead;
+
+static int tree_read_page(void *ctx, uint64_t p, char *buf)
+{
+	TreeRead *t = ctx;
+
+	return mf_snap_page(t->st, t->index, t->b, p, buf);
+}
+
+ssize_t mf_state_tree_read(MfState *st, MfBacking *b, uint64_t seq,
+			   uint64_t off, void *buf, size_t len)
+{
+	TreeRead t = { st, 0, b };
+	ssize_t r;
+	Entry *e;
+
+	if (b)
+		mf_backing_lock_shared(b);
+	g_mutex_lock(&st->lock);
+	t.index = first_at(st, seq);
+	e = t.index < st->snaps->len ? st->snaps->pdata[t.index] : NULL;
+	if (!e)
+		r = -ENOENT;
+	else if (st->damaged)
+		r = -EIO;
+	else if (off >= e->size)
+		r = 0;
+	else
+		r = mf_copy_pages(tree_read_page, &t, off, buf,
+				  (size_t)MIN((uint64_t)len, e->size - off));
+	g_mutex_unlock(&st->lock);
+	if (b)
+		mf_backing_unlock(b);
+	return r;
+}
+
+/* Does a tree snapshot of live read through entry i? Lock held. */
+static bool read_through(MfState *st, guint i, const uint64_t *live,
+			 size_t n)
+{
+	uint64_t hi = ((Entry *)st->snaps->pdata[i])->seq;
+	uint64_t lo = i ? ((Entry *)st->snaps->pdata[i - 1])->seq : 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (live[k] > lo && live[k] <= hi)
+			return true;
+	return false;
+}
+
+int mf_state_tree_gc(MfState *st, const uint64_t *live_seqs, size_t n)
+{
+	int r = 0, removed = 0;
+
+	g_mutex_lock(&st->lock);
+	/* Removing an entry no snapshot reads through changes what no
+	 * other one reads through: any order will do. */
+	for (guint i = st->snaps->len; i-- > 0 && r == 0;) {
+		Entry *e = st->snaps->pdata[i];
+
+		if (!e->tree || e->opens || e == st->rolling ||
+		    read_through(st, i, live_seqs, n))
+			continue;
+		r = mf_snap_remove_locked(st, i);
+		removed += r == 0;
+	}
+	g_mutex_unlock(&st->lock);
+	return r < 0 ? r : removed;
+}
+
+int mf_state_tree_changed(MfState *st, MfBacking *bl, uint64_t a, uint64_t b,
+			  uint64_t **pages, size_t *npages, uint64_t *size_a,
+			  uint64_t *size_b)
+{
+	g_autoptr(GArray) held = NULL;
+	uint64_t live = 0;
+	guint i, end;
+	int r = 0;
+
+	if (bl) {
+		mf_backing_lock_shared(bl);
+		r = mf_backing_size(bl, &live);
+	}
+	g_mutex_lock(&st->lock);
+	i = first_at(st, a);
+	end = b ? first_at(st, b) : st->snaps->len;
+	*size_a = i < st->snaps->len ? ((Entry *)st->snaps->pdata[i])->size
+				     : live;
+	*size_b = end < st->snaps->len
+			  ? ((Entry *)st->snaps->pdata[end])->size
+			  : live;
+	if (r == 0 && st->damaged)
+		r = -EIO;
+	if (r == 0)
+		r = mf_changed_pages(st, i, end,
+				     (*size_a + MF_PAGE - 1) / MF_PAGE, &held);
+	g_mutex_unlock(&st->lock);
+	if (bl)
+		mf_backing_unlock(bl);
+	if (r < 0)
+		return r;
+	*npages = held->len;
+	*pages = (uint64_t *)g_array_steal(held, NULL);
+	return 0;
+}
