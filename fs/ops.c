@@ -373,15 +373,16 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 }
 
 /* ENOENT from the tree for "F@@" means the view directory was named
- * (for ".shm", the shared memory directory): it cannot be removed or
- * renamed. */
+ * (for ".shm" and ".snapshots", the synthetic directories): it cannot be
+ * removed or renamed. */
 static void reply_tree_err(fuse_req_t req, int err, const char *op,
 			   const char *name)
 {
 	if (err == ENOENT && (fs_views_is_dir_name(name) ||
-			      strcmp(name, FS_SHM_DIR_NAME) == 0)) {
-		fs_log(LOG_NOTICE, "%s %s: view directories and .shm cannot be "
-		       "removed or renamed", op, name);
+			      strcmp(name, FS_SHM_DIR_NAME) == 0 ||
+			      strcmp(name, FS_TREE_DIR_NAME) == 0)) {
+		fs_log(LOG_NOTICE, "%s %s: view directories, .shm and "
+		       ".snapshots cannot be removed or renamed", op, name);
 		err = EPERM;
 	}
 	fs_reply_err(req, err, op, name);

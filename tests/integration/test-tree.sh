@@ -193,6 +193,8 @@ expect_err "Operation not permitted" mv "$M/d" "$S/in"
 expect_err "Operation not permitted" touch "$S/file"
 expect_err "Operation not permitted" ln -s t "$S/s"
 expect_err "Invalid argument" mv "$S/one" "$S/.dot"
+expect_err "Operation not permitted" rmdir "$S"
+expect_err "Operation not permitted" mv "$S" "$M/snaps"
 expect_ops EEXIST rename "$S/one" "$S/two" noreplace
 expect_err "Read-only file system" mv "$S/one" "$S/two"   # into two/one
 rm -f "$MF_T/sums2"
