@@ -155,7 +155,8 @@ s getfattr --only-values -n user.mapfs.diff.three "$S/two" >"$MF_T/d23" ||
 	fail "getfattr user.mapfs.diff.three failed"
 grep -qx -- '+ d newdir' "$MF_T/d23" || fail "diff two..three lacks '+ d newdir': $(cat "$MF_T/d23")"
 grep -qx -- '- d empty' "$MF_T/d23" || fail "diff two..three lacks '- d empty': $(cat "$MF_T/d23")"
-! grep -q 'link2' "$MF_T/d23" || fail "diff two..three shows link2, removed later: $(cat "$MF_T/d23")"
+! grep -q '^- f link2' "$MF_T/d23" || fail "diff two..three shows link2 removed, later: $(cat "$MF_T/d23")"
+grep -qx 'M f link2' "$MF_T/d23" || fail "diff two..three lacks link2's chmod (a link of a.txt): $(cat "$MF_T/d23")"
 n=$(wc -l <"$MF_T/d23")
 expect_eq "$(s getfattr --only-values -n "user.mapfs.diff.three@1" "$S/two" | wc -l)" "$((n - 1))" \
 	"lines of user.mapfs.diff.three@1"
