@@ -63,6 +63,8 @@ head -c 300000 /dev/urandom >"$B/big.bin"
 head -c 70000 /dev/urandom >"$B/cut.bin"
 printf 'going\n' >"$B/d/e/f"
 printf 'x\n' >"$B/x"
+printf 'late\n' >"$B/late"
+head -c 20000 /dev/urandom >"$B/held.bin"
 printf 'deep\n' >"$B/moved/sub/g"
 ln "$B/a.txt" "$B/d/hard"
 ln -s a.txt "$B/sym"
@@ -83,6 +85,8 @@ s test -d "$S" || fail "$S is not a directory"
 expect_eq "$(s ls -A "$S")" "" "a fresh .snapshots lists"
 
 check "taking a snapshot"
+# Open before the snapshot, written through after it.
+exec 7<>"$M/held.bin"
 before=$(date +%s)
 take one
 after=$(date +%s)
@@ -104,6 +108,9 @@ round1() {
 	sx 'mv "$1/moved" "$1/moved2"' "$M" & pids+=($!)
 	sx 'ln "$1/a.txt" "$1/link2"' "$M" & pids+=($!)
 	sx 'ln -s nowhere "$1/sym2"' "$M" & pids+=($!)
+	# Its attributes first, while nothing has it open; then its bytes.
+	sx 'chmod 604 "$1/late" && echo more >>"$1/late"' "$M" & pids+=($!)
+	printf 'OVERWRITTEN' >&7
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
 	[ "$rc" -eq 0 ] || fail "a change of round 1 failed"
 }
@@ -132,6 +139,7 @@ round3() {
 
 check "changes by several processes; each snapshot sees its own tree"
 round1
+exec 7>&-
 same one
 take two
 round2
