@@ -225,6 +225,18 @@ static bool newest(MfTree *t, uint64_t ino, uint64_t *seq,
 	return (uint64_t)(uintptr_t)g_hash_table_lookup(t->fast, &ino) != s->seq;
 }
 
+/* Attach the state of b's file, if it has one, to b. */
+static void attach(MfTree *t, uint64_t ino, MfBacking *b)
+{
+	MfState *st;
+
+	if (mf_state_may_exist(t->sd, ino) &&
+	    mf_state_get(t->sd, mf_backing_fd(b), false, &st) == 0) {
+		mf_state_attach(st, b);
+		mf_state_unref(st);
+	}
+}
+
 /* Keep fd's version for snapshot seq (taken then). keep_lock held. */
 static int keep_locked(MfTree *t, int fd, uint64_t seq,
 		       const struct timespec *taken, MfBacking *b,
@@ -248,8 +260,11 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	g_mutex_lock(&t->lock);
 	done = mf_tree_version_for(t, key, seq) == seq;
 	g_mutex_unlock(&t->lock);
-	if (done)
+	if (done) {     /* before a reopen: b may have no hooks yet */
+		if (b && !mf_backing_has_hooks(b))
+			attach(t, sx->stx_ino, b);
 		return 0;
+	}
 	/* The bytes first: a version on disk says all of it is kept. */
 	if (S_ISREG(sx->stx_mode)) {
 		MfState *st;
@@ -272,18 +287,6 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 		s->versions++;
 	g_mutex_unlock(&t->lock);
 	return 0;
-}
-
-/* Attach the state of b's file, if it has one, to b. */
-static void attach(MfTree *t, uint64_t ino, MfBacking *b)
-{
-	MfState *st;
-
-	if (mf_state_may_exist(t->sd, ino) &&
-	    mf_state_get(t->sd, mf_backing_fd(b), false, &st) == 0) {
-		mf_state_attach(st, b);
-		mf_state_unref(st);
-	}
 }
 
 int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
@@ -321,7 +324,7 @@ int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
 		g_mutex_lock(&t->lock);
 		note_fast(t, ino, seq);
 		g_mutex_unlock(&t->lock);
-	} else {
+	} else if (r < 0) {
 		g_log("mapfs", G_LOG_LEVEL_WARNING,
 		      "tree snapshot: cannot keep inode %" PRIu64 ": %s",
 		      ino, g_strerror(-r));

@@ -989,8 +989,8 @@ static void test_take_is_constant(void **state)
 }
 
 /* A backing opened before the snapshot, with no state then: a chmod
- * keeps the file without it; its later writes must still be kept. And a
- * change nested in another takes no second lock. */
+ * keeps the file without it; its later writes must still be kept, after
+ * a reopen too. And a change nested in another takes no second lock. */
 static void test_backing_opened_before(void **state)
 {
 	Fix *f = *state;
@@ -1006,6 +1006,7 @@ static void test_backing_opened_before(void **state)
 	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
 	snap(f, "s1");
 	op_chmod(f, "f", 0600);
+	reopen(f);      /* the fast path forgotten: kept on disk */
 	memset(page, 'x', P);
 	mf_tree_change_begin(f->t);
 	mf_tree_change_begin(f->t);     /* nested: counted only */
@@ -1096,6 +1097,30 @@ static void test_listing_cost(void **state)
 		      live, snap_live, snap_kept);
 }
 
+/* Without tree snapshots (no file handles): every call says so, the
+ * change hooks do nothing. */
+static void test_no_tree(void **state)
+{
+	MfTreeSnapInfo info;
+	MfTreeNode *n;
+	char **names = mf_tree_snap_list(NULL);
+
+	(void)state;
+	assert_null(names[0]);
+	g_strfreev(names);
+	mf_tree_change_begin(NULL);
+	assert_int_equal(mf_tree_keep(NULL, 1, 0, NULL), 0);
+	assert_int_equal(mf_tree_keep_removed(NULL, AT_FDCWD, "x"), 0);
+	mf_tree_change_end(NULL);
+	assert_int_equal(mf_tree_snap_create(NULL, "s"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_delete(NULL, "s"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_rename(NULL, "s", "t"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_info(NULL, "s", &info), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_root(NULL, "s", &n), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_diff(NULL, "s", NULL, NULL, NULL),
+			 -EOPNOTSUPP);
+}
+
 static int add_change(const MfTreeDiffEntry *e, void *arg)
 {
 	static const char *const kind[] = { "+", "-", "R", "M" };
@@ -1184,6 +1209,7 @@ int main(void)
 		T(test_diff),
 		T(test_backing_opened_before),
 		T(test_listing_cost),
+		cmocka_unit_test(test_no_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
