@@ -27,15 +27,19 @@ C=$(mf_dir copies)
 S=$M/.snapshots
 
 # What a user sees of every object under DIR (the root itself left out):
-# stat, user xattrs, symlink targets. Inode numbers are shown as the
-# first path that has them: hard links name the same one, and nothing
-# else does (a snapshot's numbers are its own, not the live tree's).
+# stat (mtime in seconds), symlink targets, user xattrs. Inode numbers are
+# shown as the first path that has them: hard links name the same one, and
+# nothing else does (a snapshot's numbers are its own, not the live
+# tree's).
 manifest() { # DIR
-	sx 'cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r p; do
-		stat -c "%n %s %a %u %g %Y %h %i %F" -- "$p"
-		[ -L "$p" ] && echo "-> $(readlink -- "$p")"
-		getfattr -h -d -m "^user\\." -- "$p" 2>/dev/null | grep -v "^#" | grep . || true
-	done | awk '"'"'$1 ~ /^\.\// && NF >= 9 { if (!($8 in first)) first[$8] = $1; $8 = "ino:" first[$8] } { print }'"'"'' "$1"
+	(cd "$1" && s find . -mindepth 1 -printf '%p %s %m %U %G %T@ %n %i %y %l\n') |
+		LC_ALL=C sort |
+		awk '{ split($6, t, "."); $6 = t[1]
+		       if (!($8 in first)) first[$8] = $1
+		       $8 = "ino:" first[$8]; print }'
+	(cd "$1" && s getfattr -R -h -d -m '^user\.' . 2>/dev/null || true) |
+		awk '/^# file: / { f = substr($0, 9); next } NF { print f, $0 }' |
+		LC_ALL=C sort
 }
 
 # Take snapshot NAME and record the live tree as it is: a cp -a copy and
