@@ -394,28 +394,6 @@ static bool version_read(GArray *seqs, guint i, const uint64_t *live,
 	return false;
 }
 
-/* The hidden chain entries of the file key that no snapshot of live reads
- * any more go; and, if it has no version left (gone), its state too. */
-static void gc_chain(MfTree *t, const char *key, const uint64_t *live,
-		     size_t n, bool gone)
-{
-	int fd = mf_tree_open_key(t, key, O_PATH);
-	MfState *st;
-	struct stat sb;
-
-	if (fd < 0)
-		return;
-	if (mf_state_get(t->sd, fd, false, &st) == 0) {
-		mf_state_tree_gc(st, live, n);
-		/* Unlinked from kept/ already: nobody reaches it again. */
-		if (gone && fstat(fd, &sb) == 0 && sb.st_nlink == 0 &&
-		    mf_state_empty(st))
-			mf_state_purge(st);
-		mf_state_unref(st);
-	}
-	close(fd);
-}
-
 /* Drop the versions of key that no snapshot in live reads. Returns true if
  * it has none left. keep_lock held. */
 static bool drop_versions(MfTree *t, const char *key, Versions *v,
@@ -474,18 +452,33 @@ static void gc(MfTree *t, const uint64_t *live, size_t n)
 	for (guint i = 0; i < keys->len; i++) {
 		const char *key = keys->pdata[i];
 		Versions *v = g_hash_table_lookup(t->versions, key);
-		bool regular = version_type(t, key, v) == DT_REG;
-		bool none = drop_versions(t, key, v, live, n);
+		int fd = version_type(t, key, v) == DT_REG
+				 ? mf_tree_open_key(t, key, O_PATH)
+				 : -1;
+		MfState *st = NULL;
+		struct stat sb;
+		bool none;
 
-		if (none)
-			unlinkat(t->kept_fd, key, 0);
-		if (regular)
-			gc_chain(t, key, live, n, none);
+		/* The file's hidden entries first, by the same rule as its
+		 * versions: a crash between leaves versions that no snapshot
+		 * reads (the next delete drops them), never a version
+		 * without its bytes. */
+		if (fd >= 0 && mf_state_get(t->sd, fd, false, &st) == 0)
+			mf_state_tree_gc(st, live, n);
+		none = drop_versions(t, key, v, live, n);
 		if (none) {
+			unlinkat(t->kept_fd, key, 0);
 			g_mutex_lock(&t->lock);
 			g_hash_table_remove(t->versions, key);
 			g_mutex_unlock(&t->lock);
 		}
+		/* Gone with its kept link: nobody reaches its state again. */
+		if (st && none && fstat(fd, &sb) == 0 && sb.st_nlink == 0 &&
+		    mf_state_empty(st))
+			mf_state_purge(st);
+		mf_state_unref(st);
+		if (fd >= 0)
+			close(fd);
 	}
 	g_ptr_array_free(keys, TRUE);
 }
@@ -499,8 +492,14 @@ int mf_tree_snap_delete(MfTree *t, const char *name)
 
 	if (!t)
 		return -EOPNOTSUPP;
-	/* No version is written meanwhile: the walk sees them all. */
-	g_mutex_lock(&t->keep_lock);
+	if (mf_tree_in_change()) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING, "tree snapshot \"%s\" "
+		      "not deleted from inside a change", name);
+		return -EDEADLK;
+	}
+	/* As a take: whether changes take the lock may change, and must
+	 * not while a take waits for them. */
+	mf_tree_snap_lock(t);
 	g_mutex_lock(&t->lock);
 	s = mf_tree_snap_by_name(t, name);
 	if (!s)
@@ -511,17 +510,22 @@ int mf_tree_snap_delete(MfTree *t, const char *name)
 		if (t->sync)
 			fsync(t->snaps_fd);
 		g_ptr_array_remove(t->snaps, s);
-		live = g_new(uint64_t, t->snaps->len + 1);
-		for (guint i = 0; i < t->snaps->len; i++)
-			live[n++] = ((TreeSnap *)t->snaps->pdata[i])->seq;
 		/* Kept for a snapshot that may be gone: ask again. */
 		g_hash_table_remove_all(t->fast);
-		__atomic_store_n(&t->active, t->snaps->len > 0,
-				 __ATOMIC_SEQ_CST);
 	}
 	g_mutex_unlock(&t->lock);
-	if (r == 0)
-		gc(t, live, n);
+	mf_tree_snap_unlock(t);
+	if (r < 0)
+		return r;
+	/* No version is written meanwhile: the walk sees them all, and
+	 * the snapshots there are now (one taken since included). */
+	g_mutex_lock(&t->keep_lock);
+	g_mutex_lock(&t->lock);
+	live = g_new(uint64_t, t->snaps->len + 1);
+	for (guint i = 0; i < t->snaps->len; i++)
+		live[n++] = ((TreeSnap *)t->snaps->pdata[i])->seq;
+	g_mutex_unlock(&t->lock);
+	gc(t, live, n);
 	g_mutex_unlock(&t->keep_lock);
-	return r;
+	return 0;
 }

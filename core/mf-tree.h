@@ -79,9 +79,12 @@ void mf_tree_free(MfTree *t);
 /* Snapshots                                                           */
 
 /* Names as mf_state_check_name() takes them (-EINVAL), or -ENAMETOOLONG
- * over NAME_MAX; -EEXIST if taken. Constant time at any tree size. */
+ * over NAME_MAX; -EEXIST if taken. Constant time at any tree size: it
+ * waits only for the changes under way. -EDEADLK from inside a change of
+ * the calling thread (create and delete alike). */
 int mf_tree_snap_create(MfTree *t, const char *name);
-/* -ENOENT if none. Costs the versions it alone reads. */
+/* -ENOENT if none. Waits for the changes under way, as a take does, then
+ * costs the versions kept (of all snapshots: it walks them). */
 int mf_tree_snap_delete(MfTree *t, const char *name);
 /* -ENOENT, -EEXIST (to taken; from == to is 0), -EINVAL. */
 int mf_tree_snap_rename(MfTree *t, const char *from, const char *to);
@@ -97,8 +100,8 @@ char **mf_tree_snap_list(MfTree *t);
  * fallocate, copy_file_range, commits and rollbacks. Nothing when there
  * are no tree snapshots but an atomic load. Per thread: begin and end of
  * one change run on the same thread; a begin inside a change of the same
- * thread only counts (no second lock). Never take a snapshot (or call
- * mf_tree_snap_create) between them on that thread: it waits for them. */
+ * thread only counts (no second lock). A take or delete between them on
+ * that thread would wait for itself: it says -EDEADLK. */
 void mf_tree_change_begin(MfTree *t);
 void mf_tree_change_end(MfTree *t);
 
@@ -150,10 +153,10 @@ int mf_tree_lookup(MfTree *t, MfTreeNode *dir, const char *name,
 		   MfTreeNode **ret);
 MfTreeNode *mf_tree_node_ref(MfTreeNode *n);
 void mf_tree_node_unref(MfTreeNode *n);
-/* The last open descriptor of n closed: let go of the descriptors its
- * reads opened (they are opened again by the next read). A node held by
- * the kernel's inode cache then costs no descriptor, but a directory's
- * own O_PATH one while it is read live. */
+/* The last open descriptor of n closed (release, releasedir): let go of
+ * the descriptors and the listing its reads made (made again by the next
+ * call, a directory's listing in the same order). A node held by the
+ * kernel's inode cache then costs no descriptor and no listing. */
 void mf_tree_node_close(MfTreeNode *n);
 /* Its identity within the mount: the same object in the same snapshot
  * (hard links, two lookups) gives the same string; "SEQ:KEY". */

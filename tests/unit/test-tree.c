@@ -9,6 +9,9 @@
  * The state directory lies inside the tree (ROOT/.mapfs), as by default:
  * no snapshot lists it. name_to_handle_at on this filesystem needs root
  * where it is a tmpfs; the suite runs as root.
+ *
+ * Built twice (meson.build): plainly, and with -DUNIT_WRAP_IO and the
+ * store's writes wrapped (unit.h), where only the fault tests run.
  */
 #include "unit.h"
 
@@ -34,6 +37,7 @@
 #define P ((uint64_t)MF_PAGE)
 
 typedef struct Fix {
+	bool sync;              /* -o sync: everything fsync'd */
 	char *dir;
 	char *root;             /* the tree */
 	int rootfd;             /* O_RDONLY: the mount fd */
@@ -47,15 +51,16 @@ typedef struct Fix {
 
 static void open_tree(Fix *f)
 {
-	assert_int_equal(mf_statedir_open(f->statefd, false, &f->sd), 0);
+	assert_int_equal(mf_statedir_open(f->statefd, f->sync, &f->sd), 0);
 	assert_int_equal(mf_tree_open(f->statefd, f->rootfd, f->rootpath,
-				      f->sd, f->cache, false,
+				      f->sd, f->cache, f->sync,
 				      f->state_sb.st_dev, f->state_sb.st_ino,
 				      &f->t),
 			 0);
 }
 
 /* As after SIGKILL: nothing written at close, all loaded again. */
+G_GNUC_UNUSED
 static void reopen(Fix *f)
 {
 	mf_tree_free(f->t);
@@ -63,10 +68,11 @@ static void reopen(Fix *f)
 	open_tree(f);
 }
 
-static int setup(void **state)
+static int setup_as(void **state, bool sync)
 {
 	Fix *f = g_new0(Fix, 1);
 
+	f->sync = sync;
 	f->dir = unit_tmpdir();
 	f->root = g_build_filename(f->dir, "root", NULL);
 	assert_int_equal(mkdir(f->root, 0755), 0);
@@ -85,6 +91,17 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_as(state, false);
+}
+
+G_GNUC_UNUSED
+static int setup_sync(void **state)
+{
+	return setup_as(state, true);
+}
+
 static int teardown(void **state)
 {
 	Fix *f = *state;
@@ -99,6 +116,9 @@ static int teardown(void **state)
 	g_free(f->root);
 	g_free(f->dir);
 	g_free(f);
+#ifdef UNIT_WRAP_IO
+	unit_io_reset();
+#endif
 	unit_free_all();
 	return 0;
 }
@@ -158,6 +178,7 @@ static MfBacking *open_backing(Fix *f, const char *path)
 	return b;
 }
 
+G_GNUC_UNUSED
 static void op_write(Fix *f, const char *path, uint64_t off, const void *buf,
 		     size_t len)
 {
@@ -170,6 +191,7 @@ static void op_write(Fix *f, const char *path, uint64_t off, const void *buf,
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_truncate(Fix *f, const char *path, uint64_t size)
 {
 	MfBacking *b;
@@ -199,6 +221,7 @@ static void op_create(Fix *f, const char *path, uint64_t size)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_mkdir(Fix *f, const char *path)
 {
 	mf_tree_change_begin(f->t);
@@ -207,6 +230,7 @@ static void op_mkdir(Fix *f, const char *path)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_symlink(Fix *f, const char *target, const char *path)
 {
 	mf_tree_change_begin(f->t);
@@ -215,6 +239,7 @@ static void op_symlink(Fix *f, const char *target, const char *path)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_link(Fix *f, const char *from, const char *to)
 {
 	mf_tree_change_begin(f->t);
@@ -224,6 +249,7 @@ static void op_link(Fix *f, const char *from, const char *to)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_unlink(Fix *f, const char *path, bool dir)
 {
 	mf_tree_change_begin(f->t);
@@ -233,6 +259,7 @@ static void op_unlink(Fix *f, const char *path, bool dir)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_rename(Fix *f, const char *from, const char *to)
 {
 	mf_tree_change_begin(f->t);
@@ -244,6 +271,7 @@ static void op_rename(Fix *f, const char *from, const char *to)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_chmod(Fix *f, const char *path, mode_t mode)
 {
 	mf_tree_change_begin(f->t);
@@ -252,6 +280,7 @@ static void op_chmod(Fix *f, const char *path, mode_t mode)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_setxattr(Fix *f, const char *path, const char *name,
 			const char *value)
 {
@@ -304,6 +333,7 @@ static MfTreeNode *node(Fix *f, const char *name, const char *path)
 	return n;
 }
 
+G_GNUC_UNUSED
 static struct stat stat_of(Fix *f, const char *name, const char *path)
 {
 	MfTreeNode *n = node(f, name, path);
@@ -314,6 +344,7 @@ static struct stat stat_of(Fix *f, const char *name, const char *path)
 	return st;
 }
 
+G_GNUC_UNUSED
 static bool exists(Fix *f, const char *name, const char *path)
 {
 	int err;
@@ -359,6 +390,7 @@ static gint cmp_str(gconstpointer a, gconstpointer b)
 }
 
 /* The names in directory path, sorted, joined by spaces. */
+G_GNUC_UNUSED
 static char *names_of(Fix *f, const char *name, const char *path)
 {
 	MfTreeNode *n = node(f, name, path);
@@ -390,6 +422,7 @@ static void assert_pattern_file(Fix *f, const char *name, const char *path,
 	unit_assert_pattern(buf, 0, size);
 }
 
+G_GNUC_UNUSED
 static void assert_xattr(Fix *f, const char *name, const char *path,
 			 const char *xname, const char *want)
 {
@@ -410,6 +443,7 @@ static void assert_xattr(Fix *f, const char *name, const char *path,
 	mf_tree_node_unref(n);
 }
 
+G_GNUC_UNUSED
 static void assert_link(Fix *f, const char *name, const char *path,
 			const char *want)
 {
@@ -425,6 +459,7 @@ static void assert_link(Fix *f, const char *name, const char *path,
 /* ------------------------------------------------------------------ */
 /* Tests                                                               */
 
+#ifndef UNIT_WRAP_IO
 /* The tree of test_freezes: a/f (3 pages and a bit), a/h (its hard
  * link), b (2 pages, an xattr), s -> a/f, e/ (empty), g/x. */
 static void make_tree(Fix *f)
@@ -778,6 +813,16 @@ static void test_concurrent_changes(void **state)
 		snprintf(name, sizeof(name), "s%d", s);
 		snap(f, name);
 	}
+	/* Deletes while the changes go on, and a take after them. */
+	for (int s = 1; s < 8; s += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%d", s);
+		assert_int_equal(mf_tree_snap_delete(f->t, name), 0);
+		g_usleep(5000);
+	}
+	g_usleep(20000);
+	snap(f, "s1");
 	g_usleep(20000);
 	stop = 1;
 	for (int i = 0; i < 2; i++) {
@@ -785,7 +830,8 @@ static void test_concurrent_changes(void **state)
 		assert_true(w[i].done > 8);
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		for (int s = 0; s < 8; s++)
+		/* s0, s2, s4, s6 and the new s1. */
+		for (int s = 0; s < 8; s += s == 0 ? 1 : s == 1 ? 1 : 2)
 			for (int i = 0; i < 2; i++) {
 				char sn[16], file[16], dir[16];
 				uint64_t size;
@@ -901,9 +947,34 @@ static void test_removed_file_kept(void **state)
 	assert_int_equal(count_dir(f, "trees/kept"), 1);
 	reopen(f);
 	assert_pattern_file(f, "s1", "f", 3 * P);
+	/* A node let go of (closed) reads and lists again. */
+	{
+		MfTreeNode *n = node(f, "s1", "f"), *root = node(f, "s1", "");
+		char *buf = unit_alloc(3 * P);
+		GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(mf_tree_read(f->t, n, 0, buf, 3 * P),
+					 (ssize_t)(3 * P));
+			unit_assert_pattern(buf, 0, 3 * P);
+			assert_int_equal(mf_tree_readdir(f->t, root, 0,
+							 add_name, names),
+					 0);
+			mf_tree_node_close(n);
+			mf_tree_node_close(root);
+		}
+		assert_int_equal(names->len, 2);
+		assert_string_equal(names->pdata[1], "f");
+		g_ptr_array_free(names, TRUE);
+		mf_tree_node_unref(n);
+		mf_tree_node_unref(root);
+	}
+	assert_int_equal(count_dir(f, "files"), 1);
 	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), 0);
 	assert_int_equal(count_dir(f, "trees/kept"), 0);
 	assert_int_equal(count_dir(f, "trees/objs"), 0);
+	/* Its state went with it. */
+	assert_int_equal(count_dir(f, "files"), 0);
 }
 
 static void test_names(void **state)
@@ -1010,6 +1081,9 @@ static void test_backing_opened_before(void **state)
 	memset(page, 'x', P);
 	mf_tree_change_begin(f->t);
 	mf_tree_change_begin(f->t);     /* nested: counted only */
+	/* It would wait for itself. */
+	assert_int_equal(mf_tree_snap_create(f->t, "inside"), -EDEADLK);
+	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), -EDEADLK);
 	assert_int_equal(mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b), 0);
 	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
 	mf_tree_change_end(f->t);
@@ -1193,11 +1267,60 @@ static void test_diff(void **state)
 			 -ENOENT);
 }
 
+#else /* UNIT_WRAP_IO */
+/* ---- faults: the state filesystem is full ----------------------------- */
+
+/* The old page cannot be kept: the change is refused with ENOSPC and
+ * changes nothing, the snapshot intact; once space is back it goes
+ * through, and the snapshot still holds the old bytes. */
+static void test_full_refuses_change(void **state)
+{
+	Fix *f = *state;
+	char page[P], back[2 * P];
+	MfBacking *b;
+	struct stat sb;
+	ssize_t w = 0;
+	int fd, r;
+
+	unit_guard();
+	op_create(f, "f", 2 * P);
+	snap(f, "s1");
+	memset(page, 'x', P);
+	unit_io_fail("pwrite", "pages", ENOSPC, 0);
+	mf_tree_change_begin(f->t);
+	fd = openat(f->rootfd, "f", O_RDWR | O_CLOEXEC);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
+	r = mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b);
+	if (r == 0)
+		w = mf_backing_write(b, 0, page, P);
+	mf_tree_change_end(f->t);
+	assert_true(r == -ENOSPC || w == -ENOSPC);
+	assert_true(unit_io_hits() > 0);
+	unit_pread(fd, back, 2 * P, 0);
+	unit_assert_pattern(back, 0, 2 * P);
+	assert_pattern_file(f, "s1", "f", 2 * P);
+	unit_io_reset();
+
+	mf_tree_change_begin(f->t);
+	assert_int_equal(mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b), 0);
+	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
+	mf_tree_change_end(f->t);
+	mf_backing_unref(b);
+	assert_pattern_file(f, "s1", "f", 2 * P);
+}
+#endif /* UNIT_WRAP_IO */
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#ifndef UNIT_WRAP_IO
 		T(test_freezes),
+		{ "test_freezes (sync)", test_freezes, setup_sync, teardown,
+		  NULL },
+		{ "test_delete_middle (sync)", test_delete_middle, setup_sync,
+		  teardown, NULL },
 		T(test_several),
 		T(test_shared_pages),
 		T(test_delete_middle),
@@ -1210,6 +1333,9 @@ int main(void)
 		T(test_backing_opened_before),
 		T(test_listing_cost),
 		cmocka_unit_test(test_no_tree),
+#else
+		T(test_full_refuses_change),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
