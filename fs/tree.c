@@ -490,6 +490,25 @@ void fs_tree_readlink(fuse_req_t req, FsInode *in)
 	fuse_reply_readlink(req, buf);
 }
 
+void fs_tree_opened(FsInode *in)
+{
+	g_mutex_lock(&in->lock);
+	in->opens++;
+	g_mutex_unlock(&in->lock);
+}
+
+void fs_tree_closed(FsInode *in)
+{
+	bool last;
+
+	g_mutex_lock(&in->lock);
+	last = --in->opens == 0;
+	g_mutex_unlock(&in->lock);
+	/* A node held only by the kernel's inode cache costs nothing. */
+	if (last && in->tree_node)
+		mf_tree_node_close(in->tree_node);
+}
+
 void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
@@ -497,7 +516,9 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	/* What a snapshot holds never changes: the kernel may keep it. */
 	fi->keep_cache = 1;
 	fi->fh = 0;
-	fuse_reply_open(req, fi);
+	fs_tree_opened(in);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_tree_closed(in);     /* interrupted */
 }
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
