@@ -15,7 +15,8 @@
 #   * every change inside a snapshot is refused with EROFS, bad names and
 #     moves into or out of .snapshots with their errno, and none of them
 #     changes a byte;
-#   * user.mapfs.diff says what changed;
+#   * user.mapfs.diff says what changed, since a snapshot or between
+#     two, in parts past 64 KiB (more N, user.mapfs.diff@N);
 #   * SIGKILL of the daemon, then a remount: every snapshot unchanged;
 #   * tar c and rsync -a (cp -a without rsync) of a snapshot work.
 set -euo pipefail
@@ -264,5 +265,23 @@ take four
 s sh -c "echo after >>'$M/a.txt'" || fail "a write after the remount failed"
 same four
 same three
+
+check "a diff past 64 KiB comes in parts: more N, then user.mapfs.diff@N"
+s mkdir "$M/many" || fail "mkdir many failed"
+(cd "$M/many" && seq -f "file-with-a-long-name-to-fill-the-diff-%040g" 1 1200 | s xargs touch) ||
+	fail "creating 1200 files failed"
+s getfattr --only-values -n user.mapfs.diff "$S/four" >"$MF_T/p1" || fail "getfattr user.mapfs.diff (part 1) failed"
+last=$(tail -n 1 "$MF_T/p1")
+[[ "$last" =~ ^more\ ([0-9]+)$ ]] || fail "a diff of $(wc -c <"$MF_T/p1") bytes does not end with 'more N': $last"
+n=${BASH_REMATCH[1]}
+expect_eq "$(($(wc -l <"$MF_T/p1") - 1))" "$n" "lines before 'more N'"
+[ "$(wc -c <"$MF_T/p1")" -le 65536 ] || fail "part 1 of the diff passes 64 KiB"
+s getfattr --only-values -n "user.mapfs.diff@$n" "$S/four" >"$MF_T/p2" || fail "getfattr user.mapfs.diff@$n failed"
+! grep -q '^more ' "$MF_T/p2" || fail "part 2 of the diff asks for more"
+(head -n -1 "$MF_T/p1"; cat "$MF_T/p2") >"$MF_T/all"
+expect_eq "$(grep -c '^+ f many/file-with' "$MF_T/all")" 1200 "created files in the diff's parts"
+expect_eq "$(sort "$MF_T/all" | uniq -d | wc -l)" 0 "lines in both parts of the diff"
+grep -qx '+ d many' "$MF_T/all" || fail "the diff's parts lack '+ d many'"
+grep -q '^M f a.txt' "$MF_T/all" || fail "the diff's parts lack a.txt's change"
 mf_umount "$M"
 echo "PASS"
