@@ -61,6 +61,19 @@ static int view_truncate(FsContext *ctx, FsInode *in, MfBacking *b,
 	return r;
 }
 
+/* fs_killpriv_clear() before a change through a view: a change of the
+ * file's mode, kept for tree snapshots first. */
+static int killpriv(fuse_req_t req, FsInode *in, MfBacking *b)
+{
+	int r = fs_tree_change(ctx_of(req), in->base, b);
+
+	if (r == 0) {
+		fs_killpriv_clear(req, in);
+		fs_tree_end(ctx_of(req));
+	}
+	return r;
+}
+
 static fuse_ino_t file_ino(FsInode *in)
 {
 	return (fuse_ino_t)(uintptr_t)in->base;
@@ -354,7 +367,11 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		r = view_backing(req, in, true, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
-	fs_killpriv_clear(req, in);
+	r = killpriv(req, in, b);
+	if (r < 0) {
+		mf_backing_unref(b);
+		return fs_reply_err(req, -r, "write", NULL);
+	}
 	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base, &gen))
 		return write_closed(req, in, b, buf, size, (uint64_t)off, gen);
 	j = g_malloc(sizeof(*j) + size);
@@ -489,8 +506,8 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 		return fs_views_refuse(req, in, "setattr");
 	if (fs_views_refuse_removed(ctx_of(req), in, "setattr", NULL))
 		return fs_reply_err(req, ENOENT, "setattr", NULL);
-	if (valid & FUSE_SET_ATTR_SIZE)
-		fs_killpriv_clear(req, in);
+	if ((valid & FUSE_SET_ATTR_SIZE) && (r = killpriv(req, in, NULL)) < 0)
+		return fs_reply_err(req, -r, "truncate", NULL);
 	j = g_new0(AttrJob, 1);
 	j->req = req;
 	j->in = in;
