@@ -17,6 +17,8 @@
 #     changes a byte;
 #   * user.mapfs.diff says what changed, since a snapshot or between
 #     two, in parts past 64 KiB (more N, user.mapfs.diff@N);
+#   * writes through an rw view, a private view's commit and a file's
+#     rollback leave them unchanged too;
 #   * SIGKILL of the daemon, then a remount: every snapshot unchanged;
 #   * tar c and rsync -a (cp -a without rsync) of a snapshot work.
 set -euo pipefail
@@ -265,6 +267,22 @@ take four
 s sh -c "echo after >>'$M/a.txt'" || fail "a write after the remount failed"
 same four
 same three
+
+check "writes through a view, a private view's commit and a file's rollback are kept too"
+s sh -c "printf 'v1\n' >'$M/vf'" || fail "creating vf failed"
+s touch "$M/vf@@/snap/s1" || fail "a file snapshot of vf failed"
+s sh -c "printf 'v2 longer\n' >'$M/vf'" || fail "rewriting vf failed"
+s touch "$M/big.bin@@/cow/c" || fail "a private view of big.bin failed"
+sx 'printf PRIVATE | dd of="$1/big.bin@@/cow/c" bs=1 seek=5000 conv=notrunc status=none' "$M" ||
+	fail "writing the private view failed"
+take five
+sx 'printf RW | dd of="$1/a.txt@@/rw" bs=1 seek=1 conv=notrunc status=none' "$M" ||
+	fail "a write through a.txt@@/rw failed"
+s mv "$M/big.bin@@/cow/c" "$M/big.bin" || fail "committing the private view failed"
+s mv "$M/vf@@/snap/s1" "$M/vf" || fail "rolling vf back failed"
+expect_eq "$(cat "$M/vf")" "v1" "vf after its rollback"
+same five
+same four
 
 check "a diff past 64 KiB comes in parts: more N, then user.mapfs.diff@N"
 s mkdir "$M/many" || fail "mkdir many failed"
