@@ -1,6 +1,7 @@
 /* dirs: directory listings. Entries of the backing tree, less the state
- * directory; with -o views=visible, each regular file's F@@ after it;
- * view directories list their views (views.c).
+ * directory; with -o views=visible, each regular file's F@@ after it and
+ * the root's synthetic directories after "."; view directories list their
+ * views (views.c), .snapshots and snapshots theirs (tree.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,14 +13,18 @@
 #include "orphans.h"
 #include "reply.h"
 #include "shm.h"
+#include "tree.h"
 #include "views.h"
 
 typedef struct FsDir {
 	DIR *dp;
 	off_t pos;              /* where dp stands, as telldir() says */
 	struct dirent *entry;   /* read but not yet replied */
-	char *view_dir;         /* "F@@" still to list after F (views=visible);
-				 * it shares F's offset */
+	char **listed;          /* names still to list after the last entry
+				 * (views=visible): "F@@" after F, the root's
+				 * synthetic directories after "."; they share
+				 * its offset */
+	guint next;             /* the first of them not yet replied */
 } FsDir;
 
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -32,7 +37,10 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 	if (is_virtual(in)) {   /* a view directory: nothing to hold */
 		fi->fh = 0;
-		fuse_reply_open(req, fi);
+		if (fs_tree_is(in))
+			fs_tree_opened(in);
+		if (fuse_reply_open(req, fi) == -ENOENT && fs_tree_is(in))
+			fs_tree_closed(in);
 		return;
 	}
 	fd = openat(fs_fd(in), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -58,15 +66,50 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
+/* Does dir have no entry name (which would win over a synthetic one)? */
+static bool absent(FsInode *dir, const char *name)
+{
+	return faccessat(fs_fd(dir), name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+}
+
 /* "F@@" to list after F with -o views=visible, unless the tree has a
  * file of that name, which wins and is listed on its own. */
-static char *view_dir_name(FsInode *dir, const char *file)
+static char **view_dir_name(FsInode *dir, const char *file)
 {
 	char *name = g_strconcat(file, "@@", NULL);
+	char **names = g_new0(char *, 2);
 
-	if (faccessat(fs_fd(dir), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		g_clear_pointer(&name, g_free);
-	return name;
+	if (absent(dir, name))
+		names[0] = name;
+	else
+		g_free(name);
+	return names;
+}
+
+/* The synthetic directories the root lists with views=visible, each
+ * while it serves something and the tree has no entry of its name. */
+static char **root_names(FsContext *ctx, FsInode *root)
+{
+	const struct {
+		const char *name;
+		bool shown;
+	} dirs[] = {
+		{ FS_SHM_DIR_NAME, true },
+		{ FS_TREE_DIR_NAME, fs_tree_listed(ctx) },
+		{ FS_REMOVED_DIR, fs_orphans_any(ctx) },
+	};
+	g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+
+	for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++)
+		if (dirs[i].shown && absent(root, dirs[i].name))
+			g_strv_builder_add(names, dirs[i].name);
+	return g_strv_builder_end(names);
+}
+
+static void clear_listed(FsDir *d)
+{
+	g_clear_pointer(&d->listed, g_strfreev);
+	d->next = 0;
 }
 
 static bool is_dot(const char *name)
@@ -88,7 +131,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (off != d->pos) {
 		seekdir(d->dp, off);
 		d->entry = NULL;
-		g_clear_pointer(&d->view_dir, g_free);
+		clear_listed(d);
 		d->pos = off;
 	}
 	for (;;) {
@@ -96,24 +139,26 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		FsInode *in = NULL;
 		size_t n;
 
-		if (d->view_dir) {
+		if (d->listed && d->listed[d->next]) {
 			/* No node: the kernel looks it up when used. Any
 			 * inode number but 0, which reads as deleted. */
 			struct fuse_entry_param e = { .ino = 0 };
+			const char *name = d->listed[d->next];
 
 			e.attr.st_ino = 1;
 			e.attr.st_mode = S_IFDIR;
-			n = plus ? fuse_add_direntry_plus(req, p, left,
-							  d->view_dir, &e,
-							  d->pos)
-				 : fuse_add_direntry(req, p, left, d->view_dir,
+			n = plus ? fuse_add_direntry_plus(req, p, left, name,
+							  &e, d->pos)
+				 : fuse_add_direntry(req, p, left, name,
 						     &e.attr, d->pos);
 			if (n > left)
 				break;
 			p += n;
 			left -= n;
-			g_clear_pointer(&d->view_dir, g_free);
+			d->next++;
+			continue;
 		}
+		clear_listed(d);
 		if (!d->entry) {
 			errno = 0;
 			d->entry = readdir(d->dp);
@@ -171,17 +216,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		left -= n;
 		d->pos = d->entry->d_off;
 		if (ctx->views_visible && d->entry->d_type == DT_REG)
-			d->view_dir = view_dir_name(dir, d->entry->d_name);
-		else if (ctx->views_visible && !strcmp(d->entry->d_name, "."))
-			d->view_dir = fs_shm_listed_name(ctx, dir);
-		/* .removed, after the root's ".." (.shm follows "."), while
-		 * it lists something, unless the tree has one. */
+			d->listed = view_dir_name(dir, d->entry->d_name);
 		else if (ctx->views_visible && ino == FUSE_ROOT_ID &&
-			 strcmp(d->entry->d_name, "..") == 0 &&
-			 fs_orphans_any(ctx) &&
-			 faccessat(fs_fd(dir), FS_REMOVED_DIR, F_OK,
-				   AT_SYMLINK_NOFOLLOW) < 0)
-			d->view_dir = g_strdup(FS_REMOVED_DIR);
+			 !strcmp(d->entry->d_name, "."))
+			d->listed = root_names(ctx, dir);
 		d->entry = NULL;
 	}
 	/* An error after some entries is reported on the next call. */
@@ -200,6 +238,8 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 	if (in->kind == FS_SHMDIR)
 		return fs_shm_readdir(req, in, size, off, false);
+	if (fs_tree_is(in))
+		return fs_tree_readdir(req, in, size, off, false);
 	if (is_virtual(in))
 		return fs_views_readdir(req, in, size, off, false);
 	readdir_common(req, ino, size, off, fi, false);
@@ -212,6 +252,8 @@ void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 	if (in->kind == FS_SHMDIR)
 		return fs_shm_readdir(req, in, size, off, true);
+	if (fs_tree_is(in))
+		return fs_tree_readdir(req, in, size, off, true);
 	if (is_virtual(in))
 		return fs_views_readdir(req, in, size, off, true);
 	readdir_common(req, ino, size, off, fi, true);
@@ -221,11 +263,13 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi)
 {
 	FsDir *d = (FsDir *)(uintptr_t)fi->fh;
+	FsInode *in = inode_of(req, ino);
 
-	(void)ino;
+	if (fs_tree_is(in))
+		fs_tree_closed(in);
 	if (d) {
 		closedir(d->dp);
-		g_free(d->view_dir);
+		g_strfreev(d->listed);
 		g_free(d);
 	}
 	fuse_reply_err(req, 0);

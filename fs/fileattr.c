@@ -29,6 +29,7 @@
 #include "log.h"
 #include "ops.h"
 #include "reply.h"
+#include "tree.h"
 
 /* Flags that forbid writing the file's bytes. */
 static bool forbids_writes(int fd)
@@ -100,7 +101,13 @@ void fs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return fs_reply_err(req, errno, "ioctl", NULL);
-	r = ioctl(fd, cmd, &v) < 0 ? -errno : 0;
+	/* Setting flags changes the file's ctime: a change like any. */
+	r = set ? fs_tree_change(ctx_of(req), in, NULL) : 0;
+	if (r == 0) {
+		r = ioctl(fd, cmd, &v) < 0 ? -errno : 0;
+		if (set)
+			fs_tree_end(ctx_of(req));
+	}
 	if (r == 0 && set)
 		flags_changed(req, in, fd);
 	close(fd);

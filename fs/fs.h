@@ -13,6 +13,7 @@
 typedef struct FsInodeTable FsInodeTable;
 typedef struct FsInode FsInode;
 typedef struct FsShm FsShm;
+typedef struct MfTree MfTree;
 
 typedef struct FsContext {
 	char *backing;          /* BACKING as given, made absolute */
@@ -24,6 +25,7 @@ typedef struct FsContext {
 	FsInode *orphans;       /* STATEDIR/orphans (orphans.h) */
 	FsInodeTable *inodes;
 	FsShm *shm;             /* the .shm directory (shm.h) */
+	MfTree *tree;           /* tree snapshots (tree.h); NULL without */
 	double timeout;         /* entry and attribute timeout, seconds */
 	/* The state directory, hidden from the mount when it lies inside. */
 	dev_t state_dev;

@@ -3,6 +3,7 @@
 
 #include "aliases.h"
 #include "mf-state.h"
+#include "mf-tree.h"
 #include "shm.h"
 
 #include <errno.h>
@@ -72,6 +73,8 @@ static void inode_free(FsInode *in)
 	g_slist_free(in->cached_views);
 	if (in->shm)
 		fs_shm_obj_unref(in->shm);
+	if (in->tree_node)
+		mf_tree_node_unref(in->tree_node);
 	g_mutex_clear(&in->lock);
 	g_free(in);
 }
@@ -287,6 +290,22 @@ FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
 			     uint64_t id)
 {
 	return view_get(t, base, FS_VIEW, spec, name, id);
+}
+
+FsInode *fs_inode_tree(FsInodeTable *t, MfTreeNode *node, mode_t type,
+		       uint64_t seq)
+{
+	FsInode *in = view_get(t, &t->root, FS_TREE, NULL,
+			       mf_tree_node_id(node), seq);
+
+	/* Set before the kernel can know it: the lookup is still ours. */
+	g_mutex_lock(&t->lock);
+	if (!in->tree_node) {
+		in->tree_node = mf_tree_node_ref(node);
+		in->type = type & S_IFMT;
+	}
+	g_mutex_unlock(&t->lock);
+	return in;
 }
 
 static void release(FsInodeTable *t, FsInode *in, uint64_t lookups,

@@ -29,9 +29,12 @@ typedef enum FsKind {
 	FS_IMAGEDIR,    /* F@@/image (image.h) */
 	FS_SHMDIR,      /* .shm (shm.h); its objects are FS_REAL */
 	FS_REMOVED,     /* MOUNT/.removed (orphans.h); its base is the root */
+	FS_TREEDIR,     /* MOUNT/.snapshots (tree.h); its base is the root */
+	FS_TREE,        /* an object in a tree snapshot (tree.h) */
 } FsKind;
 
 typedef struct FsShmObj FsShmObj;
+typedef struct MfTreeNode MfTreeNode;
 
 struct FsInode {
 	FsKind kind;            /* constant */
@@ -76,6 +79,10 @@ struct FsInode {
 	unsigned view_opens;    /* FS_VIEW: its opens; base->lock */
 	FsShmObj *shm;          /* the .shm object it is, or NULL; constant,
 				 * one reference held */
+	MfTreeNode *tree_node;  /* FS_TREE: the object as its snapshot sees
+				 * it, one reference held; entry is its
+				 * mf_tree_node_id(), entry_id the snapshot's
+				 * seq for a snapshot's root, else 0 */
 };
 
 FsInodeTable *fs_inode_table_new(int root_fd);
@@ -117,6 +124,12 @@ int fs_inode_memfd(FsInodeTable *t, int fd, dev_t dev, uint64_t ino,
 FsInode *fs_inode_entry_view(FsInodeTable *t, FsInode *base,
 			     const MfViewSpec *spec, const char *name,
 			     uint64_t id);
+/* The inode of an object of a tree snapshot (tree.h): shared per
+ * mf_tree_node_id(node), so the hard links of a snapshot are one inode.
+ * type: its S_IFMT bits; seq: the snapshot's for its root, else 0. Holds
+ * its own reference to node. One lookup added. */
+FsInode *fs_inode_tree(FsInodeTable *t, MfTreeNode *node, mode_t type,
+		       uint64_t seq);
 /* Drop n of the kernel's lookups. */
 void fs_inode_forget(FsInodeTable *t, FsInode *in, uint64_t n);
 void fs_inode_unref(FsInodeTable *t, FsInode *in);

@@ -27,6 +27,7 @@
 #include "readahead.h"
 #include "shm.h"
 #include "splice.h"
+#include "tree.h"
 
 /* 2M: the size of a huge page, so that on a tmpfs mounted with huge=
  * each window is one PMD mapping (see mapfs(1), window_size). */
@@ -110,9 +111,10 @@ static void usage(const char *prog)
 	       "    -o timeout=SECS        entry and attribute cache timeout (default 1)\n"
 	       "    -o sync                snapshot and private-view pages reach the\n"
 	       "                           disk before the file changes\n"
-	       "    -o views=hidden|visible  list F@@ view directories, .shm and\n"
-	       "                           .removed (removed files' snapshots) in\n"
-	       "                           readdir (default hidden: by name only)\n"
+	       "    -o views=hidden|visible  list F@@ view directories, .shm,\n"
+	       "                           .snapshots and .removed (removed files'\n"
+	       "                           snapshots) in readdir (default hidden:\n"
+	       "                           by name only)\n"
 	       "    -o shm_size=SIZE       memory all .shm objects may commit (K/M/G/T;\n"
 	       "                           default half the RAM); ENOSPC past it\n"
 	       "    -h, --help             this help\n"
@@ -120,6 +122,8 @@ static void usage(const char *prog)
 	       "Beside each file F, by name: F@@/rw, F@@/ro (windows :OFF+LEN),\n"
 	       "F@@/cow/NAME (private views), F@@/snap/NAME (snapshots), and for\n"
 	       "ELF and PE files F@@/image/SECTION and F@@/image/mapped.\n\n"
+	       "Tree snapshots: mkdir MOUNTPOINT/.snapshots/NAME takes one (read-only,\n"
+	       "constant time), rmdir deletes it, mv within .snapshots renames it.\n\n"
 	       "Named shared memory: MOUNTPOINT/.shm/NAME (open O_CREAT, ftruncate,\n"
 	       "mmap MAP_SHARED), in memory only, gone at unmount.\n\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
@@ -192,6 +196,8 @@ static int lock_state_dir(FsContext *ctx, const char *statedir)
 	r = mf_statedir_open(dfd, arg_opts.sync, &ctx->states);
 	if (r == 0)
 		r = fs_orphans_open(ctx, dfd);
+	if (r == 0)
+		r = fs_tree_open(ctx, dfd, arg_opts.sync);
 	close(dfd);
 	if (r < 0) {
 		fail("cannot use state directory %s: %s", dir, strerror(-r));
@@ -339,6 +345,8 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 	ctx->root_fd = open(ctx->backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->root_fd < 0)
 		return -fail("%s: %s", ctx->backing, strerror(errno));
+	/* Before the state directory: tree snapshots read live files. */
+	ctx->cache = mf_window_cache_new(window_size, (unsigned)max_windows);
 	*lock_fd = lock_state_dir(ctx, arg_opts.statedir);
 	if (*lock_fd < 0)
 		return -1;
@@ -353,7 +361,6 @@ static int start(struct fuse_args *args, struct fuse_cmdline_opts *cmd,
 			     strerror(-r), "");
 	ctx->timeout = arg_opts.timeout;
 	ctx->debug = cmd->debug;
-	ctx->cache = mf_window_cache_new(window_size, (unsigned)max_windows);
 	ctx->inodes = fs_inode_table_new(ctx->root_fd);
 	ctx->shm = fs_shm_new(shm_size, ctx->states);
 	return 1;
@@ -391,6 +398,8 @@ int main(int argc, char *argv[])
 	fs_shm_free(ctx.shm);
 	if (ctx.states)
 		mf_statedir_sweep(ctx.states, FS_SHM_INO_BASE, UINT64_MAX);
+	/* After the inodes, which hold its nodes; before the states. */
+	fs_tree_close(&ctx);
 	fs_orphans_close(&ctx);
 	mf_statedir_free(ctx.states);
 	mf_window_cache_free(ctx.cache);

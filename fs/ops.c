@@ -26,6 +26,7 @@
 #include "reply.h"
 #include "shm.h"
 #include "splice.h"
+#include "tree.h"
 #include "views.h"
 
 static int stat_inode(FsInode *in, struct stat *st)
@@ -67,6 +68,8 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (dir->kind == FS_SHMDIR)
 		return fs_shm_lookup(req, dir, name);
+	if (fs_tree_is(dir))
+		return fs_tree_lookup(req, dir, name);
 	if (is_virtual(dir))
 		return fs_views_lookup(req, dir, name);
 	r = fs_inode_lookup(ctx->inodes, dir, name, &st, &in);
@@ -76,6 +79,8 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return fs_views_lookup_dir(req, dir, name);
 	if (r == -ENOENT && fs_shm_is_dir_name(ctx, dir, name))
 		return fs_shm_lookup_dir(req);
+	if (r == -ENOENT && fs_tree_is_dir_name(ctx, dir, name))
+		return fs_tree_lookup_dir(req);
 	if (r == -ENOENT && parent == FUSE_ROOT_ID &&
 	    strcmp(name, FS_REMOVED_DIR) == 0)
 		return fs_views_lookup_removed(req);
@@ -125,9 +130,71 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	if (in->kind == FS_SHMDIR)
 		return fs_shm_getattr(req, in);
+	if (fs_tree_is(in))
+		return fs_tree_getattr(req, in);
 	if (is_virtual(in))
 		return fs_views_getattr(req, in);
 	reply_attr(req, in, "getattr");
+}
+
+/* The changes of a setattr, between fs_tree_change() and fs_tree_end().
+ * Returns 0 or -errno, with the operation in *op. */
+static int set_attrs(fuse_req_t req, FsInode *in, struct stat *attr,
+		     int valid, FsAliasDrops **drops, const char **op)
+{
+	FsContext *ctx = ctx_of(req);
+	char path[FS_PROC_PATH_MAX];
+	int r = 0;
+
+	if (valid & FUSE_SET_ATTR_MODE) {
+		*op = "chmod";
+		fs_inode_proc_path(in, path);
+		if (in->type == S_IFLNK)
+			return -EOPNOTSUPP;
+		if (chmod(path, attr->st_mode & 07777) < 0)
+			return -errno;
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		*op = "chown";
+		if (fchownat(fs_fd(in), "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		MfBacking *b;
+
+		*op = "truncate";
+		r = fs_inode_backing_rw(ctx, in, &b);
+		if (r == -EINVAL)
+			r = in->type == S_IFDIR ? -EISDIR : -EINVAL;
+		/* Kept already, but maybe before this backing was open: the
+		 * chain attaches to it now (a hash lookup). */
+		if (r == 0 && (r = fs_tree_keep(ctx, in, b)) < 0)
+			mf_backing_unref(b);
+		if (r == 0) {
+			fs_killpriv_clear(req, in);
+			r = mf_backing_truncate(b, (uint64_t)attr->st_size);
+			mf_backing_unref(b);
+		}
+		if (r < 0)
+			return r;
+		*drops = fs_aliases_changed(in, (uint64_t)attr->st_size,
+					    FS_ALIASES_TO_END);
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		*op = "utimens";
+		r = fs_views_set_times(ctx, in, attr, valid);
+		if (r < 0)
+			return r;
+		g_mutex_lock(&in->lock);
+		if (in->backing)
+			mf_backing_times_changed(in->backing);
+		g_mutex_unlock(&in->lock);
+	}
+	return 0;
 }
 
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -136,56 +203,20 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	FsContext *ctx = ctx_of(req);
 	FsInode *in = inode_of(req, ino);
 	FsAliasDrops *drops = NULL;
-	char path[FS_PROC_PATH_MAX];
+	const char *op = "setattr";
 	struct stat st;
-	int r = 0;
+	int r;
 
 	(void)fi;
 	if (is_virtual(in))
 		return fs_views_setattr(req, in, attr, valid);
-	if (valid & FUSE_SET_ATTR_MODE) {
-		fs_inode_proc_path(in, path);
-		if (in->type == S_IFLNK)
-			r = -EOPNOTSUPP;
-		else if (chmod(path, attr->st_mode & 07777) < 0)
-			r = -errno;
-		if (r < 0)
-			return fs_reply_err(req, -r, "chmod", NULL);
-	}
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
-		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-
-		if (fchownat(fs_fd(in), "", uid, gid,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-			return fs_reply_err(req, errno, "chown", NULL);
-	}
-	if (valid & FUSE_SET_ATTR_SIZE) {
-		MfBacking *b;
-
-		r = fs_inode_backing_rw(ctx, in, &b);
-		if (r == -EINVAL)
-			r = in->type == S_IFDIR ? -EISDIR : -EINVAL;
-		if (r == 0) {
-			fs_killpriv_clear(req, in);
-			r = mf_backing_truncate(b, (uint64_t)attr->st_size);
-			mf_backing_unref(b);
-		}
-		if (r < 0)
-			return fs_reply_err(req, -r, "truncate", NULL);
-		drops = fs_aliases_changed(in, (uint64_t)attr->st_size,
-					   FS_ALIASES_TO_END);
-	}
-	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		r = fs_views_set_times(ctx, in, attr, valid);
-		if (r < 0)
-			return fs_aliases_reply_err(req, drops, -r, "utimens",
-						    NULL);
-		g_mutex_lock(&in->lock);
-		if (in->backing)
-			mf_backing_times_changed(in->backing);
-		g_mutex_unlock(&in->lock);
-	}
+	r = fs_tree_change(ctx, in, NULL);
+	if (r < 0)
+		return fs_reply_err(req, -r, op, NULL);
+	r = set_attrs(req, in, attr, valid, &drops, &op);
+	fs_tree_end(ctx);
+	if (r < 0)
+		return fs_aliases_reply_err(req, drops, -r, op, NULL);
 	r = stat_inode(in, &st);
 	if (r < 0)
 		return fs_aliases_reply_err(req, drops, -r, "setattr", NULL);
@@ -250,13 +281,30 @@ static bool refuse_state(fuse_req_t req, FsInode *parent, const char *name,
 	return true;
 }
 
-/* A name made by mkdir, mknod or symlink: own it, then answer its entry. */
+/* Before a name is made in dir: begin the change, keeping dir's entries
+ * for tree snapshots. False if refused (replied). */
+static bool begin_new(fuse_req_t req, FsInode *dir, const char *name,
+		      const char *op)
+{
+	int r = fs_tree_change(ctx_of(req), dir, NULL);
+
+	if (r < 0)
+		fs_reply_err(req, -r, op, name);
+	return r == 0;
+}
+
+/* A name made by mkdir, mknod or symlink (after begin_new()): own it,
+ * end the change, then answer its entry. */
 static void finish_new(fuse_req_t req, FsInode *parent, const char *name,
 		       int made, const char *op)
 {
-	if (made < 0)
-		return fs_reply_err(req, errno, op, name);
-	chown_new(req, parent, name, -1);
+	int err = made < 0 ? errno : 0;
+
+	if (!err)
+		chown_new(req, parent, name, -1);
+	fs_tree_end(ctx_of(req));
+	if (err)
+		return fs_reply_err(req, err, op, name);
 	lookup_and_reply(req, parent, name, op);
 }
 
@@ -265,7 +313,10 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	FsInode *dir = inode_of(req, parent);
 
-	if (refuse_state(req, dir, name, "mkdir"))
+	if (fs_tree_is(dir))
+		return fs_tree_mkdir(req, dir, name);
+	if (refuse_state(req, dir, name, "mkdir") ||
+	    !begin_new(req, dir, name, "mkdir"))
 		return;
 	finish_new(req, dir, name,
 		   mkdirat(fs_fd(dir), name, new_mode(req, dir, mode)), "mkdir");
@@ -278,7 +329,8 @@ static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (dir->kind == FS_SHMDIR)
 		return fs_shm_mknod(req, dir, name, mode);
-	if (refuse_state(req, dir, name, "mknod"))
+	if (refuse_state(req, dir, name, "mknod") ||
+	    !begin_new(req, dir, name, "mknod"))
 		return;
 	finish_new(req, dir, name,
 		   mknodat(fs_fd(dir), name, new_mode(req, dir, mode), rdev),
@@ -290,7 +342,8 @@ static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 {
 	FsInode *dir = inode_of(req, parent);
 
-	if (refuse_state(req, dir, name, "symlink"))
+	if (refuse_state(req, dir, name, "symlink") ||
+	    !begin_new(req, dir, name, "symlink"))
 		return;
 	finish_new(req, dir, name, symlinkat(link, fs_fd(dir), name), "symlink");
 }
@@ -304,29 +357,38 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 	if (is_virtual(in))
 		return fs_views_refuse(req, in, "link");
-	if (refuse_state(req, dir, newname, "link"))
+	if (refuse_state(req, dir, newname, "link") ||
+	    !begin_new(req, dir, newname, "link"))
 		return;
-	r = linkat(fs_fd(in), "", fs_fd(dir), newname, AT_EMPTY_PATH);
-	if (r < 0 && (errno == ENOENT || errno == EPERM)) {
-		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
-		fs_inode_proc_path(in, path);
-		r = linkat(AT_FDCWD, path, fs_fd(dir), newname, AT_SYMLINK_FOLLOW);
+	/* The file gains a link: its nlink and ctime change. */
+	r = fs_tree_keep(ctx_of(req), in, NULL);
+	if (r == 0) {
+		r = linkat(fs_fd(in), "", fs_fd(dir), newname, AT_EMPTY_PATH);
+		if (r < 0 && (errno == ENOENT || errno == EPERM)) {
+			/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
+			fs_inode_proc_path(in, path);
+			r = linkat(AT_FDCWD, path, fs_fd(dir), newname,
+				   AT_SYMLINK_FOLLOW);
+		}
+		r = r < 0 ? -errno : 0;
 	}
+	fs_tree_end(ctx_of(req));
 	if (r < 0)
-		return fs_reply_err(req, errno, "link", newname);
+		return fs_reply_err(req, -r, "link", newname);
 	lookup_and_reply(req, dir, newname, "link");
 }
 
 /* ENOENT from the tree for "F@@" means the view directory was named
- * (for ".shm", the shared memory directory): it cannot be removed or
- * renamed. */
+ * (for ".shm" and ".snapshots", the synthetic directories): it cannot be
+ * removed or renamed. */
 static void reply_tree_err(fuse_req_t req, int err, const char *op,
 			   const char *name)
 {
 	if (err == ENOENT && (fs_views_is_dir_name(name) ||
-			      strcmp(name, FS_SHM_DIR_NAME) == 0)) {
-		fs_log(LOG_NOTICE, "%s %s: view directories and .shm cannot be "
-		       "removed or renamed", op, name);
+			      strcmp(name, FS_SHM_DIR_NAME) == 0 ||
+			      strcmp(name, FS_TREE_DIR_NAME) == 0)) {
+		fs_log(LOG_NOTICE, "%s %s: view directories, .shm and "
+		       ".snapshots cannot be removed or renamed", op, name);
 		err = EPERM;
 	}
 	fs_reply_err(req, err, op, name);
@@ -335,17 +397,26 @@ static void reply_tree_err(fuse_req_t req, int err, const char *op,
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 			int flags, const char *op)
 {
+	FsContext *ctx = ctx_of(req);
 	FsInode *dir = inode_of(req, parent);
-
 	int r;
 
 	if (refuse_state(req, dir, name, op))
 		return;
-	r = flags ? 0 : fs_orphans_keep(ctx_of(req), dir, name);
+	r = fs_tree_change(ctx, dir, NULL);
 	if (r < 0)
 		return fs_reply_err(req, -r, op, name);
-	if (unlinkat(fs_fd(dir), name, flags) < 0)
-		return reply_tree_err(req, errno, op, name);
+	r = fs_tree_keep_removed(ctx, dir, name);
+	if (r == 0 && !flags)
+		r = fs_orphans_keep(ctx, dir, name);
+	if (r < 0) {
+		fs_tree_end(ctx);
+		return fs_reply_err(req, -r, op, name);
+	}
+	r = unlinkat(fs_fd(dir), name, flags) < 0 ? errno : 0;
+	fs_tree_end(ctx);
+	if (r)
+		return reply_tree_err(req, r, op, name);
 	fuse_reply_err(req, 0);
 }
 
@@ -362,15 +433,46 @@ static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	FsInode *dir = inode_of(req, parent);
+
+	if (fs_tree_is(dir))
+		return fs_tree_rmdir(req, dir, name);
 	remove_name(req, parent, name, AT_REMOVEDIR, "rmdir");
+}
+
+/* Begin a rename: keep both directories, what moves, and what it
+ * replaces. Returns 0 (begun) or -errno (not). */
+static int keep_renamed(FsContext *ctx, FsInode *from, const char *name,
+			FsInode *to, const char *newname, unsigned flags)
+{
+	int r = fs_tree_change(ctx, from, NULL);
+
+	if (r < 0)
+		return r;
+	if (to != from)
+		r = fs_tree_keep(ctx, to, NULL);
+	/* A moved directory's ".." and a moved object's ctime change. */
+	if (r == 0)
+		r = fs_tree_keep_at(ctx, from, name);
+	if (r == 0 && (flags & RENAME_EXCHANGE))
+		r = fs_tree_keep_at(ctx, to, newname);
+	else if (r == 0 && !(flags & RENAME_NOREPLACE))
+		r = fs_tree_keep_removed(ctx, to, newname);
+	if (r < 0)
+		fs_tree_end(ctx);
+	return r;
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 fuse_ino_t newparent, const char *newname,
 			 unsigned int flags)
 {
+	FsContext *ctx = ctx_of(req);
 	FsInode *from = inode_of(req, parent), *to = inode_of(req, newparent);
+	int r;
 
+	if (fs_tree_is(from) || fs_tree_is(to))
+		return fs_tree_rename(req, from, name, to, newname, flags);
 	if (from->kind == FS_SHMDIR || to->kind == FS_SHMDIR)
 		return fs_shm_rename(req, from, name, to, newname, flags);
 	if (is_virtual(from) || is_virtual(to)) {
@@ -386,26 +488,38 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * backing filesystem, which supports it or says not. */
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return fs_reply_err(req, EINVAL, "rename", name);
+	r = keep_renamed(ctx, from, name, to, newname, flags);
+	if (r < 0)
+		return fs_reply_err(req, -r, "rename", name);
 	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE))) {
 		/* a file replaced by the rename loses a link */
-		int r = fs_orphans_keep(ctx_of(req), to, newname);
+		r = fs_orphans_keep(ctx, to, newname);
 
-		if (r < 0)
+		if (r < 0) {
+			fs_tree_end(ctx);
 			return fs_reply_err(req, -r, "rename", newname);
+		}
 	}
-	if (renameat2(fs_fd(from), name, fs_fd(to), newname, flags) < 0)
-		return reply_tree_err(req, errno, "rename", name);
+	r = renameat2(fs_fd(from), name, fs_fd(to), newname, flags) < 0 ? errno
+									 : 0;
 	/* The whiteout left at the old name is the caller's, as the
 	 * kernel would make it. */
-	if (flags & RENAME_WHITEOUT)
+	if (r == 0 && (flags & RENAME_WHITEOUT))
 		chown_new(req, from, name, -1);
+	fs_tree_end(ctx);
+	if (r)
+		return reply_tree_err(req, r, "rename", name);
 	fuse_reply_err(req, 0);
 }
 
 static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(fs_fd(inode_of(req, ino)), "", buf, sizeof(buf));
+	ssize_t n;
+
+	if (fs_tree_is(inode_of(req, ino)))
+		return fs_tree_readlink(req, inode_of(req, ino));
+	n = readlinkat(fs_fd(inode_of(req, ino)), "", buf, sizeof(buf));
 
 	if (n < 0)
 		return fs_reply_err(req, errno, "readlink", NULL);
@@ -440,15 +554,18 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	bool stale;
 	int r;
 
+	if (fs_tree_is(in))
+		return fs_tree_open_file(req, in, fi);
 	if (is_virtual(in))
 		return fs_views_open(req, in, fi);
 	r = rw ? fs_inode_backing_rw(ctx, in, &b)
 	       : fs_inode_backing(ctx, in, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", NULL);
-	if (fi->flags & O_TRUNC) {
+	if ((fi->flags & O_TRUNC) && (r = fs_tree_change(ctx, in, b)) == 0) {
 		fs_killpriv_clear(req, in);
 		r = mf_backing_truncate(b, 0);
+		fs_tree_end(ctx);
 	}
 	mf_backing_unref(b);
 	if (r < 0)
@@ -464,13 +581,18 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
  * backing, and take its attributes again. Returns 0 or -errno. */
 static int truncate_new_open(fuse_req_t req, FsInode *in, struct stat *st)
 {
-	MfBacking *b;
+	MfBacking *b = NULL;
 	int r = fs_inode_backing_rw(ctx_of(req), in, &b);
 
-	if (r < 0)
+	if (r == 0)
+		r = fs_tree_change(ctx_of(req), in, b);
+	if (r < 0) {
+		mf_backing_unref(b);
 		return r;
+	}
 	fs_killpriv_clear(req, in);
 	r = mf_backing_truncate(b, 0);
+	fs_tree_end(ctx_of(req));
 	if (r == 0 && fstat(mf_backing_fd(b), st) < 0)
 		r = -errno;
 	mf_backing_unref(b);
@@ -489,21 +611,27 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (dir->kind == FS_SHMDIR)
 		return fs_shm_create(req, dir, name, mode, fi);
+	if (fs_tree_is(dir))
+		return fs_tree_refuse(req, dir, "create");
 	if (is_virtual(dir))
 		return fs_views_create(req, dir, name, fi);
 	if (refuse_state(req, dir, name, "create"))
 		return;
 	mode = new_mode(req, dir, mode);
+	if (!begin_new(req, dir, name, "create"))
+		return;
 	/* O_EXCL first, so we know whether we made it and must chown it. */
 	fd = openat(fs_fd(dir), name, base | O_CREAT | O_EXCL, mode);
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		made = false;
 		fd = openat(fs_fd(dir), name, base);
 	}
-	if (fd < 0)
-		return fs_reply_err(req, errno, "create", name);
-	if (made)
+	r = fd < 0 ? errno : 0;
+	if (fd >= 0 && made)
 		chown_new(req, dir, name, fd);
+	fs_tree_end(ctx);
+	if (fd < 0)
+		return fs_reply_err(req, r, "create", name);
 	r = fs_inode_lookup(ctx->inodes, dir, name, &e.attr, &in);
 	if (r < 0) {
 		close(fd);
@@ -549,6 +677,8 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t r;
 
 	(void)fi;
+	if (fs_tree_is(in))
+		return fs_tree_read(req, in, size, off);
 	if (is_virtual(in))
 		return fs_views_read(req, in, size, off);
 	r = backing_of(req, ino, &b);
@@ -605,6 +735,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	MfBacking *b;
 	ssize_t r;
 
+	if (fs_tree_is(in))
+		return fs_tree_refuse(req, in, "write");
 	if (is_virtual(in))
 		return fs_views_write(req, in, buf, size, off, fi);
 	r = fs_shm_charge(ctx_of(req), in, (uint64_t)off, size);
@@ -618,8 +750,12 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	    end == (uint64_t)off)
 		end = 0;
 	at = end ? end : (uint64_t)off;
-	fs_killpriv_clear(req, in);
-	r = mf_backing_write(b, at, buf, size);
+	r = fs_tree_change(ctx_of(req), in, b);
+	if (r == 0) {
+		fs_killpriv_clear(req, in);
+		r = mf_backing_write(b, at, buf, size);
+		fs_tree_end(ctx_of(req));
+	}
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
@@ -638,6 +774,10 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 
 	(void)fi;
+	if (fs_tree_is(in)) {
+		fs_tree_closed(in);
+		return (void)fuse_reply_err(req, 0);
+	}
 	if (!is_virtual(in) || fs_aliases_cached(in))
 		fs_inode_remember(in);
 	if (is_virtual(in))
@@ -654,6 +794,8 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int r;
 
 	(void)fi;
+	if (fs_tree_is(in))
+		return (void)fuse_reply_err(req, 0);
 	if (is_virtual(in))
 		return fs_views_fsync(req, in, datasync);
 	r = backing_of(req, ino, &b);
@@ -688,6 +830,8 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	int r;
 
 	(void)fi;
+	if (fs_tree_is(in))
+		return fs_tree_refuse(req, in, "fallocate");
 	if (is_virtual(in))
 		return fs_reply_err(req, EOPNOTSUPP, "fallocate on a view", NULL);
 	r = mode & FALLOC_FL_PUNCH_HOLE
@@ -696,8 +840,13 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	if (r == 0)
 		r = fs_inode_backing_rw(ctx_of(req), in, &b);
 	if (r == 0) {
-		fs_killpriv_clear(req, in);
-		r = mf_backing_fallocate(b, mode, (uint64_t)off, (uint64_t)len);
+		r = fs_tree_change(ctx_of(req), in, b);
+		if (r == 0) {
+			fs_killpriv_clear(req, in);
+			r = mf_backing_fallocate(b, mode, (uint64_t)off,
+						 (uint64_t)len);
+			fs_tree_end(ctx_of(req));
+		}
 		mf_backing_unref(b);
 	}
 	if (r < 0)
@@ -742,6 +891,8 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	SeekJob *j;
 
 	(void)fi;
+	if (fs_tree_is(in))
+		return fs_tree_lseek(req, in, off, whence);
 	if (is_virtual(in))
 		return fs_views_lseek(req, in, off, whence);
 	j = g_new(SeekJob, 1);
@@ -773,10 +924,13 @@ static void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (r == 0)
 		r = fs_inode_backing_rw(ctx_of(req), inode_of(req, ino_out),
 					&dst);
+	if (r == 0)
+		r = fs_tree_change(ctx_of(req), inode_of(req, ino_out), dst);
 	if (r == 0) {
 		fs_killpriv_clear(req, inode_of(req, ino_out));
 		r = mf_backing_copy(src, (uint64_t)off_in, dst,
 				    (uint64_t)off_out, len);
+		fs_tree_end(ctx_of(req));
 	}
 	mf_backing_unref(src);
 	mf_backing_unref(dst);

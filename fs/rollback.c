@@ -23,6 +23,7 @@
 #include "orphans.h"
 #include "ops.h"
 #include "reply.h"
+#include "tree.h"
 #include "views.h"
 
 #define CHANGED_XATTR "user.mapfs.changed"
@@ -47,6 +48,18 @@ static int relink(FsInode *base, FsInode *dir, const char *name)
 		       : 0;
 }
 
+/* Begin the rollback's change: keep the file, and the directory it is
+ * linked back into. Returns 0 (begun) or -errno (not). */
+static int keep_rollback(FsContext *ctx, RollbackJob *j, MfBacking *b)
+{
+	int r = fs_tree_change(ctx, j->snapdir->base, b);
+
+	if (r == 0 && j->relink && (r = fs_tree_keep(ctx, j->target_dir,
+						     NULL)) < 0)
+		fs_tree_end(ctx);
+	return r;
+}
+
 static void rollback_job(void *arg)
 {
 	RollbackJob *j = arg;
@@ -55,13 +68,15 @@ static void rollback_job(void *arg)
 	MfBacking *b = NULL;
 	MfState *st = NULL;
 	uint64_t pages = 0;
-	bool linked = false;
+	bool linked = false, began = false;
 	int r;
 
 	fs_notify_drop_file(base, 0, 0);
 	r = fs_inode_backing_rw(ctx, base, &b);
 	if (r == 0)
 		r = fs_views_state(ctx, j->snapdir, false, &st);
+	if (r == 0 && (r = keep_rollback(ctx, j, b)) == 0)
+		began = true;
 	/* The name first: if it cannot be had, nothing has changed. */
 	if (r == 0 && j->relink && (r = relink(base, j->target_dir,
 					       j->target)) == 0)
@@ -70,6 +85,8 @@ static void rollback_job(void *arg)
 		r = mf_state_snap_rollback(st, b, j->name, &pages);
 	if (r < 0 && linked)
 		unlinkat(fs_fd(j->target_dir), j->target, 0);
+	if (began)
+		fs_tree_end(ctx);
 	if (r == -ENOENT && !j->relink) {
 		/* Not F's own: a snapshot of the file F replaced (sed -i,
 		 * mv G F), shown at its path. */

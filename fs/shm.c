@@ -198,14 +198,6 @@ bool fs_shm_is_dir_name(FsContext *ctx, FsInode *parent, const char *name)
 	       strcmp(name, FS_SHM_DIR_NAME) == 0;
 }
 
-char *fs_shm_listed_name(FsContext *ctx, FsInode *dir)
-{
-	if (dir != fs_inode_get(ctx->inodes, FUSE_ROOT_ID) ||
-	    faccessat(fs_fd(dir), FS_SHM_DIR_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return NULL;
-	return g_strdup(FS_SHM_DIR_NAME);
-}
-
 void fs_shm_lookup_dir(fuse_req_t req)
 {
 	FsContext *ctx = ctx_of(req);

@@ -43,9 +43,6 @@ void fs_shm_obj_unref(FsShmObj *obj);
 
 /* Is name in parent the .shm directory (the tree has no such name)? */
 bool fs_shm_is_dir_name(FsContext *ctx, FsInode *parent, const char *name);
-/* ".shm" if readdir of dir lists it (views=visible, the root, the tree
- * has no .shm of its own), else NULL. g_free it. */
-char *fs_shm_listed_name(FsContext *ctx, FsInode *dir);
 /* Reply to a lookup of .shm in the root. */
 void fs_shm_lookup_dir(fuse_req_t req);
 

@@ -23,6 +23,7 @@
 #include "orphans.h"
 #include "reply.h"
 #include "shm.h"
+#include "tree.h"
 
 /* The file's backing, read-write if the view writes with it: reading an
  * rw view of a file that cannot be written (chattr +i) still works. */
@@ -32,6 +33,45 @@ static int view_backing(fuse_req_t req, FsInode *in, bool writes,
 	if (writes && in->spec.mode == MF_VIEW_RW)
 		return fs_inode_backing_rw(ctx_of(req), in->base, ret);
 	return fs_inode_backing(ctx_of(req), in->base, ret);
+}
+
+/* A change of the bytes of in's file through b, kept for tree snapshots
+ * first. */
+static ssize_t view_write(FsContext *ctx, FsInode *in, MfBacking *b,
+			  uint64_t voff, const char *buf, size_t size)
+{
+	ssize_t r = fs_tree_change(ctx, in->base, b);
+
+	if (r == 0) {
+		r = mf_view_write(b, &in->spec, voff, buf, size);
+		fs_tree_end(ctx);
+	}
+	return r;
+}
+
+static int view_truncate(FsContext *ctx, FsInode *in, MfBacking *b,
+			 uint64_t size)
+{
+	int r = fs_tree_change(ctx, in->base, b);
+
+	if (r == 0) {
+		r = mf_view_truncate(b, &in->spec, size);
+		fs_tree_end(ctx);
+	}
+	return r;
+}
+
+/* fs_killpriv_clear() before a change through a view: a change of the
+ * file's mode, kept for tree snapshots first. */
+static int killpriv(fuse_req_t req, FsInode *in, MfBacking *b)
+{
+	int r = fs_tree_change(ctx_of(req), in->base, b);
+
+	if (r == 0) {
+		fs_killpriv_clear(req, in);
+		fs_tree_end(ctx_of(req));
+	}
+	return r;
 }
 
 static fuse_ino_t file_ino(FsInode *in)
@@ -98,7 +138,7 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", in->entry);
 	if (fi->flags & O_TRUNC)
-		r = mf_view_truncate(b, &in->spec, 0);
+		r = view_truncate(ctx_of(req), in, b, 0);
 	mf_backing_unref(b);
 	if (r == 0)
 		r = pin_entry(ctx_of(req), in);
@@ -255,7 +295,8 @@ static void write_job(void *arg)
 	off = mf_view_file_offset(&in->spec, j->voff);
 	fs_notify_drop_file(in->base, (off_t)off, (off_t)j->size);
 	if (r == 0)
-		r = mf_view_write(j->b, &in->spec, j->voff, j->data, j->size);
+		r = view_write(ctx_of(j->req), in, j->b, j->voff, j->data,
+			       j->size);
 	finish_write(j->req, in, off, r);
 	mf_backing_unref(j->b);
 	g_free(j);
@@ -288,7 +329,7 @@ static void write_closed(fuse_req_t req, FsInode *in, MfBacking *b,
 			 const char *buf, size_t size, uint64_t voff,
 			 uint64_t gen)
 {
-	ssize_t r = mf_view_write(b, &in->spec, voff, buf, size);
+	ssize_t r = view_write(ctx_of(req), in, b, voff, buf, size);
 	uint64_t off = mf_view_file_offset(&in->spec, voff);
 
 	mf_backing_unref(b);
@@ -326,7 +367,11 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		r = view_backing(req, in, true, &b);
 	if (r < 0)
 		return fs_reply_err(req, -r, "write", NULL);
-	fs_killpriv_clear(req, in);
+	r = killpriv(req, in, b);
+	if (r < 0) {
+		mf_backing_unref(b);
+		return fs_reply_err(req, -r, "write", NULL);
+	}
 	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base, &gen))
 		return write_closed(req, in, b, buf, size, (uint64_t)off, gen);
 	j = g_malloc(sizeof(*j) + size);
@@ -391,15 +436,19 @@ static void attr_job(void *arg)
 	int r = 0;
 
 	fs_notify_drop_file(in->base, from, 0);
-	if (j->valid & ~FUSE_SET_ATTR_SIZE)
-		r = fs_views_set_times(ctx, in->base, &j->attr, j->valid);
-	if (r == 0 && resize) {
-		r = fs_inode_backing_rw(ctx, in->base, &b);
-		if (r == 0) {
-			r = mf_view_truncate(b, &in->spec,
-					     (uint64_t)j->attr.st_size);
+	r = fs_tree_change(ctx, in->base, NULL);
+	if (r == 0) {
+		if (j->valid & ~FUSE_SET_ATTR_SIZE)
+			r = fs_views_set_times(ctx, in->base, &j->attr,
+					       j->valid);
+		if (r == 0 && resize)
+			r = fs_inode_backing_rw(ctx, in->base, &b);
+		if (r == 0 && resize) {
+			r = view_truncate(ctx, in, b,
+					  (uint64_t)j->attr.st_size);
 			mf_backing_unref(b);
 		}
+		fs_tree_end(ctx);
 	}
 	fs_notify_drop_file(in->base, from, 0);
 	if (r == 0 && resize)
@@ -457,8 +506,8 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 		return fs_views_refuse(req, in, "setattr");
 	if (fs_views_refuse_removed(ctx_of(req), in, "setattr", NULL))
 		return fs_reply_err(req, ENOENT, "setattr", NULL);
-	if (valid & FUSE_SET_ATTR_SIZE)
-		fs_killpriv_clear(req, in);
+	if ((valid & FUSE_SET_ATTR_SIZE) && (r = killpriv(req, in, NULL)) < 0)
+		return fs_reply_err(req, -r, "truncate", NULL);
 	j = g_new0(AttrJob, 1);
 	j->req = req;
 	j->in = in;
@@ -488,8 +537,10 @@ static void commit_job(void *arg)
 	r = fs_inode_backing_rw(ctx, base, &b);
 	if (r == 0)
 		r = fs_views_state(ctx, j->cowdir, false, &st);
-	if (r == 0)
+	if (r == 0 && (r = fs_tree_change(ctx, base, b)) == 0) {
 		r = mf_state_cow_commit(st, b, j->name);
+		fs_tree_end(ctx);
+	}
 	if (st)
 		mf_state_unref(st);
 	mf_backing_unref(b);

@@ -19,6 +19,7 @@
 #include "reply.h"
 #include "rollback.h"
 #include "shm.h"
+#include "tree.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -371,10 +372,13 @@ void fs_views_refuse(fuse_req_t req, FsInode *in, const char *op)
 {
 	bool ro = in->kind == FS_VIEW &&
 		  (in->spec.mode == MF_VIEW_RO || in->spec.mode == MF_VIEW_SNAP);
-	const char *why = ro ? "read-only view"
-			  : in->kind == FS_VIEW ? "change the file, not its view"
-						: "view directories hold only views";
+	const char *why;
 
+	if (fs_tree_is(in))
+		return fs_tree_refuse(req, in, op);
+	why = ro ? "read-only view"
+	      : in->kind == FS_VIEW ? "change the file, not its view"
+				    : "view directories hold only views";
 	fs_log(LOG_NOTICE, "%s on %s%s: %s", op,
 	       in->kind == FS_VIEW ? "view " : "a view directory",
 	       in->kind == FS_VIEW && in->entry ? in->entry : "", why);

@@ -11,6 +11,7 @@
 #include "ops.h"
 #include "reply.h"
 #include "shm.h"
+#include "tree.h"
 #include "views.h"
 
 #define STATS_XATTR "user.mapfs.stats"
@@ -133,6 +134,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (is_label(name))
 		return fs_reply_err(req, EOPNOTSUPP, "getxattr", name);
+	if (fs_tree_is(in))
+		return fs_tree_getxattr(req, in, name, size);
 	if (strcmp(name, FS_COMMITTED_XATTR) == 0)
 		return fs_committed_reply(req, in, size);
 	if (is_virtual(in))
@@ -160,6 +163,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *list = NULL;
 	ssize_t n;
 
+	if (fs_tree_is(in))
+		return fs_tree_listxattr(req, in, size);
 	if (is_virtual(in))
 		return fs_views_listxattr(req, in, size);
 	n = object_xattr_names(in, &list);
@@ -175,6 +180,7 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
+	int r;
 
 	if (is_virtual(in))
 		return fs_views_refuse(req, in, "setxattr");
@@ -183,9 +189,14 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return fs_reply_err(req, EPERM, "setxattr", name);
 	if (is_label(name))
 		return fs_reply_err(req, EOPNOTSUPP, "setxattr", name);
+	r = fs_tree_change(ctx_of(req), in, NULL);
+	if (r < 0)
+		return fs_reply_err(req, -r, "setxattr", name);
 	fs_inode_proc_path(in, path);
-	if (setxattr(path, name, value, size, flags) < 0)
-		return fs_reply_err(req, errno, "setxattr", name);
+	r = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+	fs_tree_end(ctx_of(req));
+	if (r)
+		return fs_reply_err(req, r, "setxattr", name);
 	fuse_reply_err(req, 0);
 }
 
@@ -194,13 +205,19 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 {
 	FsInode *in = inode_of(req, ino);
 	char path[FS_PROC_PATH_MAX];
+	int r;
 
 	if (is_virtual(in))
 		return fs_views_refuse(req, in, "removexattr");
 	if (is_label(name))
 		return fs_reply_err(req, EOPNOTSUPP, "removexattr", name);
+	r = fs_tree_change(ctx_of(req), in, NULL);
+	if (r < 0)
+		return fs_reply_err(req, -r, "removexattr", name);
 	fs_inode_proc_path(in, path);
-	if (removexattr(path, name) < 0)
-		return fs_reply_err(req, errno, "removexattr", name);
+	r = removexattr(path, name) < 0 ? errno : 0;
+	fs_tree_end(ctx_of(req));
+	if (r)
+		return fs_reply_err(req, r, "removexattr", name);
 	fuse_reply_err(req, 0);
 }
