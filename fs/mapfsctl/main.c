@@ -1,6 +1,7 @@
 /* mapfsctl main: options, usage and the verb table. See mapfsctl.h. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mapfsctl.h"
 
@@ -13,7 +14,8 @@ static const char usage_text[] =
 	"Usage: mapfsctl [--json] COMMAND ARGS...\n"
 	"\n"
 	"Snapshots and private copy-on-write views of files on a mapfs mount,\n"
-	"through the mount's own namespace (FILE@@/snap/, FILE@@/cow/).\n"
+	"and snapshots of the whole mount, through the mount's own namespace\n"
+	"(FILE@@/snap/, FILE@@/cow/, MOUNT/.snapshots/).\n"
 	"\n"
 	"Commands:\n"
 	"  snapshot create FILE NAME      take snapshot NAME of FILE\n"
@@ -31,6 +33,14 @@ static const char usage_text[] =
 	"                                 of removed files, in DIR/.removed)\n"
 	"  diff FILE NAME                 the byte ranges of FILE changed since\n"
 	"                                 snapshot NAME\n"
+	"  tree create MOUNT NAME         take tree snapshot NAME of the whole\n"
+	"                                 mount (MOUNT/.snapshots/NAME)\n"
+	"  tree list MOUNT                list the tree snapshots (oldest first)\n"
+	"  tree delete MOUNT NAME         delete a tree snapshot\n"
+	"  tree rename MOUNT OLD NEW      rename a tree snapshot\n"
+	"  diff MOUNT NAME [NAME2]        what changed in the tree since tree\n"
+	"                                 snapshot NAME (until NAME2): created,\n"
+	"                                 removed, renamed and modified paths\n"
 	"  stats MOUNTPOINT               the daemon's figures\n"
 	"\n"
 	"Options:\n"
@@ -143,8 +153,40 @@ int main(int argc, char **argv)
 		need_args("list", n - 1, 1, "MOUNTPOINT_OR_DIR");
 		return cmd_list(a[1]);
 	}
+	if (strcmp(cmd, "tree") == 0) {
+		static const char subs[] = "create, list, delete, rename";
+		g_autofree char *full = NULL;
+
+		if (n < 2)
+			usage_error("'tree' needs a subcommand (%s)", subs);
+		sub = a[1];
+		full = g_strdup_printf("tree %s", sub);
+		if (strcmp(sub, "create") == 0) {
+			need_args(full, n - 2, 2, "MOUNT NAME");
+			return cmd_tree_create(a[2], a[3]);
+		}
+		if (strcmp(sub, "list") == 0) {
+			need_args(full, n - 2, 1, "MOUNT");
+			return cmd_tree_list(a[2]);
+		}
+		if (strcmp(sub, "delete") == 0) {
+			need_args(full, n - 2, 2, "MOUNT NAME");
+			return cmd_tree_delete(a[2], a[3]);
+		}
+		if (strcmp(sub, "rename") == 0) {
+			need_args(full, n - 2, 3, "MOUNT OLD NEW");
+			return cmd_tree_rename(a[2], a[3], a[4]);
+		}
+		usage_error("unknown 'tree' subcommand '%s' (%s)", sub, subs);
+	}
 	if (strcmp(cmd, "diff") == 0) {
-		need_args("diff", n - 1, 2, "FILE SNAPSHOT");
+		struct stat st;
+
+		/* A directory is a mount: its tree snapshots. */
+		if (n - 1 == 3 || (n - 1 == 2 && stat(a[1], &st) == 0 &&
+				   S_ISDIR(st.st_mode)))
+			return cmd_tree_diff(a[1], a[2], n - 1 == 3 ? a[3] : NULL);
+		need_args("diff", n - 1, 2, "FILE SNAPSHOT, or MOUNT SNAPSHOT [SNAPSHOT2]");
 		return cmd_diff(a[1], a[2]);
 	}
 	if (strcmp(cmd, "stats") == 0) {

@@ -12,6 +12,11 @@
  *   snapshot list      readdir(F@@/snap), stat and user.mapfs.* xattrs
  *   snapshot rollback  rename(F@@/snap/NAME, F)
  *   diff               getxattr(F@@/snap/NAME, user.mapfs.changed[.FROM])
+ *   tree create        mkdir(MOUNT/.snapshots/NAME)
+ *   tree delete        rmdir(MOUNT/.snapshots/NAME)
+ *   tree rename        renameat2(.snapshots/OLD, .snapshots/NEW, RENAME_NOREPLACE)
+ *   tree list          readdir(MOUNT/.snapshots), stat (mtime: when taken)
+ *   diff MOUNT A [B]   getxattr(MOUNT/.snapshots/A, user.mapfs.diff[.B][@FROM])
  *   cow create         open(F@@/cow/NAME, O_CREAT|O_EXCL|O_WRONLY), close
  *   cow commit         rename(F@@/cow/NAME, F)
  *   cow discard        unlink(F@@/cow/NAME)
@@ -32,7 +37,8 @@
  *   entries.c      one snapshot or private view: stat, attributes, lists,
  *                  as JSON or as a table
  *   entry-verbs.c  snapshot and cow verbs
- *   diff.c         diff: what changed since a snapshot
+ *   diff.c         diff: what changed in a file since a snapshot
+ *   tree.c         tree snapshots and what changed in the whole tree
  *   list.c         list: a walk of a whole tree
  *   stats.c        stats: the daemon's figures
  *   main.c         options, usage and the verb table
@@ -48,6 +54,8 @@
 #define STATS_XATTR "user.mapfs.stats"
 /* MOUNT/.removed/KEY@INO@@: files removed while they had snapshots. */
 #define REMOVED_DIR ".removed"
+/* MOUNT/.snapshots/NAME: whole-tree snapshots. */
+#define TREE_SNAPSHOTS_DIR ".snapshots"
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
@@ -130,6 +138,15 @@ int cmd_snap_rollback(const char *file_arg, const char *name);
 /* diff.c */
 
 int cmd_diff(const char *file_arg, const char *name);
+
+/* tree.c */
+
+int cmd_tree_create(const char *mount, const char *name);
+int cmd_tree_delete(const char *mount, const char *name);
+int cmd_tree_rename(const char *mount, const char *old, const char *new);
+int cmd_tree_list(const char *mount);
+/* to NULL: against the live tree */
+int cmd_tree_diff(const char *mount, const char *snap, const char *to);
 
 /* list.c, stats.c */
 

@@ -8,12 +8,17 @@
  *                             O_CREAT|O_EXCL) + close, and delete it (unlink,
  *                             timed apart) before the next
  *   files take FILE NAME...   take snapshots FILE@@/snap/NAME, untimed
+ *   files treetake N MOUNT    N rounds: take tree snapshot
+ *                             MOUNT/.snapshots/bench-tree-I (mkdir), then
+ *                             delete it (rmdir, timed apart)
+ *   files mktree DIR N        N empty files in DIR/dNNNN/fNNNNNN, 1,000 a
+ *                             directory, untimed
  *
  * Files are named f000000, f000001, ... create and stat print the elapsed
  * time in milliseconds on stdout; snap prints a line per FILE: the median,
  * minimum, maximum and first take time, and the median unlink time, in
- * milliseconds. Any
- * failure prints why and exits 1.
+ * milliseconds; treetake prints one such line. Any failure prints why
+ * and exits 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,6 +69,8 @@ static void take(const char *path)
 		die("close", path);
 }
 
+static void print_times(double *t, double *dels, long n);
+
 /* N rounds; each takes and deletes one snapshot of every file in turn, so
  * that whatever else the machine does falls on all the files alike. */
 static int snap(long n, char **files, int nfiles)
@@ -92,13 +99,76 @@ static int snap(long n, char **files, int nfiles)
 			free(path);
 		}
 	}
-	for (int f = 0; f < nfiles; f++) {
-		double *t = takes + f * n, first = t[0];
+	for (int f = 0; f < nfiles; f++)
+		print_times(takes + f * n, dels + f * n, n);
+	return 0;
+}
 
-		printf("%.4f", median_of(t, n));
-		printf(" %.4f %.4f %.4f", t[0], t[n - 1], first);
-		printf(" %.4f\n", median_of(dels + f * n, n));
+/* The median, minimum, maximum and first of n times, and the median of
+ * dels: one line. Sorts both. */
+static void print_times(double *t, double *dels, long n)
+{
+	double first = t[0];
+
+	printf("%.4f", median_of(t, n));
+	printf(" %.4f %.4f %.4f", t[0], t[n - 1], first);
+	printf(" %.4f\n", median_of(dels, n));
+}
+
+static int treetake(long n, const char *mount)
+{
+	double *takes = calloc((size_t)n, sizeof(double));
+	double *dels = calloc((size_t)n, sizeof(double));
+	char path[4096];
+	double t0;
+
+	if (n < 1 || !takes || !dels) {
+		fprintf(stderr, "files: treetake wants N >= 1\n");
+		return 2;
 	}
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/.snapshots/bench-tree-%ld",
+			 mount, i);
+		t0 = now_ms();
+		if (mkdir(path, 0555) < 0)
+			die("mkdir", path);
+		takes[i] = now_ms() - t0;
+		t0 = now_ms();
+		if (rmdir(path) < 0)
+			die("rmdir", path);
+		dels[i] = now_ms() - t0;
+	}
+	print_times(takes, dels, n);
+	return 0;
+}
+
+static int mktree(const char *dir, long n)
+{
+	char path[4096];
+	int dfd = -1;
+
+	if (mkdir(dir, 0755) < 0)
+		die("mkdir", dir);
+	for (long i = 0; i < n; i++) {
+		int fd;
+
+		if (i % 1000 == 0) {
+			if (dfd >= 0)
+				close(dfd);
+			snprintf(path, sizeof(path), "%s/d%04ld", dir, i / 1000);
+			if (mkdir(path, 0755) < 0)
+				die("mkdir", path);
+			dfd = open(path, O_RDONLY | O_DIRECTORY);
+			if (dfd < 0)
+				die("open", path);
+		}
+		snprintf(path, sizeof(path), "f%06ld", i);
+		fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0 || close(fd) < 0)
+			die("create", path);
+	}
+	if (dfd >= 0)
+		close(dfd);
 	return 0;
 }
 
@@ -110,9 +180,14 @@ int main(int argc, char **argv)
 
 	if (argc < 4 || (strcmp(argv[1], "create") == 0 && argc != 5)) {
 		fprintf(stderr, "usage: files create DIR N SIZE | files stat DIR N"
-			" | files snap N FILE... | files take FILE NAME...\n");
+			" | files snap N FILE... | files take FILE NAME..."
+			" | files treetake N MOUNT | files mktree DIR N\n");
 		return 2;
 	}
+	if (strcmp(argv[1], "treetake") == 0)
+		return treetake(atol(argv[2]), argv[3]);
+	if (strcmp(argv[1], "mktree") == 0)
+		return mktree(argv[2], atol(argv[3]));
 	if (strcmp(argv[1], "snap") == 0)
 		return snap(atol(argv[2]), argv + 3, argc - 3);
 	if (strcmp(argv[1], "take") == 0) {

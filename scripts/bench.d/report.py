@@ -61,6 +61,12 @@ VIEW_TARGET = 0.9
 SNAP_TAKE_MAX_MS = 5.0
 SNAP_TAKE_SPREAD = 2.0
 SNAP_RW_TARGETS = {1: (0, 0.5), 10: (1, 0.8)}  # n: (reference n, target)
+# Tree snapshot rows (issue 12): take under TREE_TAKE_MAX_MS at 1,000,000
+# files; random writes with 10 tree snapshots / none >= TREE_RW_TARGET;
+# ls -lR of a snapshot within TREE_LS_MAX x of the live tree.
+TREE_TAKE_MAX_MS = 5.0
+TREE_RW_TARGET = 0.75
+TREE_LS_MAX = 1.5
 
 
 def fio_value(path, metric):
@@ -185,6 +191,47 @@ def snap_rows(samples):
                        meets="" if math.isnan(r) else
                        "yes" if r >= target else "no")
         rows.append(row)
+    return rows + tree_rows(samples)
+
+
+def tree_rows(samples):
+    rows = []
+    mfs = samples.get(("tree-take-1m", "mapfs"), [])
+    if mfs:
+        v = median(mfs)
+        rows.append(dict(key="tree-take-1m", unit="ms", mapfs=v, mfs=mfs,
+                         label="take a tree snapshot, 1,000,000 files",
+                         ratio=math.nan, ratio_of="", target=None,
+                         target_text=f"<{TREE_TAKE_MAX_MS:g}",
+                         meets="" if math.isnan(v) else
+                         "yes" if v < TREE_TAKE_MAX_MS else "no"))
+    rw = {n: samples.get((f"tree-randwrite-{n}", "mapfs"), []) for n in (0, 10)}
+    for n in (0, 10):
+        if not rw[n]:
+            continue
+        row = dict(key=f"tree-randwrite-{n}", unit="kIOPS", mfs=rw[n],
+                   mapfs=median(rw[n]), ratio=math.nan, ratio_of="",
+                   target=None, target_text="-", meets="",
+                   label="rand write 4K, " + ("no tree snapshot" if n == 0
+                                              else f"{n} tree snapshots live"))
+        if n and rw[0]:
+            r = paired(rw[n], rw[0])
+            row.update(ratio=r, target=TREE_RW_TARGET,
+                       target_text=f">={TREE_RW_TARGET:g}",
+                       ratio_of="no tree snap",
+                       meets="" if math.isnan(r) else
+                       "yes" if r >= TREE_RW_TARGET else "no")
+        rows.append(row)
+    live = samples.get(("tree-ls", "native"), [])
+    snap = samples.get(("tree-ls", "mapfs"), [])
+    if snap:
+        r = paired(snap, live)
+        rows.append(dict(key="tree-ls", unit="ms", mapfs=median(snap), mfs=snap,
+                         label="ls -lR of a tree snapshot, 10,000 files",
+                         ratio=r, ratio_of="live tree", target=None,
+                         target_text=f"<={TREE_LS_MAX:g}",
+                         meets="" if math.isnan(r) else
+                         "yes" if r <= TREE_LS_MAX else "no"))
     return rows
 
 
@@ -278,7 +325,7 @@ def table(results, csv_path, png_path=None):
     srows = snap_rows(samples)
     if srows:
         print()
-        print("snapshots (issue 4), through the mount")
+        print("snapshots (issue 4) and tree snapshots (issue 12), through the mount")
         sh = (f"{'workload':<42} {'unit':>6} {'value':>9} {'ratio':>7} "
               f"{'of':<11} {'target':>8} {'met':>4}")
         print(sh)

@@ -68,6 +68,15 @@
  * file in both trees: the contract makes mmap stores visible to other
  * aliases only once written back.
  *
+ * Tree snapshots (issue 12; with --tree-root, the mount's root): treesnap
+ * takes MOUNTROOT/.snapshots/tID with mkdir, treedel deletes it with rmdir
+ * (ENOENT for one the model does not have); the model is a copy of every
+ * name of the plain tree when it was taken. After every step every tree
+ * snapshot is checked: its listing of the f* names, each name's size and
+ * bytes, inode numbers (shared by the names of one object only), and that
+ * opening one for writing fails with EROFS. Lingering mappings are written
+ * back first (msync), as for file snapshots.
+ *
  * Extending: every operation is a row of op_table (generator, executor and the
  * fields it logs). Reads and writes find their descriptor and offset through
  * io_target(), where the view aliases are slotted in.
@@ -105,6 +114,7 @@
 #define PAGE 4096ULL		/* page of a private view's model */
 #define MAX_SNAPS 6		/* live snapshots the generator allows */
 #define MAX_COWS 4		/* live private views the generator allows */
+#define MAX_TREES 3		/* live tree snapshots the generator allows */
 
 enum { T_MNT, T_PLAIN, NTREES };
 static const char *const tree_label[NTREES] = { "mount", "plain" };
@@ -147,6 +157,8 @@ enum op_kind {
 	OP_COWREAD,
 	OP_COWCOMMIT,
 	OP_COWDISCARD,
+	OP_TREESNAP,
+	OP_TREEDEL,
 	OP__COUNT
 };
 
@@ -230,6 +242,16 @@ struct mcow {
 	GHashTable *pages;	/* page index (guint64 *) -> PAGE private bytes */
 };
 
+/* A tree snapshot tID of the whole mount (--tree-root): what each name
+ * held when it was taken (fd -1: no such name), and which object, so that
+ * names of one object share an inode number in it. */
+struct mtree {
+	int id;
+	int fd[MAX_FILES];	/* the bytes: unlinked copies */
+	uint64_t size[MAX_FILES];
+	int obj[MAX_FILES];
+};
+
 struct ctx {
 	struct tree t[NTREES];
 	int nfiles;
@@ -247,6 +269,9 @@ struct ctx {
 	int name_obj[MAX_FILES], slot_obj[MAX_FILES], nobjs;
 	GPtrArray *snaps;	/* struct msnap *, live */
 	GPtrArray *cows;	/* struct mcow *, live */
+	GPtrArray *trees;	/* struct mtree *, live tree snapshots */
+	char *tree_root;	/* --tree-root: the mount's root; NULL: no tree ops */
+	int next_tree;
 	int next_snap, next_cow;	/* generator: the next unused ids */
 	uint64_t hint_off, hint_len;	/* the range the current op touched */
 	bool full_check;	/* check every byte of snapshots and cows */
@@ -462,6 +487,27 @@ static void mcow_free(gpointer p)
 
 	g_hash_table_destroy(m->pages);
 	g_free(m);
+}
+
+static void mtree_free(gpointer p)
+{
+	struct mtree *m = p;
+
+	for (int i = 0; i < MAX_FILES; i++)
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+	g_free(m);
+}
+
+static struct mtree *find_tree(struct ctx *c, int id)
+{
+	for (guint i = 0; i < c->trees->len; i++) {
+		struct mtree *m = g_ptr_array_index(c->trees, i);
+
+		if (m->id == id)
+			return m;
+	}
+	return NULL;
 }
 
 /* the name of an object, or -1 */
@@ -1037,6 +1083,26 @@ static void gen_entry_range(struct ctx *c, struct op *o, uint64_t size)
 }
 
 static void gen_snapdel(struct ctx *c, struct op *o);
+static void gen_treedel(struct ctx *c, struct op *o);
+
+/* Tree snapshots: ids unique in a run; at most MAX_TREES live. */
+static void gen_treesnap(struct ctx *c, struct op *o)
+{
+	if (c->trees->len >= MAX_TREES)
+		return gen_treedel(c, o);
+	o->id = c->next_tree++;
+}
+
+static void gen_treedel(struct ctx *c, struct op *o)
+{
+	o->kind = OP_TREEDEL;
+	/* now and then one that does not exist: ENOENT */
+	if (!c->trees->len || chance(c, 10))
+		o->id = c->next_tree + (int)rnd(c, 3);
+	else
+		o->id = ((struct mtree *)g_ptr_array_index(c->trees,
+			rnd(c, c->trees->len)))->id;
+}
 
 static void gen_snap(struct ctx *c, struct op *o)
 {
@@ -2144,6 +2210,184 @@ static bool ex_cowdiscard(struct ctx *c, const struct op *o)
 	return true;
 }
 
+/* ---------------------------------------------------------------- tree snapshots */
+
+/* TREE_ROOT/.snapshots/tID/REL[/fN]: REL the mount tree's place under the
+ * mount's root (shrinking works in fresh subdirectories). */
+static char *tree_path(struct ctx *c, int id, int name)
+{
+	const char *root = c->t[T_MNT].root, *rel = root + strlen(c->tree_root);
+
+	while (*rel == '/')
+		rel++;
+	if (name < 0)
+		return g_strdup_printf("%s/.snapshots/t%d%s%s", c->tree_root, id,
+				       *rel ? "/" : "", rel);
+	return g_strdup_printf("%s/.snapshots/t%d%s%s/f%d", c->tree_root, id,
+			       *rel ? "/" : "", rel, name);
+}
+
+/* Every lingering mapping, written back in both trees: the contract puts
+ * mmap stores into snapshots once written back. */
+static void flush_all_maps(struct ctx *c)
+{
+	for (int i = 0; i < c->nfiles; i++)
+		for (int t = 0; t < NTREES; t++)
+			if (c->t[t].s[i].map)
+				msync(c->t[t].s[i].map, c->t[t].s[i].maplen, MS_SYNC);
+}
+
+/* mkdir .snapshots/tID: the model copies every name of the plain tree. */
+static bool ex_treesnap(struct ctx *c, const struct op *o)
+{
+	g_autofree char *dir = NULL;
+	struct mtree *m;
+	struct res r;
+
+	if (find_tree(c, o->id))
+		return true;	/* a shrunk log reusing an id: nothing */
+	flush_all_maps(c);
+	dir = g_strdup_printf("%s/.snapshots/t%d", c->tree_root, o->id);
+	r = res_of(mkdir(dir, 0755));
+	if (!expect_res(c, "treesnap (mkdir .snapshots/tID)", r, RES_OK))
+		return false;
+	m = g_new0(struct mtree, 1);
+	m->id = o->id;
+	for (int n = 0; n < MAX_FILES; n++) {
+		g_autofree char *pp = n < c->nfiles ? path_of(c, T_PLAIN, n) : NULL;
+		struct stat st;
+		int src;
+
+		m->fd[n] = -1;
+		m->obj[n] = n < c->nfiles ? c->name_obj[n] : -1;
+		if (!pp || (src = open(pp, O_RDONLY)) < 0)
+			continue;
+		if (fstat(src, &st) == 0) {
+			m->size[n] = (uint64_t)st.st_size;
+			m->fd[n] = copy_file(c, src, m->size[n]);
+		}
+		close(src);
+		if (m->fd[n] < 0) {
+			mtree_free(m);
+			return fail(c, "difftest model: cannot copy %s: %s", pp, strerror(errno));
+		}
+	}
+	g_ptr_array_add(c->trees, m);
+	return true;
+}
+
+static bool ex_treedel(struct ctx *c, const struct op *o)
+{
+	struct mtree *m = find_tree(c, o->id);
+	g_autofree char *dir = g_strdup_printf("%s/.snapshots/t%d", c->tree_root, o->id);
+	struct res r = res_of(rmdir(dir));
+
+	if (!expect_res(c, "treedel (rmdir .snapshots/tID)", r, m ? RES_OK : res_err(ENOENT)))
+		return false;
+	if (m)
+		g_ptr_array_remove(c->trees, m);
+	return true;
+}
+
+static int cmp_strp_qsort(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool check_entry(struct ctx *c, const char *what, int vfd, struct mview *mv, int id);
+static char *list_dir(const char *dir);
+
+/* Of a listing ("a b c"), only the names fN, in the order list_dir()
+ * sorts them: the mount's root may hold other things (shrink's
+ * subdirectories); and the model's names in that order too. */
+static void keep_file_names(char **got, GString **want)
+{
+	g_auto(GStrv) names = g_strsplit(*got, " ", -1);
+	g_auto(GStrv) wanted = g_strsplit((*want)->str, " ", -1);
+	GString *s = g_string_new(NULL);
+
+	for (char **n = names; *n; n++)
+		if ((*n)[0] == 'f' && (*n)[1] && strspn(*n + 1, "0123456789") == strlen(*n + 1))
+			g_string_append_printf(s, "%s%s", s->len ? " " : "", *n);
+	g_free(*got);
+	*got = g_string_free(s, false);
+	qsort(wanted, g_strv_length(wanted), sizeof(char *), cmp_strp_qsort);
+	g_string_truncate(*want, 0);
+	for (char **n = wanted; *n; n++)
+		if (**n)
+			g_string_append_printf(*want, "%s%s", (*want)->len ? " " : "", *n);
+}
+
+/*
+ * A tree snapshot against the model: the f* names of its copy of the tree,
+ * each name's type, size and bytes (check_entry: all of them at the end,
+ * else around the op and a random range), and inode numbers: equal for the
+ * names of one object, distinct otherwise. Writes into it fail with EROFS.
+ */
+static bool check_tree(struct ctx *c, struct mtree *m)
+{
+	g_autofree char *dir = tree_path(c, m->id, -1);
+	g_autoptr(GString) want = g_string_new(NULL);
+	g_autofree char *got = NULL;
+	struct stat st[MAX_FILES];
+	char what[96];
+	int n, k;
+
+	for (n = 0; n < c->nfiles; n++)
+		if (m->fd[n] >= 0)
+			g_string_append_printf(want, "%sf%d", want->len ? " " : "", n);
+	got = list_dir(dir);
+	if (got)
+		keep_file_names(&got, &want);
+	if (!got)
+		return fail(c, "check tree snapshot t%d: opendir %s: %s", m->id, dir,
+			    strerrorname_np(errno) ?: "?");
+	if (strcmp(got, want->str))
+		return fail(c, "check tree snapshot t%d: it lists \"%s\", the model \"%s\"",
+			    m->id, got, want->str);
+	for (n = 0; n < c->nfiles; n++) {
+		g_autofree char *p = NULL;
+		struct msnap ms = { .id = m->id, .fd = m->fd[n], .size = m->size[n] };
+		struct mview mv;
+		bool ok;
+		int fd;
+
+		if (m->fd[n] < 0)
+			continue;
+		p = tree_path(c, m->id, n);
+		snprintf(what, sizeof(what), "check tree snapshot t%d, f%d", m->id, n);
+		if (lstat(p, &st[n]) < 0)
+			return fail(c, "%s: lstat: %s", what, strerrorname_np(errno) ?: "?");
+		if (!S_ISREG(st[n].st_mode))
+			return fail(c, "%s: not a regular file (mode 0%o)", what, st[n].st_mode);
+		for (k = 0; k < n; k++) {
+			if (m->fd[k] < 0)
+				continue;
+			if ((m->obj[k] == m->obj[n]) != (st[k].st_ino == st[n].st_ino))
+				return fail(c, "%s: inode %llu, f%d's %llu: the model says they are %s",
+					    what, (unsigned long long)st[n].st_ino, k,
+					    (unsigned long long)st[k].st_ino,
+					    m->obj[k] == m->obj[n] ? "one file" : "two files");
+		}
+		fd = open(p, O_RDWR);
+		if (fd >= 0 || errno != EROFS) {
+			if (fd >= 0)
+				close(fd);
+			return fail(c, "%s: open for writing: %s, not EROFS", what,
+				    fd >= 0 ? "succeeded" : strerrorname_np(errno) ?: "?");
+		}
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			return fail(c, "%s: open: %s", what, strerrorname_np(errno) ?: "?");
+		mview_open(c, &mv, &ms, NULL);
+		ok = check_entry(c, what, fd, &mv, m->id);
+		close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 struct op_desc {
 	const char *name;
 	unsigned fields;
@@ -2176,6 +2420,8 @@ static const struct op_desc op_table[OP__COUNT] = {
 	[OP_COWREAD] = { "cowread", F_NAME | F_ID | F_OFF | F_LEN | F_FLAGS | F_WIN, 3, gen_cowread, ex_cowread },
 	[OP_COWCOMMIT] = { "cowcommit", F_NAME | F_NAME2 | F_ID, 1, gen_cowcommit, ex_cowcommit },
 	[OP_COWDISCARD] = { "cowdiscard", F_NAME | F_ID, 1, gen_cowdiscard, ex_cowdiscard },
+	[OP_TREESNAP] = { "treesnap", F_ID, 2, gen_treesnap, ex_treesnap },
+	[OP_TREEDEL] = { "treedel", F_ID, 1, gen_treedel, ex_treedel },
 };
 
 /* ---------------------------------------------------------------- generation */
@@ -2538,6 +2784,9 @@ static bool check_model(struct ctx *c)
 
 	if (!model_sane(c))
 		return false;
+	for (i = 0; i < c->trees->len; i++)
+		if (!check_tree(c, g_ptr_array_index(c->trees, i)))
+			return false;
 	if (!c->snapshots)
 		return true;
 	for (i = 0; i < c->snaps->len; i++) {
@@ -2811,6 +3060,14 @@ static void model_teardown(struct ctx *c)
 	guint i;
 	int n;
 
+	for (i = 0; i < c->trees->len; i++) {
+		struct mtree *m = g_ptr_array_index(c->trees, i);
+		g_autofree char *dir = g_strdup_printf("%s/.snapshots/t%d", c->tree_root, m->id);
+
+		rmdir(dir);
+	}
+	g_ptr_array_set_size(c->trees, 0);
+
 	for (i = 0; i < c->snaps->len; i++) {
 		struct msnap *m = g_ptr_array_index(c->snaps, i);
 		g_autofree char *p = view_path(c, m->path, "snap/s%d", m->id);
@@ -3027,7 +3284,7 @@ static void usage(FILE *f)
 		"usage: difftest [--seed N] [--ops N] [--files N] [--verbose] [--thorough]\n"
 		"                [--shrink] [--shrink-time S] [--replay FILE] [--step-timeout S]\n"
 		"                [--skip OP,...] [--no-views] [--no-snapshots] [--avoid-orphan-bugs]\n"
-		"                MOUNTDIR PLAINDIR\n"
+		"                [--tree-root MOUNTROOT] MOUNTDIR PLAINDIR\n"
 		"Applies one random sequence of file operations to MOUNTDIR and PLAINDIR and\n"
 		"compares results, sizes and bytes after every step.\n"
 		"  --seed N          seed of the sequence (default 1)\n"
@@ -3046,7 +3303,10 @@ static void usage(FILE *f)
 		"                    (both are on by default; MOUNTDIR must be a mapfs mount)\n"
 		"  --avoid-orphan-bugs  generate no removal of a file with snapshots where an\n"
 		"                    earlier removed file keeps some, nor a deletion of a\n"
-		"                    replaced file's snapshot while its name is taken\n",
+		"                    replaced file's snapshot while its name is taken\n"
+		"  --tree-root DIR   the mount's root (MOUNTDIR or above it): also take and\n"
+		"                    delete tree snapshots (DIR/.snapshots/tID), checked\n"
+		"                    after every step against copies of the plain tree\n",
 		MAX_FILES);
 }
 
@@ -3123,6 +3383,7 @@ int main(int argc, char **argv)
 		{ "no-views", no_argument, NULL, 'V' },
 		{ "no-snapshots", no_argument, NULL, 'N' },
 		{ "avoid-orphan-bugs", no_argument, NULL, 'O' },
+		{ "tree-root", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -3189,6 +3450,9 @@ int main(int argc, char **argv)
 		case 'O':
 			c.avoid_orphan_bugs = true;
 			break;
+		case 'R':
+			c.tree_root = g_strdup(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -3200,6 +3464,8 @@ int main(int argc, char **argv)
 	if (!c.snapshots)
 		for (t = OP_SNAP; t <= OP_COWDISCARD; t++)
 			c.weight[t] = 0;
+	if (!c.tree_root)
+		c.weight[OP_TREESNAP] = c.weight[OP_TREEDEL] = 0;
 	for (t = 0; t < OP__COUNT; t++)
 		total += c.weight[t];
 	if (argc - optind != 2 || !total) {
@@ -3228,6 +3494,7 @@ int main(int argc, char **argv)
 	c.data = g_malloc(MAX_IO);
 	c.snaps = g_ptr_array_new_with_free_func(msnap_free);
 	c.cows = g_ptr_array_new_with_free_func(mcow_free);
+	c.trees = g_ptr_array_new_with_free_func(mtree_free);
 
 	if (replay) {
 		ops = read_replay(replay, c.nfiles);
@@ -3304,6 +3571,8 @@ out:
 	g_free(c.data);
 	g_ptr_array_free(c.snaps, true);
 	g_ptr_array_free(c.cows, true);
+	g_ptr_array_free(c.trees, true);
+	g_free(c.tree_root);
 	g_string_free(c.why, true);
 	return rc;
 bad:

@@ -274,6 +274,7 @@ mf_release() {
 # unmounted, or the temporary directory could not be removed.
 mf_flagged() {
 	MF_FLAGGED+=("$@")
+	printf '%s\n' "$@" >>"$MF_T/.flagged"
 }
 
 mf_tmpfs() { # DIR SIZE
@@ -368,6 +369,33 @@ mf_cleanup() {
 trap mf_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# meson ends a test that runs past its timeout with SIGTERM to its process
+# group and SIGKILL half a second later: too soon for mf_cleanup to finish,
+# and a test killed that way used to leave its mounts behind. So a reaper,
+# in a session of its own that those signals do not reach, waits for this
+# script to end; if $MF_T is still there, it takes off whatever is still
+# mounted under it (the daemons, in our process group, are dead by then; a
+# connection stuck in the kernel is aborted first), deepest first and
+# lazily, clears the flags of mf_flagged files and removes $MF_T.
+mf_reaper() { # PID DIR
+	local parent=$1 t=$2 m dev ctl=/sys/fs/fuse/connections f
+	while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
+	[ -d "$t" ] || return 0
+	awk -v t="$t/" 'index($5, t) == 1 { print $5, $3 }' /proc/self/mountinfo |
+		sort -r | while read -r m dev; do
+			[ -e "$ctl/${dev#*:}/abort" ] && echo 1 >"$ctl/${dev#*:}/abort"
+			timeout -k 2 10 fusermount3 -uz "$m" 2>/dev/null ||
+				timeout -k 2 10 umount -l "$m" 2>/dev/null
+		done
+	if [ -s "$t/.flagged" ]; then
+		while read -r f; do chattr -i -a "$f" 2>/dev/null; done <"$t/.flagged"
+	fi
+	awk -v t="$t/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts ||
+		rm -rf "$t"
+}
+setsid bash -c "$(declare -f mf_reaper); mf_reaper $$ '$MF_T'" \
+	</dev/null >/dev/null 2>&1 &
 # A step that fails outside any check: name the line of the test script.
 trap 'echo "FAIL: ${0##*/} line $LINENO failed: $(sed -n "${LINENO}s/^[[:space:]]*//p" "$0")" >&2' ERR
 
