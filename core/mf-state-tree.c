@@ -126,12 +126,21 @@ ssize_t mf_state_tree_read(MfState *st, MfBacking *b, uint64_t seq,
 	return r;
 }
 
-/* Does a tree snapshot of live read through entry i? Lock held. */
+/* Does a tree snapshot of live need hidden entry i: is it the oldest
+ * hidden entry at or after one of them? File snapshots in between do not
+ * count: they may be deleted, and hand their pages to the entry before
+ * them, which must then be there. Lock held. */
 static bool read_through(MfState *st, guint i, const uint64_t *live,
 			 size_t n)
 {
 	uint64_t hi = ((Entry *)st->snaps->pdata[i])->seq;
-	uint64_t lo = i ? ((Entry *)st->snaps->pdata[i - 1])->seq : 0;
+	uint64_t lo = 0;
+
+	for (guint j = i; j-- > 0;)
+		if (((Entry *)st->snaps->pdata[j])->tree) {
+			lo = ((Entry *)st->snaps->pdata[j])->seq;
+			break;
+		}
 
 	for (size_t k = 0; k < n; k++)
 		if (live[k] > lo && live[k] <= hi)

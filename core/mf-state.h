@@ -177,10 +177,12 @@ int mf_state_tree_size(MfState *st, uint64_t seq, uint64_t *size);
 ssize_t mf_state_tree_read(MfState *st, MfBacking *b, uint64_t seq,
 			   uint64_t off, void *buf, size_t len);
 /* Remove every hidden entry that no tree snapshot in live_seqs (n of
- * them, any order) reads through, handing its pages to the older entries
- * as a deleted snapshot does. Snapshot T reads through entry E iff E is
- * the oldest entry of the chain at or after T. Returns the number of
- * entries removed or -errno. */
+ * them, any order) needs, handing its pages to the older entries as a
+ * deleted snapshot does. Snapshot T needs hidden entry E iff E is the
+ * oldest hidden entry at or after T: T reads from the oldest entry of
+ * either kind at or after it on, but a file snapshot between T and E may
+ * be deleted, and its pages then go to E. Returns the number of entries
+ * removed or -errno. */
 int mf_state_tree_gc(MfState *st, const uint64_t *live_seqs, size_t n);
 /* What changed between tree snapshots a and b (b 0: the live file): the
  * pages held by the entries whose sequence number lies in [a, b), below

@@ -95,24 +95,47 @@ char **mf_tree_snap_list(MfTree *t);
 /* Around every change: create, mkdir, mknod, symlink, link, unlink,
  * rmdir, rename, setattr, setxattr, removexattr, write, truncate,
  * fallocate, copy_file_range, commits and rollbacks. Nothing when there
- * are no tree snapshots but an atomic load. */
+ * are no tree snapshots but an atomic load. Per thread: begin and end of
+ * one change run on the same thread; a begin inside a change of the same
+ * thread only counts (no second lock). Never take a snapshot (or call
+ * mf_tree_snap_create) between them on that thread: it waits for them. */
 void mf_tree_change_begin(MfTree *t);
 void mf_tree_change_end(MfTree *t);
 
 /* Between begin and end, before the change: keep the version of the
- * object fd (O_PATH will do; ino: its inode number, the fast path's key)
- * for the newest snapshot, unless kept already or made after it. For a
- * directory it holds its entries; for a regular file it also keeps its
- * bytes (mf_state_tree_keep()), attaching the chain to b, the file's open
- * backing (NULL if none: the caller attaches the state when it opens
- * one, as for file snapshots). Cheap when done already (a hash lookup).
- * Returns 0 or -errno (-ENOSPC: the change must not go on). */
+ * object fd (O_PATH will do; ino: its inode number in BACKING, st_ino,
+ * the fast path's key) for the newest snapshot, unless kept already or
+ * made after it. For a directory it holds its entries; for a regular file
+ * it also keeps its bytes (mf_state_tree_keep()), attaching the chain to
+ * b, the file's open backing (NULL if none: the caller attaches the state
+ * when it opens one, as for file snapshots; a b without hooks passed
+ * later is attached then, even when the object was kept already). Cheap
+ * when done already (a hash lookup). Returns 0 or -errno (-ENOSPC: the
+ * change must not go on).
+ *
+ * Who calls it, before the change, on what:
+ *   create, mkdir, mknod, symlink: the parent directory;
+ *   link: the new name's directory and the object (its link count);
+ *   unlink, rmdir: the directory, then mf_tree_keep_removed() of the name;
+ *   rename: both directories, the object moved (its ctime; a directory's
+ *     ".."), and mf_tree_keep_removed() of a name it replaces;
+ *   setattr (mode, owner, times, size), setxattr, removexattr: the object
+ *     (with its backing for a truncation);
+ *   write, fallocate, copy_file_range (destination), cow commits and
+ *     rollbacks: the file, with the backing the change goes through.
+ * Locks: none of the caller's that a snapshot reader or another change
+ * waits for. It takes the tree's locks, the file state's lock, and, to
+ * attach, b's resize lock exclusively: never call it with b's lock held.
+ * It makes system calls in the state directory (once per object and
+ * snapshot). */
 int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b);
 /* Before name in dirfd loses a link (unlink, rmdir, replaced by a
  * rename): keep its version, and a regular file losing its last link
- * alive in trees/kept. The directory's own version is the caller's
- * mf_tree_keep(). Returns 0, -ENOENT (no such name: nothing to keep) or
- * -errno. */
+ * alive in trees/kept (a hard link: where the state directory is on
+ * another filesystem, it cannot be; the removal goes on, logged, and the
+ * snapshots then read EIO for its bytes). The directory's own version is
+ * the caller's mf_tree_keep(). Returns 0, -ENOENT (no such name: nothing
+ * to keep) or -errno. */
 int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name);
 
 /* ------------------------------------------------------------------ */
@@ -127,6 +150,11 @@ int mf_tree_lookup(MfTree *t, MfTreeNode *dir, const char *name,
 		   MfTreeNode **ret);
 MfTreeNode *mf_tree_node_ref(MfTreeNode *n);
 void mf_tree_node_unref(MfTreeNode *n);
+/* The last open descriptor of n closed: let go of the descriptors its
+ * reads opened (they are opened again by the next read). A node held by
+ * the kernel's inode cache then costs no descriptor, but a directory's
+ * own O_PATH one while it is read live. */
+void mf_tree_node_close(MfTreeNode *n);
 /* Its identity within the mount: the same object in the same snapshot
  * (hard links, two lookups) gives the same string; "SEQ:KEY". */
 const char *mf_tree_node_id(const MfTreeNode *n);
@@ -172,7 +200,16 @@ typedef struct MfTreeDiffEntry {
 } MfTreeDiffEntry;
 
 /* What changed from snapshot a to snapshot b (NULL: the live tree), in
- * path order of a then b. fn returns nonzero to stop. */
+ * path order of a then b (names sorted at each level): first what a has
+ * (removed, renamed: a directory renamed is reported once, not what moved
+ * with it, modified: at its path in b), then what b alone has (created).
+ * Only objects with a version between a and b are compared (mode, owner,
+ * mtime but a directory's, xattrs, symlink target, bytes); a directory
+ * whose entries alone changed is not reported modified. Costs: it walks
+ * the names of both views (a live directory's names cost a stat and a
+ * handle each), not their bytes: a file's changed ranges come from its
+ * chain. fn returns nonzero to stop (then 0 is returned). -ENOENT if a
+ * or b is no snapshot. */
 typedef int (*MfTreeDiffFn)(const MfTreeDiffEntry *e, void *arg);
 int mf_tree_diff(MfTree *t, const char *a, const char *b, MfTreeDiffFn fn,
 		 void *arg);

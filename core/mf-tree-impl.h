@@ -1,0 +1,124 @@
+/* mf-tree-impl: what mf-tree.c (snapshots, changes), mf-tree-read.c
+ * (nodes) and mf-tree-diff.c share inside core/. Not for fs/.
+ *
+ * Layout, below the state directory:
+ *   trees/snaps/NAME      a snapshot: its sequence number and time taken
+ *   trees/objs/KEY/SEQ    object KEY as snapshots up to SEQ saw it
+ *   trees/kept/KEY        a hard link keeping a removed file alive
+ * Each written under a ".new-" name and renamed into place.
+ *
+ * Locks, in this order: the change lock (changes shared, taking a snapshot
+ * exclusive), keep_lock (writing versions, deleting snapshots), lock (the
+ * tables below; held briefly, never across a system call that writes).
+ */
+#pragma once
+
+#include <fcntl.h>
+#include <glib.h>
+#include <pthread.h>
+
+#include "mf-tree.h"
+
+/* Past this many the fast path's table starts again: the disk (and the
+ * versions table) is the truth, the table only saves a lookup. */
+#define MF_TREE_FAST_MAX 100000u
+
+typedef struct TreeSnap {
+	char *name;
+	uint64_t seq;
+	struct timespec taken;
+	uint64_t versions;
+} TreeSnap;
+
+/* The versions kept of one object. */
+typedef struct Versions {
+	GArray *seqs;           /* uint64_t, ascending */
+	unsigned char type;     /* DT_*, 0 until known */
+} Versions;
+
+struct MfTree {
+	int trees_fd, snaps_fd, objs_fd, kept_fd;
+	int mount_fd, root_fd;
+	MfStateDir *sd;
+	MfWindowCache *cache;
+	bool sync;
+	dev_t state_dev;
+	ino_t state_ino;
+	char *root_key;
+
+	pthread_rwlock_t change;
+	int active;             /* snapshots exist: changes take the lock
+				 * (atomic) */
+	int unlocked;           /* changes under way without it (atomic) */
+
+	GMutex keep_lock;
+	GMutex lock;
+	GPtrArray *snaps;       /* TreeSnap*, by seq */
+	GHashTable *versions;   /* key -> Versions* */
+	GHashTable *fast;       /* ino -> seq of the newest snapshot the
+				 * object is kept for (or made after) */
+	uint64_t next_tmp;
+};
+
+/* Key (hex of the file handle) of name in dirfd (name "" : dirfd
+ * itself). Returns 0 or -errno. */
+int mf_tree_key_at(int dirfd, const char *name, char **key);
+/* Open the object key (flags for open_by_handle_at). Returns fd or
+ * -errno (-ESTALE: gone). */
+int mf_tree_open_key(MfTree *t, const char *key, int flags);
+/* The snapshot with sequence number seq / named name. Lock held. */
+TreeSnap *mf_tree_snap_by_seq(MfTree *t, uint64_t seq);
+TreeSnap *mf_tree_snap_by_name(MfTree *t, const char *name);
+/* The sequence number of the version of key that snapshot seq reads:
+ * the oldest at or after seq; 0 if none (the object is read live). Lock
+ * held. */
+uint64_t mf_tree_version_for(MfTree *t, const char *key, uint64_t seq);
+/* Does key have a version in [a, b)? Lock held. */
+bool mf_tree_version_between(MfTree *t, const char *key, uint64_t a,
+			     uint64_t b);
+/* Load version seq of key. NULL with errno set on failure. */
+GKeyFile *mf_tree_version_load(MfTree *t, const char *key, uint64_t seq);
+
+/* A directory entry as a snapshot has it. key NULL until looked up (the
+ * entries of a live directory). */
+typedef struct TreeEnt {
+	char *name;
+	char *key;
+	unsigned char type;
+	uint64_t ino;
+} TreeEnt;
+
+/* The view of the live tree (mf-tree-diff.c): no version is at or after
+ * it. */
+#define MF_TREE_LIVE UINT64_MAX
+
+struct MfTreeNode {
+	gint refs;
+	MfTree *t;
+	uint64_t seq;           /* the snapshot's, or MF_TREE_LIVE */
+	char *key;
+	char *id;
+	GMutex lock;            /* what follows */
+	uint64_t vseq;          /* the version read; 0: the live object */
+	GKeyFile *ver;          /* it, loaded */
+	struct stat live_st;    /* the live object's, when looked up */
+	int fd;                 /* the live object (O_PATH), or -1 */
+	GPtrArray *ents;        /* TreeEnt*, once listed */
+	GHashTable *index;      /* name -> TreeEnt* */
+	uint64_t ents_vseq;     /* the version ents were listed from */
+	MfBacking *b;           /* for reading its bytes, once read */
+	MfState *st;            /* its chain, once read through it */
+};
+
+/* The root of the view seq (a snapshot's, or MF_TREE_LIVE). */
+int mf_tree_root_seq(MfTree *t, uint64_t seq, MfTreeNode **ret);
+/* The entries of dir, listed (and kept in it) if not yet; the array is
+ * the node's: valid while it is held and no other call is made on it.
+ * Returns 0 or -errno. */
+int mf_tree_entries(MfTree *t, MfTreeNode *dir, GPtrArray **ents);
+/* Lookup of an entry got from mf_tree_entries(). */
+int mf_tree_lookup_ent(MfTree *t, MfTreeNode *dir, TreeEnt *e,
+		       MfTreeNode **ret);
+/* Record version seq of key (type: DT_*, 0 if unknown). Lock held. */
+void mf_tree_add_version(MfTree *t, const char *key, uint64_t seq,
+			 unsigned char type);
