@@ -4,7 +4,8 @@
 #   MAPFS=build/fs/mapfs DIFFTEST=build/tests/difftest/difftest run-difftest.sh [DIFFTEST-ARGS...]
 #
 # Without arguments it runs the fixed seeds of the meson test; with arguments
-# it runs difftest once with them (scripts/difftest does that). difftest
+# it runs difftest once with them (scripts/difftest does that; @MNT@ in them
+# stands for the mount point, e.g. --tree-root @MNT@). difftest
 # exercises views (F@@/rw, F@@/ro windows) and snapshots and private views
 # (F@@/snap, F@@/cow) by default; --no-views, --no-snapshots turn them off; the
 # third fixed run also takes tree snapshots (--tree-root). Everything
@@ -116,6 +117,7 @@ run() {
 	fi
 	# shellcheck disable=SC2086 # DIFFTEST_ARGS is a list of words
 	set -- "$@" ${DIFFTEST_ARGS:-}
+	set -- "${@//@MNT@/$MNT}"
 	echo "run-difftest: difftest $*"
 	timeout "$left" "$DIFFTEST" "$@" "$MNT" "$PLAIN" &
 	TEST_PID=$!
