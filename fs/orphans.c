@@ -1,5 +1,6 @@
 /* orphans: removed files kept for their snapshots. See orphans.h. */
 #include "orphans.h"
+#include "tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -131,12 +132,14 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 
 	if (!ctx->orphans ||
 	    fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+	    !S_ISREG(st.st_mode) || st.st_nlink > 2)
 		return 0;
 	if (!mf_state_may_exist(ctx->states, (uint64_t)st.st_ino))
 		return 0;
 	fd = openat(fs_fd(dir), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	keep = fd >= 0 && has_entries(ctx, fd);
+	/* Its last name: tree snapshots' link to it (tree.h) is none. */
+	keep = fd >= 0 && st.st_nlink - fs_tree_links(ctx, fd) == 1 &&
+	       has_entries(ctx, fd);
 	if (fd >= 0)
 		close(fd);
 	if (!keep)
@@ -286,7 +289,7 @@ bool fs_orphans_is_removed(FsContext *ctx, FsInode *base)
 	/* Kept, and that link is its last one (not a removal that failed
 	 * after the link was made). */
 	return in && fstatat(fs_fd(base), "", &st, AT_EMPTY_PATH) == 0 &&
-	       st.st_nlink <= 1;
+	       st.st_nlink - fs_tree_links(ctx, fs_fd(base)) <= 1;
 }
 
 static bool add_name(const char *name, ino_t ino, void *arg)
