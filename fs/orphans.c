@@ -110,17 +110,18 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name)
 }
 
 /* Has the file fd snapshots or private views (deleted ones still open
- * count: they read through the file)? */
+ * count: they read through the file)? Tree snapshots' hidden entries do
+ * not: those keep the file alive themselves (trees/kept). */
 static bool has_entries(FsContext *ctx, int fd)
 {
 	MfState *st;
-	bool empty;
+	bool any;
 
 	if (mf_state_get(ctx->states, fd, false, &st) < 0)
 		return false;
-	empty = mf_state_empty(st);
+	any = mf_state_has_named(st);
 	mf_state_unref(st);
-	return !empty;
+	return any;
 }
 
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
