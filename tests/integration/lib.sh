@@ -394,8 +394,10 @@ mf_reaper() { # PID DIR
 	awk -v t="$t/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts ||
 		rm -rf "$t"
 }
-setsid bash -c "$(declare -f mf_reaper); mf_reaper $$ '$MF_T'" \
-	</dev/null >/dev/null 2>&1 &
+# (Started from a subshell: not a job of this shell, which a test's `wait`
+# or `jobs -p` would otherwise wait for.)
+(setsid bash -c "$(declare -f mf_reaper); mf_reaper $$ '$MF_T'" \
+	</dev/null >/dev/null 2>&1 &)
 # A step that fails outside any check: name the line of the test script.
 trap 'echo "FAIL: ${0##*/} line $LINENO failed: $(sed -n "${LINENO}s/^[[:space:]]*//p" "$0")" >&2' ERR
 
