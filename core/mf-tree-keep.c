@@ -235,6 +235,10 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	bool done;
 	int r;
 
+	/* No name, nor a link of ours (trees/kept): removed before the
+	 * snapshot was taken, and open still. No snapshot sees it. */
+	if (sx->stx_nlink == 0)
+		return 0;
 	/* Made after the snapshot: no snapshot sees it. The kernel stamps
 	 * birth with a clock that lags ours, never one ahead of it. */
 	if ((sx->stx_mask & STATX_BTIME) &&
