@@ -101,10 +101,14 @@ static int walk(Diff *d, View *v, MfTreeNode *dir, const char *prefix)
 		g_mutex_unlock(&d->t->lock);
 		if (e->type == DT_DIR)
 			r = walk(d, v, n, it->path);
-		if (changed)
+		if (changed) {
+			/* Kept for the comparison: without its descriptor
+			 * and listing, however many changed. */
+			mf_tree_node_close(n);
 			it->node = n;
-		else
+		} else {
 			mf_tree_node_unref(n);
+		}
 	}
 	g_ptr_array_free(sorted, TRUE);
 	return r;

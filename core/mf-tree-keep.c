@@ -225,6 +225,18 @@ static bool newest(MfTree *t, uint64_t ino, uint64_t *seq,
 	return (uint64_t)(uintptr_t)g_hash_table_lookup(t->fast, &ino) != s->seq;
 }
 
+/* Attach the state of b's file, if it has one, to b. */
+static void attach(MfTree *t, uint64_t ino, MfBacking *b)
+{
+	MfState *st;
+
+	if (mf_state_may_exist(t->sd, ino) &&
+	    mf_state_get(t->sd, mf_backing_fd(b), false, &st) == 0) {
+		mf_state_attach(st, b);
+		mf_state_unref(st);
+	}
+}
+
 /* Keep fd's version for snapshot seq (taken then). keep_lock held. */
 static int keep_locked(MfTree *t, int fd, uint64_t seq,
 		       const struct timespec *taken, MfBacking *b,
@@ -254,8 +266,11 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	g_mutex_lock(&t->lock);
 	done = mf_tree_version_for(t, key, seq) != 0;
 	g_mutex_unlock(&t->lock);
-	if (done)
+	if (done) {     /* before a reopen: b may have no hooks yet */
+		if (b && !mf_backing_has_hooks(b))
+			attach(t, sx->stx_ino, b);
 		return 0;
+	}
 	/* The bytes first: a version on disk says all of it is kept. */
 	if (S_ISREG(sx->stx_mode)) {
 		MfState *st;
@@ -278,18 +293,6 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 		s->versions++;
 	g_mutex_unlock(&t->lock);
 	return 0;
-}
-
-/* Attach the state of b's file, if it has one, to b. */
-static void attach(MfTree *t, uint64_t ino, MfBacking *b)
-{
-	MfState *st;
-
-	if (mf_state_may_exist(t->sd, ino) &&
-	    mf_state_get(t->sd, mf_backing_fd(b), false, &st) == 0) {
-		mf_state_attach(st, b);
-		mf_state_unref(st);
-	}
 }
 
 int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
@@ -327,7 +330,7 @@ int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b)
 		g_mutex_lock(&t->lock);
 		note_fast(t, ino, seq);
 		g_mutex_unlock(&t->lock);
-	} else {
+	} else if (r < 0) {
 		g_log("mapfs", G_LOG_LEVEL_WARNING,
 		      "tree snapshot: cannot keep inode %" PRIu64 ": %s",
 		      ino, g_strerror(-r));
@@ -406,28 +409,6 @@ static bool version_read(GArray *seqs, guint i, const uint64_t *live,
 	return false;
 }
 
-/* The hidden chain entries of the file key that no snapshot of live reads
- * any more go; and, if it has no version left (gone), its state too. */
-static void gc_chain(MfTree *t, const char *key, const uint64_t *live,
-		     size_t n, bool gone)
-{
-	int fd = mf_tree_open_key(t, key, O_PATH);
-	MfState *st;
-	struct stat sb;
-
-	if (fd < 0)
-		return;
-	if (mf_state_get(t->sd, fd, false, &st) == 0) {
-		mf_state_tree_gc(st, live, n);
-		/* Unlinked from kept/ already: nobody reaches it again. */
-		if (gone && fstat(fd, &sb) == 0 && sb.st_nlink == 0 &&
-		    mf_state_empty(st))
-			mf_state_purge(st);
-		mf_state_unref(st);
-	}
-	close(fd);
-}
-
 /* Drop the versions of key that no snapshot in live reads. Returns true if
  * it has none left. keep_lock held. */
 static bool drop_versions(MfTree *t, const char *key, Versions *v,
@@ -486,18 +467,33 @@ static void gc(MfTree *t, const uint64_t *live, size_t n)
 	for (guint i = 0; i < keys->len; i++) {
 		const char *key = keys->pdata[i];
 		Versions *v = g_hash_table_lookup(t->versions, key);
-		bool regular = version_type(t, key, v) == DT_REG;
-		bool none = drop_versions(t, key, v, live, n);
+		int fd = version_type(t, key, v) == DT_REG
+				 ? mf_tree_open_key(t, key, O_PATH)
+				 : -1;
+		MfState *st = NULL;
+		struct stat sb;
+		bool none;
 
-		if (none)
-			unlinkat(t->kept_fd, key, 0);
-		if (regular)
-			gc_chain(t, key, live, n, none);
+		/* The file's hidden entries first, by the same rule as its
+		 * versions: a crash between leaves versions that no snapshot
+		 * reads (the next delete drops them), never a version
+		 * without its bytes. */
+		if (fd >= 0 && mf_state_get(t->sd, fd, false, &st) == 0)
+			mf_state_tree_gc(st, live, n);
+		none = drop_versions(t, key, v, live, n);
 		if (none) {
+			unlinkat(t->kept_fd, key, 0);
 			g_mutex_lock(&t->lock);
 			g_hash_table_remove(t->versions, key);
 			g_mutex_unlock(&t->lock);
 		}
+		/* Gone with its kept link: nobody reaches its state again. */
+		if (st && none && fstat(fd, &sb) == 0 && sb.st_nlink == 0 &&
+		    mf_state_empty(st))
+			mf_state_purge(st);
+		mf_state_unref(st);
+		if (fd >= 0)
+			close(fd);
 	}
 	g_ptr_array_free(keys, TRUE);
 }

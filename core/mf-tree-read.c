@@ -172,6 +172,13 @@ void mf_tree_node_close(MfTreeNode *n)
 {
 	g_mutex_lock(&n->lock);
 	drop_fd(n);
+	/* A directory's listing is made again when asked: in the same
+	 * order, for an unchanged directory or a version. */
+	drop_ents(n);
+	if (n->fd >= 0) {
+		close(n->fd);
+		n->fd = -1;
+	}
 	if (n->st)
 		mf_state_unref(n->st);
 	if (n->b)
@@ -287,7 +294,9 @@ static int live_ents(MfTree *t, MfTreeNode *n)
 
 	if (fd < 0)
 		return fd;
-	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
+	if (dfd < 0 && errno == EPERM)
+		dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
 		r = -errno;
@@ -504,8 +513,12 @@ static ssize_t read_locked(MfTree *t, MfTreeNode *n, uint64_t off, void *buf,
 	ssize_t r;
 
 	if (!n->b) {
-		int fd = mf_tree_open_key(t, n->key, O_RDONLY | O_NOFOLLOW);
+		/* A snapshot's reader leaves the live file's atime alone. */
+		int fd = mf_tree_open_key(t, n->key,
+					  O_RDONLY | O_NOFOLLOW | O_NOATIME);
 
+		if (fd == -EPERM)
+			fd = mf_tree_open_key(t, n->key, O_RDONLY | O_NOFOLLOW);
 		if (fd < 0)
 			return fd == -ESTALE ? -EIO : fd;
 		r = mf_backing_new(t->cache, fd, false, &n->b);

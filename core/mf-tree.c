@@ -486,6 +486,8 @@ int mf_tree_snap_create(MfTree *t, const char *name)
 	TreeSnap *s;
 	int r = check_name(name);
 
+	if (!t)
+		return -EOPNOTSUPP;
 	if (r < 0) {
 		g_log("mapfs", G_LOG_LEVEL_INFO, "tree snapshot \"%s\": %s",
 		      name, g_strerror(-r));
@@ -520,6 +522,8 @@ int mf_tree_snap_rename(MfTree *t, const char *from, const char *to)
 	TreeSnap *s;
 	int r = check_name(to);
 
+	if (!t)
+		return -EOPNOTSUPP;
 	if (r < 0)
 		return r;
 	g_mutex_lock(&t->keep_lock);
@@ -551,6 +555,8 @@ int mf_tree_snap_info(MfTree *t, const char *name, MfTreeSnapInfo *out)
 {
 	TreeSnap *s;
 
+	if (!t)
+		return -EOPNOTSUPP;
 	g_mutex_lock(&t->lock);
 	s = mf_tree_snap_by_name(t, name);
 	if (s) {
@@ -566,6 +572,10 @@ char **mf_tree_snap_list(MfTree *t)
 {
 	GPtrArray *names = g_ptr_array_new();
 
+	if (!t) {
+		g_ptr_array_add(names, NULL);
+		return (char **)g_ptr_array_free(names, FALSE);
+	}
 	g_mutex_lock(&t->lock);
 	for (guint i = 0; i < t->snaps->len; i++)
 		g_ptr_array_add(names,

@@ -154,10 +154,10 @@ int mf_tree_lookup(MfTree *t, MfTreeNode *dir, const char *name,
 		   MfTreeNode **ret);
 MfTreeNode *mf_tree_node_ref(MfTreeNode *n);
 void mf_tree_node_unref(MfTreeNode *n);
-/* The last open descriptor of n closed: let go of the descriptors its
- * reads opened (they are opened again by the next read). A node held by
- * the kernel's inode cache then costs no descriptor, but a directory's
- * own O_PATH one while it is read live. */
+/* The last open descriptor of n closed (release, releasedir): let go of
+ * the descriptors and the listing its reads made (made again by the next
+ * call, a directory's listing in the same order). A node held by the
+ * kernel's inode cache then costs no descriptor and no listing. */
 void mf_tree_node_close(MfTreeNode *n);
 /* Its identity within the mount: the same object in the same snapshot
  * (hard links, two lookups) gives the same string; "SEQ:KEY". */

@@ -34,6 +34,7 @@
 #define P ((uint64_t)MF_PAGE)
 
 typedef struct Fix {
+	bool sync;              /* -o sync: everything fsync'd */
 	char *dir;
 	char *root;             /* the tree */
 	int rootfd;             /* O_RDONLY: the mount fd */
@@ -47,9 +48,9 @@ typedef struct Fix {
 
 static void open_tree(Fix *f)
 {
-	assert_int_equal(mf_statedir_open(f->statefd, false, &f->sd), 0);
+	assert_int_equal(mf_statedir_open(f->statefd, f->sync, &f->sd), 0);
 	assert_int_equal(mf_tree_open(f->statefd, f->rootfd, f->rootpath,
-				      f->sd, f->cache, false,
+				      f->sd, f->cache, f->sync,
 				      f->state_sb.st_dev, f->state_sb.st_ino,
 				      &f->t),
 			 0);
@@ -63,10 +64,11 @@ static void reopen(Fix *f)
 	open_tree(f);
 }
 
-static int setup(void **state)
+static int setup_as(void **state, bool sync)
 {
 	Fix *f = g_new0(Fix, 1);
 
+	f->sync = sync;
 	f->dir = unit_tmpdir();
 	f->root = g_build_filename(f->dir, "root", NULL);
 	assert_int_equal(mkdir(f->root, 0755), 0);
@@ -83,6 +85,16 @@ static int setup(void **state)
 	open_tree(f);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_as(state, false);
+}
+
+static int setup_sync(void **state)
+{
+	return setup_as(state, true);
 }
 
 static int teardown(void **state)
@@ -901,9 +913,34 @@ static void test_removed_file_kept(void **state)
 	assert_int_equal(count_dir(f, "trees/kept"), 1);
 	reopen(f);
 	assert_pattern_file(f, "s1", "f", 3 * P);
+	/* A node let go of (closed) reads and lists again. */
+	{
+		MfTreeNode *n = node(f, "s1", "f"), *root = node(f, "s1", "");
+		char *buf = unit_alloc(3 * P);
+		GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(mf_tree_read(f->t, n, 0, buf, 3 * P),
+					 (ssize_t)(3 * P));
+			unit_assert_pattern(buf, 0, 3 * P);
+			assert_int_equal(mf_tree_readdir(f->t, root, 0,
+							 add_name, names),
+					 0);
+			mf_tree_node_close(n);
+			mf_tree_node_close(root);
+		}
+		assert_int_equal(names->len, 2);
+		assert_string_equal(names->pdata[1], "f");
+		g_ptr_array_free(names, TRUE);
+		mf_tree_node_unref(n);
+		mf_tree_node_unref(root);
+	}
+	assert_int_equal(count_dir(f, "files"), 1);
 	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), 0);
 	assert_int_equal(count_dir(f, "trees/kept"), 0);
 	assert_int_equal(count_dir(f, "trees/objs"), 0);
+	/* Its state went with it. */
+	assert_int_equal(count_dir(f, "files"), 0);
 }
 
 static void test_names(void **state)
@@ -989,8 +1026,8 @@ static void test_take_is_constant(void **state)
 }
 
 /* A backing opened before the snapshot, with no state then: a chmod
- * keeps the file without it; its later writes must still be kept. And a
- * change nested in another takes no second lock. */
+ * keeps the file without it; its later writes must still be kept, after
+ * a reopen too. And a change nested in another takes no second lock. */
 static void test_backing_opened_before(void **state)
 {
 	Fix *f = *state;
@@ -1006,6 +1043,7 @@ static void test_backing_opened_before(void **state)
 	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
 	snap(f, "s1");
 	op_chmod(f, "f", 0600);
+	reopen(f);      /* the fast path forgotten: kept on disk */
 	memset(page, 'x', P);
 	mf_tree_change_begin(f->t);
 	mf_tree_change_begin(f->t);     /* nested: counted only */
@@ -1096,6 +1134,30 @@ static void test_listing_cost(void **state)
 		      live, snap_live, snap_kept);
 }
 
+/* Without tree snapshots (no file handles): every call says so, the
+ * change hooks do nothing. */
+static void test_no_tree(void **state)
+{
+	MfTreeSnapInfo info;
+	MfTreeNode *n;
+	char **names = mf_tree_snap_list(NULL);
+
+	(void)state;
+	assert_null(names[0]);
+	g_strfreev(names);
+	mf_tree_change_begin(NULL);
+	assert_int_equal(mf_tree_keep(NULL, 1, 0, NULL), 0);
+	assert_int_equal(mf_tree_keep_removed(NULL, AT_FDCWD, "x"), 0);
+	mf_tree_change_end(NULL);
+	assert_int_equal(mf_tree_snap_create(NULL, "s"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_delete(NULL, "s"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_rename(NULL, "s", "t"), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_snap_info(NULL, "s", &info), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_root(NULL, "s", &n), -EOPNOTSUPP);
+	assert_int_equal(mf_tree_diff(NULL, "s", NULL, NULL, NULL),
+			 -EOPNOTSUPP);
+}
+
 static int add_change(const MfTreeDiffEntry *e, void *arg)
 {
 	static const char *const kind[] = { "+", "-", "R", "M" };
@@ -1173,6 +1235,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_freezes),
+		{ "test_freezes (sync)", test_freezes, setup_sync, teardown,
+		  NULL },
+		{ "test_delete_middle (sync)", test_delete_middle, setup_sync,
+		  teardown, NULL },
 		T(test_several),
 		T(test_shared_pages),
 		T(test_delete_middle),
@@ -1184,6 +1250,7 @@ int main(void)
 		T(test_diff),
 		T(test_backing_opened_before),
 		T(test_listing_cost),
+		cmocka_unit_test(test_no_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
