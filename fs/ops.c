@@ -168,6 +168,10 @@ static int set_attrs(fuse_req_t req, FsInode *in, struct stat *attr,
 		r = fs_inode_backing_rw(ctx, in, &b);
 		if (r == -EINVAL)
 			r = in->type == S_IFDIR ? -EISDIR : -EINVAL;
+		/* Kept already, but maybe before this backing was open: the
+		 * chain attaches to it now (a hash lookup). */
+		if (r == 0 && (r = fs_tree_keep(ctx, in, b)) < 0)
+			mf_backing_unref(b);
 		if (r == 0) {
 			fs_killpriv_clear(req, in);
 			r = mf_backing_truncate(b, (uint64_t)attr->st_size);

@@ -217,6 +217,24 @@ char *fs_tree_snap_name(FsContext *ctx, FsInode *in)
 	return snap_of_seq(ctx, in->entry_id, &info);
 }
 
+/* Inode numbers in snapshots: the object's, made distinct from the live
+ * tree's (below 2^62), from .shm's and views' (top bits 01 and 10), and
+ * from other snapshots' (mixed with the snapshot's seq: a bijection
+ * within one), so that cp -a, tar, find and du never take a snapshot's
+ * object for a hard link of a live one, nor a snapshot's root for the
+ * mount's (a directory loop). Hard links within a snapshot stay equal. */
+#define TREE_INO_BASE (UINT64_C(3) << 62)
+
+static ino_t tree_ino(const MfTreeNode *n, uint64_t ino)
+{
+	/* mf_tree_node_id(): "SEQ:KEY". */
+	uint64_t seq = g_ascii_strtoull(mf_tree_node_id(n), NULL, 10);
+
+	return (ino_t)(TREE_INO_BASE |
+		       ((ino ^ (seq * UINT64_C(0x9E3779B97F4A7C15))) &
+			((UINT64_C(1) << 62) - 1)));
+}
+
 /* Attributes of a tree inode. A snapshot's root shows as a read-only
  * directory with the time it was taken. */
 static int tree_stat(FsContext *ctx, FsInode *in, struct stat *st)
@@ -228,6 +246,8 @@ static int tree_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	if (in->kind == FS_TREEDIR)
 		return dir_stat(ctx, in, st);
 	r = mf_tree_stat(ctx->tree, in->tree_node, st);
+	if (r == 0)
+		st->st_ino = tree_ino(in->tree_node, st->st_ino);
 	if (r < 0 || !in->entry_id)
 		return r;
 	name = snap_of_seq(ctx, in->entry_id, &info);
@@ -310,6 +330,7 @@ void fs_tree_lookup(fuse_req_t req, FsInode *dir, const char *name)
 
 typedef struct Listing {
 	fuse_req_t req;
+	MfTreeNode *dir;        /* whose entries, if a snapshot's directory */
 	char *p;
 	size_t left;
 	bool plus;
@@ -344,7 +365,10 @@ static bool add_entry(Listing *l, const char *name, mode_t type,
 static int add_node_entry(const char *name, unsigned char type, uint64_t ino,
 			  uint64_t next, void *arg)
 {
-	return !add_entry(arg, name, DTTOIF(type), ino, (off_t)next + 2);
+	Listing *l = arg;
+
+	return !add_entry(l, name, DTTOIF(type), tree_ino(l->dir, ino),
+			  (off_t)next + 2);
 }
 
 void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
@@ -352,15 +376,13 @@ void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 {
 	FsContext *ctx = ctx_of(req);
 	char *buf = g_malloc(size);
-	Listing l = { req, buf, size, plus, false };
+	Listing l = { req, in->tree_node, buf, size, plus, false };
 	g_auto(GStrv) names = NULL;
 	struct stat st = { .st_ino = 1 };
 	int r = 0;
 
-	if (off < 2 && in->kind == FS_TREE)
-		r = mf_tree_stat(ctx->tree, in->tree_node, &st);
-	if (off < 2 && in->kind == FS_TREEDIR)
-		st.st_ino = in->vino;
+	if (off < 2)
+		r = tree_stat(ctx, in, &st);
 	if (r == 0 && off == 0 && add_entry(&l, ".", S_IFDIR, st.st_ino, 1))
 		off = 1;
 	if (r == 0 && off == 1 && add_entry(&l, "..", S_IFDIR, st.st_ino, 2))
@@ -491,12 +513,11 @@ void fs_tree_mkdir(fuse_req_t req, FsInode *dir, const char *name)
 	if (dir->kind != FS_TREEDIR)
 		return fs_tree_refuse(req, dir, "mkdir");
 	r = mf_tree_snap_create(ctx->tree, name);
-	if (r == -EINVAL || r == -ENAMETOOLONG)
+	if (r == -EINVAL || r == -ENAMETOOLONG || r == -EEXIST) {
 		fs_log(LOG_NOTICE, "mkdir %s/%s: %s", FS_TREE_DIR_NAME, name,
-		       bad_name);
-	else if (r == -EEXIST)
-		fs_log(LOG_NOTICE, "mkdir %s/%s: a snapshot of that name exists",
-		       FS_TREE_DIR_NAME, name);
+		       r == -EEXIST ? "a snapshot of that name exists" : bad_name);
+		return (void)fuse_reply_err(req, -r);
+	}
 	if (r < 0)
 		return fs_reply_err(req, -r, "mkdir", name);
 	fs_log(LOG_INFO, "tree snapshot %s taken", name);
@@ -538,12 +559,12 @@ void fs_tree_rename(fuse_req_t req, FsInode *from, const char *name,
 		return (void)fuse_reply_err(req, EINVAL);
 	}
 	r = mf_tree_snap_rename(ctx_of(req)->tree, name, newname);
-	if (r == -EINVAL || r == -ENAMETOOLONG)
+	if (r == -EINVAL || r == -ENAMETOOLONG || r == -EEXIST) {
 		fs_log(LOG_NOTICE, "rename %s to %s: %s", name, newname,
-		       bad_name);
-	else if (r == -EEXIST)
-		fs_log(LOG_NOTICE, "rename %s: a snapshot named %s exists",
-		       name, newname);
+		       r == -EEXIST ? "a snapshot of that name exists"
+				    : bad_name);
+		return (void)fuse_reply_err(req, -r);
+	}
 	if (r < 0)
 		return fs_reply_err(req, -r, "rename", name);
 	fs_log(LOG_INFO, "tree snapshot %s renamed %s", name, newname);

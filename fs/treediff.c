@@ -140,8 +140,13 @@ void fs_tree_diff_reply(fuse_req_t req, FsInode *in, const char *name,
 	r = mf_tree_diff(ctx->tree, snap, other, add_change, &o);
 	if (r == 0 && o.more)
 		g_string_append_printf(o.text, "more %" PRIu64 "\n", o.index);
-	if (r == -ENOENT && other)
-		fs_log(LOG_NOTICE, "getxattr %s: no snapshot %s", name, other);
+	/* No snapshot B: no such attribute (ENOENT would say the file
+	 * asked is gone). */
+	if (r == -ENOENT && other) {
+		fs_log(LOG_NOTICE, "getxattr %s: no tree snapshot %s", name,
+		       other);
+		r = -ENODATA;
+	}
 	if (r < 0)
 		fs_reply_err(req, -r, "getxattr", name);
 	else

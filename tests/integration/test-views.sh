@@ -22,7 +22,8 @@
 #     drops what it changed from them, so MAP_SHARED of an ro view works and
 #     follows the file; MAP_SHARED of an rw view fails with ENODEV
 #     (documented); fsync on views;
-#   * -o views=visible lists F@@ after F, and .shm in the root.
+#   * -o views=visible lists F@@ after F, and .shm and .snapshots in the
+#     root.
 #
 # The backing file is checked against a model after every change and after
 # every refused one: nothing refused may change a byte.
@@ -545,7 +546,7 @@ mf_umount "$M"
 check "-o views=visible: F@@ is listed after F, for regular files only, and a real G@@ once"
 M2=$(mf_dir mnt2)
 mf_mount "$B" "$M2" -o views=visible
-want=$( (echo .shm; ls -A "$B" | grep -v '^\.mapfs$' | while read -r n; do
+want=$( (echo .shm; echo .snapshots; ls -A "$B" | grep -v '^\.mapfs$' | while read -r n; do
 	echo "$n"
 	if [ -f "$B/$n" ] && [ ! -L "$B/$n" ] && [ ! -e "$B/$n@@" ]; then echo "$n@@"; fi
 done) | sort)
