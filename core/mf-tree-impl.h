@@ -122,3 +122,11 @@ int mf_tree_lookup_ent(MfTree *t, MfTreeNode *dir, TreeEnt *e,
 /* Record version seq of key (type: DT_*, 0 if unknown). Lock held. */
 void mf_tree_add_version(MfTree *t, const char *key, uint64_t seq,
 			 unsigned char type);
+/* No change under way from mf_tree_snap_lock() to _unlock(), which sets
+ * whether changes take the lock from the snapshots there are then. Taken
+ * before keep_lock (as changes do). */
+void mf_tree_snap_lock(MfTree *t);
+void mf_tree_snap_unlock(MfTree *t);
+/* Is this thread between mf_tree_change_begin() and _end()? Taking or
+ * deleting a snapshot there would wait for itself: -EDEADLK. */
+bool mf_tree_in_change(void);

@@ -507,8 +507,14 @@ int mf_tree_snap_delete(MfTree *t, const char *name)
 
 	if (!t)
 		return -EOPNOTSUPP;
-	/* No version is written meanwhile: the walk sees them all. */
-	g_mutex_lock(&t->keep_lock);
+	if (mf_tree_in_change()) {
+		g_log("mapfs", G_LOG_LEVEL_WARNING, "tree snapshot \"%s\" "
+		      "not deleted from inside a change", name);
+		return -EDEADLK;
+	}
+	/* As a take: whether changes take the lock may change, and must
+	 * not while a take waits for them. */
+	mf_tree_snap_lock(t);
 	g_mutex_lock(&t->lock);
 	s = mf_tree_snap_by_name(t, name);
 	if (!s)
@@ -519,17 +525,22 @@ int mf_tree_snap_delete(MfTree *t, const char *name)
 		if (t->sync)
 			fsync(t->snaps_fd);
 		g_ptr_array_remove(t->snaps, s);
-		live = g_new(uint64_t, t->snaps->len + 1);
-		for (guint i = 0; i < t->snaps->len; i++)
-			live[n++] = ((TreeSnap *)t->snaps->pdata[i])->seq;
 		/* Kept for a snapshot that may be gone: ask again. */
 		g_hash_table_remove_all(t->fast);
-		__atomic_store_n(&t->active, t->snaps->len > 0,
-				 __ATOMIC_SEQ_CST);
 	}
 	g_mutex_unlock(&t->lock);
-	if (r == 0)
-		gc(t, live, n);
+	mf_tree_snap_unlock(t);
+	if (r < 0)
+		return r;
+	/* No version is written meanwhile: the walk sees them all, and
+	 * the snapshots there are now (one taken since included). */
+	g_mutex_lock(&t->keep_lock);
+	g_mutex_lock(&t->lock);
+	live = g_new(uint64_t, t->snaps->len + 1);
+	for (guint i = 0; i < t->snaps->len; i++)
+		live[n++] = ((TreeSnap *)t->snaps->pdata[i])->seq;
+	g_mutex_unlock(&t->lock);
+	gc(t, live, n);
 	g_mutex_unlock(&t->keep_lock);
-	return r;
+	return 0;
 }

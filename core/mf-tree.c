@@ -426,7 +426,7 @@ void mf_tree_change_begin(MfTree *t)
 	}
 	if (!__atomic_load_n(&t->active, __ATOMIC_SEQ_CST)) {
 		/* Counted, then checked again: a taker that sets active
-		 * meanwhile waits for us (snap_lock()), or we see it. */
+		 * meanwhile waits for us (mf_tree_snap_lock()), or we see it. */
 		__atomic_add_fetch(&t->unlocked, 1, __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&t->active, __ATOMIC_SEQ_CST)) {
 			in_change = UNLOCKED;
@@ -453,8 +453,12 @@ void mf_tree_change_end(MfTree *t)
 	in_change = NOT_IN;
 }
 
-/* No change under way from here to snap_unlock(). */
-static void snap_lock(MfTree *t)
+bool mf_tree_in_change(void)
+{
+	return in_change != NOT_IN;
+}
+
+void mf_tree_snap_lock(MfTree *t)
 {
 	__atomic_store_n(&t->active, 1, __ATOMIC_SEQ_CST);
 	pthread_rwlock_wrlock(&t->change);
@@ -462,7 +466,7 @@ static void snap_lock(MfTree *t)
 		g_usleep(20);
 }
 
-static void snap_unlock(MfTree *t)
+void mf_tree_snap_unlock(MfTree *t)
 {
 	g_mutex_lock(&t->lock);
 	__atomic_store_n(&t->active, t->snaps->len > 0, __ATOMIC_SEQ_CST);
@@ -488,12 +492,14 @@ int mf_tree_snap_create(MfTree *t, const char *name)
 
 	if (!t)
 		return -EOPNOTSUPP;
+	if (r == 0 && mf_tree_in_change())
+		r = -EDEADLK;
 	if (r < 0) {
 		g_log("mapfs", G_LOG_LEVEL_INFO, "tree snapshot \"%s\": %s",
 		      name, g_strerror(-r));
 		return r;
 	}
-	snap_lock(t);
+	mf_tree_snap_lock(t);
 	g_mutex_lock(&t->lock);
 	r = mf_tree_snap_by_name(t, name) ? -EEXIST : 0;
 	g_mutex_unlock(&t->lock);
@@ -513,7 +519,7 @@ int mf_tree_snap_create(MfTree *t, const char *name)
 			snap_free(s);
 		g_mutex_unlock(&t->lock);
 	}
-	snap_unlock(t);
+	mf_tree_snap_unlock(t);
 	return r;
 }
 

@@ -79,9 +79,12 @@ void mf_tree_free(MfTree *t);
 /* Snapshots                                                           */
 
 /* Names as mf_state_check_name() takes them (-EINVAL), or -ENAMETOOLONG
- * over NAME_MAX; -EEXIST if taken. Constant time at any tree size. */
+ * over NAME_MAX; -EEXIST if taken. Constant time at any tree size: it
+ * waits only for the changes under way. -EDEADLK from inside a change of
+ * the calling thread (create and delete alike). */
 int mf_tree_snap_create(MfTree *t, const char *name);
-/* -ENOENT if none. Costs the versions it alone reads. */
+/* -ENOENT if none. Waits for the changes under way, as a take does, then
+ * costs the versions kept (of all snapshots: it walks them). */
 int mf_tree_snap_delete(MfTree *t, const char *name);
 /* -ENOENT, -EEXIST (to taken; from == to is 0), -EINVAL. */
 int mf_tree_snap_rename(MfTree *t, const char *from, const char *to);
@@ -97,8 +100,8 @@ char **mf_tree_snap_list(MfTree *t);
  * fallocate, copy_file_range, commits and rollbacks. Nothing when there
  * are no tree snapshots but an atomic load. Per thread: begin and end of
  * one change run on the same thread; a begin inside a change of the same
- * thread only counts (no second lock). Never take a snapshot (or call
- * mf_tree_snap_create) between them on that thread: it waits for them. */
+ * thread only counts (no second lock). A take or delete between them on
+ * that thread would wait for itself: it says -EDEADLK. */
 void mf_tree_change_begin(MfTree *t);
 void mf_tree_change_end(MfTree *t);
 

@@ -9,6 +9,9 @@
  * The state directory lies inside the tree (ROOT/.mapfs), as by default:
  * no snapshot lists it. name_to_handle_at on this filesystem needs root
  * where it is a tmpfs; the suite runs as root.
+ *
+ * Built twice (meson.build): plainly, and with -DUNIT_WRAP_IO and the
+ * store's writes wrapped (unit.h), where only the fault tests run.
  */
 #include "unit.h"
 
@@ -57,6 +60,7 @@ static void open_tree(Fix *f)
 }
 
 /* As after SIGKILL: nothing written at close, all loaded again. */
+G_GNUC_UNUSED
 static void reopen(Fix *f)
 {
 	mf_tree_free(f->t);
@@ -92,6 +96,7 @@ static int setup(void **state)
 	return setup_as(state, false);
 }
 
+G_GNUC_UNUSED
 static int setup_sync(void **state)
 {
 	return setup_as(state, true);
@@ -111,6 +116,9 @@ static int teardown(void **state)
 	g_free(f->root);
 	g_free(f->dir);
 	g_free(f);
+#ifdef UNIT_WRAP_IO
+	unit_io_reset();
+#endif
 	unit_free_all();
 	return 0;
 }
@@ -170,6 +178,7 @@ static MfBacking *open_backing(Fix *f, const char *path)
 	return b;
 }
 
+G_GNUC_UNUSED
 static void op_write(Fix *f, const char *path, uint64_t off, const void *buf,
 		     size_t len)
 {
@@ -182,6 +191,7 @@ static void op_write(Fix *f, const char *path, uint64_t off, const void *buf,
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_truncate(Fix *f, const char *path, uint64_t size)
 {
 	MfBacking *b;
@@ -211,6 +221,7 @@ static void op_create(Fix *f, const char *path, uint64_t size)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_mkdir(Fix *f, const char *path)
 {
 	mf_tree_change_begin(f->t);
@@ -219,6 +230,7 @@ static void op_mkdir(Fix *f, const char *path)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_symlink(Fix *f, const char *target, const char *path)
 {
 	mf_tree_change_begin(f->t);
@@ -227,6 +239,7 @@ static void op_symlink(Fix *f, const char *target, const char *path)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_link(Fix *f, const char *from, const char *to)
 {
 	mf_tree_change_begin(f->t);
@@ -236,6 +249,7 @@ static void op_link(Fix *f, const char *from, const char *to)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_unlink(Fix *f, const char *path, bool dir)
 {
 	mf_tree_change_begin(f->t);
@@ -245,6 +259,7 @@ static void op_unlink(Fix *f, const char *path, bool dir)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_rename(Fix *f, const char *from, const char *to)
 {
 	mf_tree_change_begin(f->t);
@@ -256,6 +271,7 @@ static void op_rename(Fix *f, const char *from, const char *to)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_chmod(Fix *f, const char *path, mode_t mode)
 {
 	mf_tree_change_begin(f->t);
@@ -264,6 +280,7 @@ static void op_chmod(Fix *f, const char *path, mode_t mode)
 	mf_tree_change_end(f->t);
 }
 
+G_GNUC_UNUSED
 static void op_setxattr(Fix *f, const char *path, const char *name,
 			const char *value)
 {
@@ -316,6 +333,7 @@ static MfTreeNode *node(Fix *f, const char *name, const char *path)
 	return n;
 }
 
+G_GNUC_UNUSED
 static struct stat stat_of(Fix *f, const char *name, const char *path)
 {
 	MfTreeNode *n = node(f, name, path);
@@ -326,6 +344,7 @@ static struct stat stat_of(Fix *f, const char *name, const char *path)
 	return st;
 }
 
+G_GNUC_UNUSED
 static bool exists(Fix *f, const char *name, const char *path)
 {
 	int err;
@@ -371,6 +390,7 @@ static gint cmp_str(gconstpointer a, gconstpointer b)
 }
 
 /* The names in directory path, sorted, joined by spaces. */
+G_GNUC_UNUSED
 static char *names_of(Fix *f, const char *name, const char *path)
 {
 	MfTreeNode *n = node(f, name, path);
@@ -402,6 +422,7 @@ static void assert_pattern_file(Fix *f, const char *name, const char *path,
 	unit_assert_pattern(buf, 0, size);
 }
 
+G_GNUC_UNUSED
 static void assert_xattr(Fix *f, const char *name, const char *path,
 			 const char *xname, const char *want)
 {
@@ -422,6 +443,7 @@ static void assert_xattr(Fix *f, const char *name, const char *path,
 	mf_tree_node_unref(n);
 }
 
+G_GNUC_UNUSED
 static void assert_link(Fix *f, const char *name, const char *path,
 			const char *want)
 {
@@ -437,6 +459,7 @@ static void assert_link(Fix *f, const char *name, const char *path,
 /* ------------------------------------------------------------------ */
 /* Tests                                                               */
 
+#ifndef UNIT_WRAP_IO
 /* The tree of test_freezes: a/f (3 pages and a bit), a/h (its hard
  * link), b (2 pages, an xattr), s -> a/f, e/ (empty), g/x. */
 static void make_tree(Fix *f)
@@ -790,6 +813,16 @@ static void test_concurrent_changes(void **state)
 		snprintf(name, sizeof(name), "s%d", s);
 		snap(f, name);
 	}
+	/* Deletes while the changes go on, and a take after them. */
+	for (int s = 1; s < 8; s += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%d", s);
+		assert_int_equal(mf_tree_snap_delete(f->t, name), 0);
+		g_usleep(5000);
+	}
+	g_usleep(20000);
+	snap(f, "s1");
 	g_usleep(20000);
 	stop = 1;
 	for (int i = 0; i < 2; i++) {
@@ -797,7 +830,8 @@ static void test_concurrent_changes(void **state)
 		assert_true(w[i].done > 8);
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		for (int s = 0; s < 8; s++)
+		/* s0, s2, s4, s6 and the new s1. */
+		for (int s = 0; s < 8; s += s == 0 ? 1 : s == 1 ? 1 : 2)
 			for (int i = 0; i < 2; i++) {
 				char sn[16], file[16], dir[16];
 				uint64_t size;
@@ -1047,6 +1081,9 @@ static void test_backing_opened_before(void **state)
 	memset(page, 'x', P);
 	mf_tree_change_begin(f->t);
 	mf_tree_change_begin(f->t);     /* nested: counted only */
+	/* It would wait for itself. */
+	assert_int_equal(mf_tree_snap_create(f->t, "inside"), -EDEADLK);
+	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), -EDEADLK);
 	assert_int_equal(mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b), 0);
 	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
 	mf_tree_change_end(f->t);
@@ -1230,10 +1267,55 @@ static void test_diff(void **state)
 			 -ENOENT);
 }
 
+#else /* UNIT_WRAP_IO */
+/* ---- faults: the state filesystem is full ----------------------------- */
+
+/* The old page cannot be kept: the change is refused with ENOSPC and
+ * changes nothing, the snapshot intact; once space is back it goes
+ * through, and the snapshot still holds the old bytes. */
+static void test_full_refuses_change(void **state)
+{
+	Fix *f = *state;
+	char page[P], back[2 * P];
+	MfBacking *b;
+	struct stat sb;
+	ssize_t w = 0;
+	int fd, r;
+
+	unit_guard();
+	op_create(f, "f", 2 * P);
+	snap(f, "s1");
+	memset(page, 'x', P);
+	unit_io_fail("pwrite", "pages", ENOSPC, 0);
+	mf_tree_change_begin(f->t);
+	fd = openat(f->rootfd, "f", O_RDWR | O_CLOEXEC);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
+	r = mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b);
+	if (r == 0)
+		w = mf_backing_write(b, 0, page, P);
+	mf_tree_change_end(f->t);
+	assert_true(r == -ENOSPC || w == -ENOSPC);
+	assert_true(unit_io_hits() > 0);
+	unit_pread(fd, back, 2 * P, 0);
+	unit_assert_pattern(back, 0, 2 * P);
+	assert_pattern_file(f, "s1", "f", 2 * P);
+	unit_io_reset();
+
+	mf_tree_change_begin(f->t);
+	assert_int_equal(mf_tree_keep(f->t, (uint64_t)sb.st_ino, fd, b), 0);
+	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
+	mf_tree_change_end(f->t);
+	mf_backing_unref(b);
+	assert_pattern_file(f, "s1", "f", 2 * P);
+}
+#endif /* UNIT_WRAP_IO */
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#ifndef UNIT_WRAP_IO
 		T(test_freezes),
 		{ "test_freezes (sync)", test_freezes, setup_sync, teardown,
 		  NULL },
@@ -1251,6 +1333,9 @@ int main(void)
 		T(test_backing_opened_before),
 		T(test_listing_cost),
 		cmocka_unit_test(test_no_tree),
+#else
+		T(test_full_refuses_change),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
