@@ -37,7 +37,10 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 	if (is_virtual(in)) {   /* a view directory: nothing to hold */
 		fi->fh = 0;
-		fuse_reply_open(req, fi);
+		if (fs_tree_is(in))
+			fs_tree_opened(in);
+		if (fuse_reply_open(req, fi) == -ENOENT && fs_tree_is(in))
+			fs_tree_closed(in);
 		return;
 	}
 	fd = openat(fs_fd(in), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -260,8 +263,10 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi)
 {
 	FsDir *d = (FsDir *)(uintptr_t)fi->fh;
+	FsInode *in = inode_of(req, ino);
 
-	(void)ino;
+	if (fs_tree_is(in))
+		fs_tree_closed(in);
 	if (d) {
 		closedir(d->dp);
 		g_strfreev(d->listed);

@@ -768,8 +768,10 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 
 	(void)fi;
-	if (fs_tree_is(in))     /* nothing counted, nothing held */
+	if (fs_tree_is(in)) {
+		fs_tree_closed(in);
 		return (void)fuse_reply_err(req, 0);
+	}
 	if (!is_virtual(in) || fs_aliases_cached(in))
 		fs_inode_remember(in);
 	if (is_virtual(in))

@@ -192,8 +192,10 @@ void fs_tree_lookup_dir(fuse_req_t req)
 		fs_inode_forget(ctx->inodes, dir, 1);
 		return fs_reply_err(req, -r, "lookup", FS_TREE_DIR_NAME);
 	}
-	/* Not cached: its listing and times change with every take. */
-	fs_reply_entry_for(req, dir, &st, 0, ctx->timeout);
+	/* Cached, as every name on the way into a snapshot: each path
+	 * looked up walks them (ls -lR of a snapshot paid five round trips
+	 * a file). Its listing is read afresh at each opendir. */
+	fs_reply_entry(req, dir, &st, ctx->timeout);
 }
 
 /* The name and info of the snapshot numbered seq; NULL if it is gone. */
@@ -266,10 +268,29 @@ void fs_tree_getattr(fuse_req_t req, FsInode *in)
 
 	if (r < 0)
 		return fs_reply_err(req, -r, "getattr", "in .snapshots");
-	/* A snapshot never changes: its attributes may be cached, but for
-	 * .snapshots and a snapshot's root, which rmdir and mv change. */
-	fuse_reply_attr(req, &st,
-			in->kind == FS_TREE && !in->entry_id ? ctx->timeout : 0);
+	/* A snapshot never changes; rmdir and mv of one go through the
+	 * kernel, which updates its entries itself. */
+	fuse_reply_attr(req, &st, ctx->timeout);
+}
+
+/* The inode of node (a snapshot's root when seq is not 0), with one
+ * lookup, and its attributes. Takes the reference to node. Returns 0 or
+ * -errno. */
+static int node_inode(FsContext *ctx, MfTreeNode *node, uint64_t seq,
+		      struct stat *st, FsInode **ret)
+{
+	int r = mf_tree_stat(ctx->tree, node, st);
+
+	if (r < 0) {
+		mf_tree_node_unref(node);
+		return r;
+	}
+	*ret = fs_inode_tree(ctx->inodes, node, st->st_mode, seq);
+	mf_tree_node_unref(node);
+	r = tree_stat(ctx, *ret, st);
+	if (r < 0)
+		fs_inode_forget(ctx->inodes, *ret, 1);
+	return r;
 }
 
 /* Reply the entry of node (a snapshot's root when seq is not 0). */
@@ -279,22 +300,11 @@ static void reply_node(fuse_req_t req, MfTreeNode *node, uint64_t seq,
 	FsContext *ctx = ctx_of(req);
 	struct stat st;
 	FsInode *in;
-	int r = mf_tree_stat(ctx->tree, node, &st);
+	int r = node_inode(ctx, node, seq, &st, &in);
 
-	if (r < 0) {
-		mf_tree_node_unref(node);
+	if (r < 0)
 		return fs_reply_err(req, -r, op, name);
-	}
-	in = fs_inode_tree(ctx->inodes, node, st.st_mode, seq);
-	mf_tree_node_unref(node);
-	r = tree_stat(ctx, in, &st);
-	if (r < 0) {
-		fs_inode_forget(ctx->inodes, in, 1);
-		return fs_reply_err(req, -r, op, name);
-	}
-	/* Roots are not cached: mv and rmdir of snapshots change them. */
-	fs_reply_entry_for(req, in, &st, seq ? 0 : ctx->timeout,
-			   seq ? 0 : ctx->timeout);
+	fs_reply_entry(req, in, &st, ctx->timeout);
 }
 
 static void lookup_snap(fuse_req_t req, const char *name, const char *op)
@@ -331,6 +341,10 @@ void fs_tree_lookup(fuse_req_t req, FsInode *dir, const char *name)
 typedef struct Listing {
 	fuse_req_t req;
 	MfTreeNode *dir;        /* whose entries, if a snapshot's directory */
+	GArray *later;          /* readdirplus: Pending entries to add once
+				 * mf_tree_readdir() returns, which holds the
+				 * tree's lock while it calls back */
+	size_t later_size;      /* what they will take at least */
 	char *p;
 	size_t left;
 	bool plus;
@@ -361,14 +375,70 @@ static bool add_entry(Listing *l, const char *name, mode_t type,
 	return true;
 }
 
+/* A readdirplus entry with its node and attributes, as the live tree's
+ * are: ls -l then costs no lookup per entry. False when it does not fit;
+ * an entry gone meanwhile (its snapshot deleted) is left out. */
+static bool add_plus_entry(Listing *l, const char *name, off_t next)
+{
+	FsContext *ctx = ctx_of(l->req);
+	struct fuse_entry_param e;
+	MfTreeNode *node;
+	FsInode *in;
+	size_t n;
+
+	memset(&e, 0, sizeof(e));
+	if (mf_tree_lookup(ctx->tree, l->dir, name, &node) < 0 ||
+	    node_inode(ctx, node, 0, &e.attr, &in) < 0)
+		return true;
+	e.ino = (uintptr_t)in;
+	e.attr_timeout = ctx->timeout;
+	e.entry_timeout = ctx->timeout;
+	n = fuse_add_direntry_plus(l->req, l->p, l->left, name, &e, next);
+	if (n > l->left) {
+		/* No room: give back the lookup it would have cost. */
+		fs_inode_forget(ctx->inodes, in, 1);
+		l->full = true;
+		return false;
+	}
+	l->p += n;
+	l->left -= n;
+	return true;
+}
+
+typedef struct Pending {
+	char *name;
+	off_t next;
+} Pending;
+
 /* "." and ".." are at offsets 0 and 1, entry k at k + 2. */
 static int add_node_entry(const char *name, unsigned char type, uint64_t ino,
 			  uint64_t next, void *arg)
 {
 	Listing *l = arg;
+	Pending p;
 
-	return !add_entry(l, name, DTTOIF(type), tree_ino(l->dir, ino),
-			  (off_t)next + 2);
+	if (!l->plus)
+		return !add_entry(l, name, DTTOIF(type), tree_ino(l->dir, ino),
+				  (off_t)next + 2);
+	/* With a NULL buffer: the room the entry takes. */
+	l->later_size += fuse_add_direntry_plus(l->req, NULL, 0, name, NULL, 0);
+	if (l->later_size > l->left)
+		return 1;
+	p = (Pending){ g_strdup(name), (off_t)next + 2 };
+	g_array_append_val(l->later, p);
+	return 0;
+}
+
+static void add_later(Listing *l)
+{
+	for (guint i = 0; i < l->later->len; i++) {
+		Pending *p = &g_array_index(l->later, Pending, i);
+
+		if (!l->full)
+			add_plus_entry(l, p->name, p->next);
+		g_free(p->name);
+	}
+	g_array_free(l->later, TRUE);
 }
 
 void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
@@ -376,7 +446,9 @@ void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 {
 	FsContext *ctx = ctx_of(req);
 	char *buf = g_malloc(size);
-	Listing l = { req, in->tree_node, buf, size, plus, false };
+	Listing l = { .req = req, .dir = in->tree_node, .p = buf, .left = size,
+		      .plus = plus,
+		      .later = g_array_new(FALSE, FALSE, sizeof(Pending)) };
 	g_auto(GStrv) names = NULL;
 	struct stat st = { .st_ino = 1 };
 	int r = 0;
@@ -390,6 +462,7 @@ void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 	if (r == 0 && !l.full && in->kind == FS_TREE)
 		r = mf_tree_readdir(ctx->tree, in->tree_node,
 				    (uint64_t)off - 2, add_node_entry, &l);
+	add_later(&l);
 	if (r == 0 && !l.full && in->kind == FS_TREEDIR) {
 		names = mf_tree_snap_list(ctx->tree);
 		for (off_t i = off - 2; names && i < (off_t)g_strv_length(names);
@@ -422,6 +495,25 @@ void fs_tree_readlink(fuse_req_t req, FsInode *in)
 	fuse_reply_readlink(req, buf);
 }
 
+void fs_tree_opened(FsInode *in)
+{
+	g_mutex_lock(&in->lock);
+	in->opens++;
+	g_mutex_unlock(&in->lock);
+}
+
+void fs_tree_closed(FsInode *in)
+{
+	bool last;
+
+	g_mutex_lock(&in->lock);
+	last = --in->opens == 0;
+	g_mutex_unlock(&in->lock);
+	/* A node held only by the kernel's inode cache costs nothing. */
+	if (last && in->tree_node)
+		mf_tree_node_close(in->tree_node);
+}
+
 void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
@@ -429,7 +521,9 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	/* What a snapshot holds never changes: the kernel may keep it. */
 	fi->keep_cache = 1;
 	fi->fh = 0;
-	fuse_reply_open(req, fi);
+	fs_tree_opened(in);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_tree_closed(in);     /* interrupted */
 }
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)

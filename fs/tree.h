@@ -73,6 +73,11 @@ void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 void fs_tree_readlink(fuse_req_t req, FsInode *in);
 void fs_tree_open_file(fuse_req_t req, FsInode *in,
 		       struct fuse_file_info *fi);
+/* Count an open (open, opendir) of a tree inode, and its end: the last
+ * one lets the engine drop what reading it holds (descriptors, a
+ * directory's listing). */
+void fs_tree_opened(FsInode *in);
+void fs_tree_closed(FsInode *in);
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_tree_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
 void fs_tree_getxattr(fuse_req_t req, FsInode *in, const char *name,

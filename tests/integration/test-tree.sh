@@ -15,7 +15,8 @@
 #   * every change inside a snapshot is refused with EROFS, bad names and
 #     moves into or out of .snapshots with their errno, and none of them
 #     changes a byte;
-#   * user.mapfs.diff says what changed;
+#   * user.mapfs.diff says what changed, since a snapshot or between
+#     two, in parts past 64 KiB (more N, user.mapfs.diff@N);
 #   * SIGKILL of the daemon, then a remount: every snapshot unchanged;
 #   * tar c and rsync -a (cp -a without rsync) of a snapshot work.
 set -euo pipefail
@@ -27,15 +28,19 @@ C=$(mf_dir copies)
 S=$M/.snapshots
 
 # What a user sees of every object under DIR (the root itself left out):
-# stat, user xattrs, symlink targets. Inode numbers are shown as the
-# first path that has them: hard links name the same one, and nothing
-# else does (a snapshot's numbers are its own, not the live tree's).
+# stat (mtime in seconds), symlink targets, user xattrs. Inode numbers are
+# shown as the first path that has them: hard links name the same one, and
+# nothing else does (a snapshot's numbers are its own, not the live
+# tree's).
 manifest() { # DIR
-	sx 'cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r p; do
-		stat -c "%n %s %a %u %g %Y %h %i %F" -- "$p"
-		[ -L "$p" ] && echo "-> $(readlink -- "$p")"
-		getfattr -h -d -m "^user\\." -- "$p" 2>/dev/null | grep -v "^#" | grep . || true
-	done | awk '"'"'$1 ~ /^\.\// && NF >= 9 { if (!($8 in first)) first[$8] = $1; $8 = "ino:" first[$8] } { print }'"'"'' "$1"
+	(cd "$1" && s find . -mindepth 1 -printf '%p %s %m %U %G %T@ %n %i %y %l\n') |
+		LC_ALL=C sort |
+		awk '{ split($6, t, "."); $6 = t[1]
+		       if (!($8 in first)) first[$8] = $1
+		       $8 = "ino:" first[$8]; print }'
+	(cd "$1" && s getfattr -R -h -d -m '^user\.' . 2>/dev/null || true) |
+		awk '/^# file: / { f = substr($0, 9); next } NF { print f, $0 }' |
+		LC_ALL=C sort
 }
 
 # Take snapshot NAME and record the live tree as it is: a cp -a copy and
@@ -260,5 +265,23 @@ take four
 s sh -c "echo after >>'$M/a.txt'" || fail "a write after the remount failed"
 same four
 same three
+
+check "a diff past 64 KiB comes in parts: more N, then user.mapfs.diff@N"
+s mkdir "$M/many" || fail "mkdir many failed"
+(cd "$M/many" && seq -f "file-with-a-long-name-to-fill-the-diff-%040g" 1 1200 | s xargs touch) ||
+	fail "creating 1200 files failed"
+s getfattr --only-values -n user.mapfs.diff "$S/four" >"$MF_T/p1" || fail "getfattr user.mapfs.diff (part 1) failed"
+last=$(tail -n 1 "$MF_T/p1")
+[[ "$last" =~ ^more\ ([0-9]+)$ ]] || fail "a diff of $(wc -c <"$MF_T/p1") bytes does not end with 'more N': $last"
+n=${BASH_REMATCH[1]}
+expect_eq "$(($(wc -l <"$MF_T/p1") - 1))" "$n" "lines before 'more N'"
+[ "$(wc -c <"$MF_T/p1")" -le 65536 ] || fail "part 1 of the diff passes 64 KiB"
+s getfattr --only-values -n "user.mapfs.diff@$n" "$S/four" >"$MF_T/p2" || fail "getfattr user.mapfs.diff@$n failed"
+! grep -q '^more ' "$MF_T/p2" || fail "part 2 of the diff asks for more"
+(head -n -1 "$MF_T/p1"; cat "$MF_T/p2") >"$MF_T/all"
+expect_eq "$(grep -c '^+ f many/file-with' "$MF_T/all")" 1200 "created files in the diff's parts"
+expect_eq "$(sort "$MF_T/all" | uniq -d | wc -l)" 0 "lines in both parts of the diff"
+grep -qx '+ d many' "$MF_T/all" || fail "the diff's parts lack '+ d many'"
+grep -q '^M f a.txt' "$MF_T/all" || fail "the diff's parts lack a.txt's change"
 mf_umount "$M"
 echo "PASS"
