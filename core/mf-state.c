@@ -821,6 +821,18 @@ bool mf_state_empty(MfState *st)
 	return empty;
 }
 
+bool mf_state_has_named(MfState *st)
+{
+	bool any = false;
+
+	g_mutex_lock(&st->lock);
+	for (guint i = 0; !any && i < st->snaps->len; i++)
+		any = !((Entry *)st->snaps->pdata[i])->tree;
+	any = any || g_hash_table_size(st->cows);
+	g_mutex_unlock(&st->lock);
+	return any;
+}
+
 int mf_state_purge(MfState *st)
 {
 	int r = 0;

@@ -83,8 +83,12 @@ bool mf_state_verify(MfState *st, int fd);
 void mf_state_change_begin(MfState *st);
 void mf_state_change_end(MfState *st, int fd);
 
-/* No snapshot or private view, not even one deleted but still open? */
+/* No snapshot or private view, not even one deleted but still open,
+ * nor a hidden entry of tree snapshots? */
 bool mf_state_empty(MfState *st);
+/* Has it snapshots or private views that users name (even deleted ones
+ * still open), hidden entries of tree snapshots aside? */
+bool mf_state_has_named(MfState *st);
 /* The file has no snapshot or private view left and is gone: remove its
  * record, so a file that gets its inode number later starts clean.
  * Returns 0, -ENOTEMPTY, or -errno. */

@@ -247,6 +247,10 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	bool done;
 	int r;
 
+	/* No name, nor a link of ours (trees/kept): removed before the
+	 * snapshot was taken, and open still. No snapshot sees it. */
+	if (sx->stx_nlink == 0)
+		return 0;
 	/* Made after the snapshot: no snapshot sees it. The kernel stamps
 	 * birth with a clock that lags ours, never one ahead of it. */
 	if ((sx->stx_mask & STATX_BTIME) &&
@@ -257,8 +261,10 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	r = mf_tree_key_at(fd, "", &key);
 	if (r < 0)
 		return r;
+	/* A version at or after seq holds the object as seq saw it: a
+	 * later snapshot, since deleted, kept it before any change. */
 	g_mutex_lock(&t->lock);
-	done = mf_tree_version_for(t, key, seq) == seq;
+	done = mf_tree_version_for(t, key, seq) != 0;
 	g_mutex_unlock(&t->lock);
 	if (done) {     /* before a reopen: b may have no hooks yet */
 		if (b && !mf_backing_has_hooks(b))
@@ -375,6 +381,15 @@ int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name)
 out:
 	close(fd);
 	return r;
+}
+
+unsigned mf_tree_links(MfTree *t, int fd)
+{
+	g_autofree char *key = NULL;
+
+	if (!t || mf_tree_key_at(fd, "", &key) < 0)
+		return 0;
+	return faccessat(t->kept_fd, key, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* ------------------------------------------------------------------ */

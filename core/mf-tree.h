@@ -140,6 +140,10 @@ int mf_tree_keep(MfTree *t, uint64_t ino, int fd, MfBacking *b);
  * the caller's mf_tree_keep(). Returns 0, -ENOENT (no such name: nothing
  * to keep) or -errno. */
 int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name);
+/* The links of the object fd (O_PATH will do) that tree snapshots keep
+ * (trees/kept): 1 or 0. Whoever asks whether a file lost its last name
+ * (fs/orphans.c) discounts them. */
+unsigned mf_tree_links(MfTree *t, int fd);
 
 /* ------------------------------------------------------------------ */
 /* Reading a snapshot                                                  */

@@ -1,5 +1,6 @@
 /* orphans: removed files kept for their snapshots. See orphans.h. */
 #include "orphans.h"
+#include "tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -109,17 +110,18 @@ char *fs_orphans_key(FsContext *ctx, FsInode *dir, const char *name)
 }
 
 /* Has the file fd snapshots or private views (deleted ones still open
- * count: they read through the file)? */
+ * count: they read through the file)? Tree snapshots' hidden entries do
+ * not: those keep the file alive themselves (trees/kept). */
 static bool has_entries(FsContext *ctx, int fd)
 {
 	MfState *st;
-	bool empty;
+	bool any;
 
 	if (mf_state_get(ctx->states, fd, false, &st) < 0)
 		return false;
-	empty = mf_state_empty(st);
+	any = mf_state_has_named(st);
 	mf_state_unref(st);
-	return !empty;
+	return any;
 }
 
 int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
@@ -131,12 +133,14 @@ int fs_orphans_keep(FsContext *ctx, FsInode *dir, const char *name)
 
 	if (!ctx->orphans ||
 	    fstatat(fs_fd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+	    !S_ISREG(st.st_mode) || st.st_nlink > 2)
 		return 0;
 	if (!mf_state_may_exist(ctx->states, (uint64_t)st.st_ino))
 		return 0;
 	fd = openat(fs_fd(dir), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	keep = fd >= 0 && has_entries(ctx, fd);
+	/* Its last name: tree snapshots' link to it (tree.h) is none. */
+	keep = fd >= 0 && st.st_nlink - fs_tree_links(ctx, fd) == 1 &&
+	       has_entries(ctx, fd);
 	if (fd >= 0)
 		close(fd);
 	if (!keep)
@@ -286,7 +290,7 @@ bool fs_orphans_is_removed(FsContext *ctx, FsInode *base)
 	/* Kept, and that link is its last one (not a removal that failed
 	 * after the link was made). */
 	return in && fstatat(fs_fd(base), "", &st, AT_EMPTY_PATH) == 0 &&
-	       st.st_nlink <= 1;
+	       st.st_nlink - fs_tree_links(ctx, fs_fd(base)) <= 1;
 }
 
 static bool add_name(const char *name, ino_t ino, void *arg)

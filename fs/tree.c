@@ -148,6 +148,11 @@ int fs_tree_keep_removed(FsContext *ctx, FsInode *dir, const char *name)
 	return r;
 }
 
+unsigned fs_tree_links(FsContext *ctx, int fd)
+{
+	return ctx->tree ? mf_tree_links(ctx->tree, fd) : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* .snapshots                                                          */
 

@@ -51,6 +51,9 @@ int fs_tree_keep_at(FsContext *ctx, FsInode *dir, const char *name);
 /* name in dir is about to lose a link (unlink, rmdir, replaced by
  * rename). 0 if there is none. */
 int fs_tree_keep_removed(FsContext *ctx, FsInode *dir, const char *name);
+/* The links tree snapshots keep to the object fd (a removed file they
+ * still show): not names of the tree. 0 or 1. */
+unsigned fs_tree_links(FsContext *ctx, int fd);
 
 /* ------------------------------------------------------------------ */
 /* The namespace                                                       */

@@ -934,6 +934,69 @@ static void test_delete_middle(void **state)
 	assert_int_equal(count_dir(f, tree), 0);
 }
 
+/* The newest snapshot deleted: an object kept for it is kept for the one
+ * before it too, and a change after the delete does not keep it again as
+ * it is then (found by difftest --tree-root, seed 3). */
+static void test_newest_deleted(void **state)
+{
+	Fix *f = *state;
+	char page[P];
+	uint64_t size;
+	char *buf;
+
+	op_create(f, "f", P);
+	snap(f, "t6");
+	snap(f, "t7");
+	memset(page, 'a', P);
+	op_write(f, "f", 3 * P, page, P);
+	assert_int_equal(mf_tree_snap_delete(f->t, "t7"), 0);
+	memset(page, 'b', P);
+	op_write(f, "f", 0, page, P);
+	assert_int_equal(stat_of(f, "t6", "f").st_size, P);
+	assert_pattern_file(f, "t6", "f", P);
+	buf = bytes_of(f, "t6", "f", &size);
+	assert_int_equal(size, P);
+	assert_int_not_equal(buf[0], 'b');
+	reopen(f);
+	assert_int_equal(stat_of(f, "t6", "f").st_size, P);
+	assert_pattern_file(f, "t6", "f", P);
+}
+
+/* An open file without a name or a link of ours is no snapshot's: a change
+ * to it keeps nothing and succeeds (difftest seed 5); and the link the
+ * tree keeps of a removed file is told apart from its names. */
+static void test_unlinked_open(void **state)
+{
+	Fix *f = *state;
+	char page[P];
+	MfBacking *b;
+	int fd;
+
+	op_create(f, "f", P);
+	snap(f, "t1");
+	fd = openat(f->rootfd, "f", O_PATH | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(mf_tree_links(f->t, fd), 0);
+	mf_tree_change_begin(f->t);
+	b = open_backing(f, "f");
+	mf_tree_change_end(f->t);
+	op_unlink(f, "f", false);
+	/* kept: one link of ours, no name */
+	assert_int_equal(mf_tree_links(f->t, fd), 1);
+	assert_pattern_file(f, "t1", "f", P);
+	assert_int_equal(mf_tree_snap_delete(f->t, "t1"), 0);
+	assert_int_equal(mf_tree_links(f->t, fd), 0);
+	snap(f, "t2");
+	memset(page, 'x', P);
+	mf_tree_change_begin(f->t);
+	assert_int_equal(mf_tree_keep(f->t, 0, mf_backing_fd(b), b), 0);
+	assert_int_equal(mf_backing_write(b, 0, page, P), (ssize_t)P);
+	mf_tree_change_end(f->t);
+	assert_false(exists(f, "t2", "f"));
+	mf_backing_unref(b);
+	close(fd);
+}
+
 /* A removed file stays readable through its kept link, and goes with
  * the last snapshot that sees it. */
 static void test_removed_file_kept(void **state)
@@ -1327,6 +1390,8 @@ int main(void)
 		T(test_file_snapshot_between),
 		T(test_concurrent_changes),
 		T(test_removed_file_kept),
+		T(test_newest_deleted),
+		T(test_unlinked_open),
 		T(test_names),
 		T(test_take_is_constant),
 		T(test_diff),
