@@ -416,6 +416,11 @@ enum { NOT_IN, LOCKED, UNLOCKED };
 static __thread int in_change;
 static __thread unsigned nested;
 
+bool mf_tree_active(MfTree *t)
+{
+	return t && __atomic_load_n(&t->active, __ATOMIC_RELAXED);
+}
+
 void mf_tree_change_begin(MfTree *t)
 {
 	if (!t)

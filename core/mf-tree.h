@@ -103,6 +103,9 @@ char **mf_tree_snap_list(MfTree *t);
  * thread only counts (no second lock). A take or delete between them on
  * that thread would wait for itself: it says -EDEADLK. */
 void mf_tree_change_begin(MfTree *t);
+/* Is there a tree snapshot at all? (An atomic load: callers may skip
+ * what a keep needs, such as a descriptor, when there is none.) */
+bool mf_tree_active(MfTree *t);
 void mf_tree_change_end(MfTree *t);
 
 /* Between begin and end, before the change: keep the version of the
@@ -169,7 +172,9 @@ const char *mf_tree_node_id(const MfTreeNode *n);
 int mf_tree_stat(MfTree *t, MfTreeNode *n, struct stat *st);
 /* Entries in a stable order, without "." and "..": fn(name, d_type, ino,
  * arg) for each from index start on (the index of the next one is
- * start + k); fn returns nonzero to stop. Returns 0 or -errno. */
+ * start + k); fn returns nonzero to stop. Returns 0 or -errno. fn runs
+ * with the tree's lock held: it must not call the engine (collect, and
+ * look up after the return). */
 typedef int (*MfTreeDirFn)(const char *name, unsigned char type,
 			   uint64_t ino, uint64_t next, void *arg);
 int mf_tree_readdir(MfTree *t, MfTreeNode *dir, uint64_t start,

@@ -78,8 +78,13 @@ size_t __wrap_fuse_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize,
 				     const struct fuse_entry_param *e,
 				     off_t off)
 {
-	struct fuse_entry_param fixed = *e;
+	struct fuse_entry_param fixed;
 
+	/* Asked for the size an entry takes (no buffer): e may be NULL. */
+	if (!buf || !e)
+		return __real_fuse_add_direntry_plus(req, buf, bufsize, name, e,
+						     off);
+	fixed = *e;
 	fix(&fixed.attr);
 	return __real_fuse_add_direntry_plus(req, buf, bufsize, name, &fixed,
 					     off);

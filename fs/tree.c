@@ -87,7 +87,9 @@ int fs_tree_keep(FsContext *ctx, FsInode *in, MfBacking *b)
 	MfBacking *held = NULL;
 	int r;
 
-	if (!in_tree(ctx, in))
+	/* No snapshot: nothing to keep, and no descriptor to look up (or
+	 * reopen) on every write. */
+	if (!in_tree(ctx, in) || !mf_tree_active(ctx->tree))
 		return 0;
 	/* A file open before its state existed gets the chain attached
 	 * here: its writes go through that backing. */
