@@ -100,6 +100,12 @@ int mf_load_entries(MfState *st, int kind_fd, bool snaps, bool tree);
  * once (mf-rollback.c). Lock held. */
 int mf_changed_pages(MfState *st, guint i, guint end, uint64_t limit,
 		     GArray **ret);
+/* Read [off, off+len) of the chain from the entry pick(st, arg, &index)
+ * finds (lock held; NULL: -ENOENT), short at that entry's size: the
+ * reads of snapshots and of tree snapshots. Takes b's and st's locks. */
+typedef Entry *(*MfEntryPick)(MfState *st, const void *arg, guint *index);
+ssize_t mf_chain_read(MfState *st, MfBacking *b, MfEntryPick pick,
+		      const void *arg, uint64_t off, void *buf, size_t len);
 /* Read cow view name (NULL: the one with identity id). */
 ssize_t mf_cow_read(MfState *st, MfBacking *b, const char *name, uint64_t id,
 		    uint64_t off, void *buf, size_t len);

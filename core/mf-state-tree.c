@@ -86,44 +86,17 @@ int mf_state_tree_size(MfState *st, uint64_t seq, uint64_t *size)
 	return r;
 }
 
-typedef struct TreeRead {
-	MfState *st;
-	guint index;
-	MfBacking *b;
-} TreeRead;
-
-static int tree_read_page(void *ctx, uint64_t p, char *buf)
+/* The oldest entry at or after *seq, for mf_chain_read(). */
+static Entry *pick_first_at(MfState *st, const void *seq, guint *index)
 {
-	TreeRead *t = ctx;
-
-	return mf_snap_page(t->st, t->index, t->b, p, buf);
+	*index = first_at(st, *(const uint64_t *)seq);
+	return *index < st->snaps->len ? st->snaps->pdata[*index] : NULL;
 }
 
 ssize_t mf_state_tree_read(MfState *st, MfBacking *b, uint64_t seq,
 			   uint64_t off, void *buf, size_t len)
 {
-	TreeRead t = { st, 0, b };
-	ssize_t r;
-	Entry *e;
-
-	if (b)
-		mf_backing_lock_shared(b);
-	g_mutex_lock(&st->lock);
-	t.index = first_at(st, seq);
-	e = t.index < st->snaps->len ? st->snaps->pdata[t.index] : NULL;
-	if (!e)
-		r = -ENOENT;
-	else if (st->damaged)
-		r = -EIO;
-	else if (off >= e->size)
-		r = 0;
-	else
-		r = mf_copy_pages(tree_read_page, &t, off, buf,
-				  (size_t)MIN((uint64_t)len, e->size - off));
-	g_mutex_unlock(&st->lock);
-	if (b)
-		mf_backing_unlock(b);
-	return r;
+	return mf_chain_read(st, b, pick_first_at, &seq, off, buf, len);
 }
 
 /* Does a tree snapshot of live need hidden entry i: is it the oldest

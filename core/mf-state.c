@@ -1193,9 +1193,8 @@ static int snap_read_page(void *ctx, uint64_t p, char *buf)
 	return mf_snap_page(s->st, s->index, s->b, p, buf);
 }
 
-/* Read snapshot name, or (name NULL) the one with identity id. */
-static ssize_t snap_read(MfState *st, MfBacking *b, const char *name,
-			 uint64_t id, uint64_t off, void *buf, size_t len)
+ssize_t mf_chain_read(MfState *st, MfBacking *b, MfEntryPick pick,
+		      const void *arg, uint64_t off, void *buf, size_t len)
 {
 	SnapRead s = { st, 0, b };
 	ssize_t r;
@@ -1204,7 +1203,7 @@ static ssize_t snap_read(MfState *st, MfBacking *b, const char *name,
 	if (b)
 		mf_backing_lock_shared(b);
 	g_mutex_lock(&st->lock);
-	e = find_snap_by(st, name, id, &s.index);
+	e = pick(st, arg, &s.index);
 	if (!e)
 		r = -ENOENT;
 	else if (st->damaged)
@@ -1218,6 +1217,27 @@ static ssize_t snap_read(MfState *st, MfBacking *b, const char *name,
 	if (b)
 		mf_backing_unlock(b);
 	return r;
+}
+
+typedef struct ByName {
+	const char *name;
+	uint64_t id;
+} ByName;
+
+static Entry *pick_by_name(MfState *st, const void *arg, guint *index)
+{
+	const ByName *n = arg;
+
+	return find_snap_by(st, n->name, n->id, index);
+}
+
+/* Read snapshot name, or (name NULL) the one with identity id. */
+static ssize_t snap_read(MfState *st, MfBacking *b, const char *name,
+			 uint64_t id, uint64_t off, void *buf, size_t len)
+{
+	ByName n = { name, id };
+
+	return mf_chain_read(st, b, pick_by_name, &n, off, buf, len);
 }
 
 ssize_t mf_state_snap_read(MfState *st, MfBacking *b, const char *name,
