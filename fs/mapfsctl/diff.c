@@ -16,43 +16,35 @@ typedef struct Diff {
 	GArray *ranges;         /* guint64 pairs: offset, length */
 } Diff;
 
+static char *changed_name(guint64 from, const void *arg)
+{
+	(void)arg;
+	return from ? g_strdup_printf("user.mapfs.changed.%" PRIu64, from)
+		    : g_strdup("user.mapfs.changed");
+}
+
+static bool diff_line(const char *l, void *arg)
+{
+	Diff *d = arg;
+	guint64 a, b;
+
+	if (sscanf(l, "size %" SCNu64 " %" SCNu64, &a, &b) == 2) {
+		d->snap_size = a;
+		d->size = b;
+	} else if (sscanf(l, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
+		g_array_append_val(d->ranges, a);
+		g_array_append_val(d->ranges, b);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 /* Read every part of the answer into d; returns 0 or an errno (EPROTO:
  * an answer mapfsctl does not understand, *bad the line). */
 static int diff_read(const char *path, Diff *d, char **bad)
 {
-	guint64 from = 0;
-	bool more = true;
-
-	while (more) {
-		g_autofree char *name =
-			from ? g_strdup_printf("user.mapfs.changed.%" PRIu64, from)
-			     : g_strdup("user.mapfs.changed");
-		g_autofree char *v = get_xattr(path, name);
-		g_auto(GStrv) lines = NULL;
-
-		if (!v)
-			return errno;
-		lines = g_strsplit(v, "\n", -1);
-		more = false;
-		for (char **l = lines; *l && **l; l++) {
-			guint64 a, b;
-
-			if (sscanf(*l, "size %" SCNu64 " %" SCNu64, &a, &b) == 2) {
-				d->snap_size = a;
-				d->size = b;
-			} else if (sscanf(*l, "more %" SCNu64, &a) == 1 && a > from) {
-				from = a;
-				more = true;
-			} else if (sscanf(*l, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
-				g_array_append_val(d->ranges, a);
-				g_array_append_val(d->ranges, b);
-			} else {
-				*bad = g_strdup(*l);
-				return EPROTO;
-			}
-		}
-	}
-	return 0;
+	return read_paged_xattr(path, changed_name, NULL, diff_line, d, bad);
 }
 
 int cmd_diff(const char *file_arg, const char *name)

@@ -96,6 +96,14 @@ char *entry_path(const char *file, const char *kind, const char *name);
 const char *diagnose(const char *file, const char *kind, int e);
 char *get_xattr(const char *path, const char *name);
 bool is_view_dir(const char *path);
+/* A paged answer of the daemon: xattr name_of(0) of path, then
+ * name_of(N) for each last line "more N", every other line to fn, which
+ * returns false for one it does not understand. Returns 0, an errno, or
+ * EPROTO with that line in *bad. */
+typedef char *(*PageName)(guint64 from, const void *arg);
+typedef bool (*LineFn)(const char *line, void *arg);
+int read_paged_xattr(const char *path, PageName name_of, const void *name_arg,
+		     LineFn fn, void *arg, char **bad);
 
 /* entries.c */
 

@@ -1,6 +1,8 @@
 /* paths: names of snapshots and views, the file worked on, its F@@
  * paths, and xattrs. See mapfsctl.h. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,4 +145,34 @@ bool is_view_dir(const char *path)
 		return false;
 	mode = get_xattr(rw, "user.mapfs.mode");
 	return mode && strcmp(g_strstrip(mode), "rw") == 0;
+}
+
+int read_paged_xattr(const char *path, PageName name_of, const void *name_arg,
+		     LineFn fn, void *arg, char **bad)
+{
+	guint64 from = 0;
+	bool more = true;
+
+	while (more) {
+		g_autofree char *name = name_of(from, name_arg);
+		g_autofree char *v = get_xattr(path, name);
+		g_auto(GStrv) lines = NULL;
+
+		if (!v)
+			return errno;
+		lines = g_strsplit(v, "\n", -1);
+		more = false;
+		for (char **l = lines; *l && **l; l++) {
+			guint64 next;
+
+			if (sscanf(*l, "more %" SCNu64, &next) == 1 && next > from) {
+				from = next;
+				more = true;
+			} else if (!fn(*l, arg)) {
+				*bad = g_strdup(*l);
+				return EPROTO;
+			}
+		}
+	}
+	return 0;
 }

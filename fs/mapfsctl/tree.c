@@ -309,42 +309,32 @@ static Change *parse_change(const char *line)
 	return c;
 }
 
+/* user.mapfs.diff[.TO]@FROM: the daemon reads the last "@DIGITS" as FROM,
+ * so a TO of its own ("x@3") is always followed by one. */
+static char *diff_name(guint64 from, const void *to)
+{
+	if (to)
+		return g_strdup_printf("user.mapfs.diff.%s@%" PRIu64,
+				       (const char *)to, from);
+	return from ? g_strdup_printf("user.mapfs.diff@%" PRIu64, from)
+		    : g_strdup("user.mapfs.diff");
+}
+
+static bool change_line(const char *l, void *changes)
+{
+	Change *c = parse_change(l);
+
+	if (c)
+		g_ptr_array_add(changes, c);
+	return c != NULL;
+}
+
 /* Every part of the answer, into changes; returns 0 or an errno (EPROTO:
  * a line mapfsctl does not understand, in *bad). */
 static int tree_diff_read(const char *path, const char *to, GPtrArray *changes,
 			  char **bad)
 {
-	guint64 from = 0;
-	bool more = true;
-
-	while (more) {
-		g_autofree char *base = to ? g_strconcat("user.mapfs.diff.", to, NULL)
-					   : g_strdup("user.mapfs.diff");
-		g_autofree char *name = from ? g_strdup_printf("%s@%" PRIu64, base, from)
-					     : g_strdup(base);
-		g_autofree char *v = get_xattr(path, name);
-		g_auto(GStrv) lines = NULL;
-
-		if (!v)
-			return errno;
-		lines = g_strsplit(v, "\n", -1);
-		more = false;
-		for (char **l = lines; *l && **l; l++) {
-			guint64 next;
-			Change *c;
-
-			if (sscanf(*l, "more %" SCNu64, &next) == 1 && next > from) {
-				from = next;
-				more = true;
-			} else if ((c = parse_change(*l))) {
-				g_ptr_array_add(changes, c);
-			} else {
-				*bad = g_strdup(*l);
-				return EPROTO;
-			}
-		}
-	}
-	return 0;
+	return read_paged_xattr(path, diff_name, to, change_line, changes, bad);
 }
 
 static const char *change_word(char sign)

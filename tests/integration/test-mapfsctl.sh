@@ -16,6 +16,8 @@
 #   * list MOUNT: every file with snapshots or views, once, not following
 #     symlinks, not entering F@@ (also with -o views=visible), entering a
 #     real directory named R@@;
+#   * tree snapshots: create, list, rename, delete, diff MOUNT A [B] as text
+#     and JSON (a later snapshot named "b@3" too);
 #   * every --json output is parsed by python3 and checked.
 #
 # The snapshot and private view part needs a daemon that serves F@@/snap
@@ -561,6 +563,46 @@ assert [(f['path'], [(e['name'], e['state']) for e in f['snapshots']]) for f in 
 ctl 0 snapshot delete "$F" before-bypass
 ctl 0 --json list "$M"
 jcheck "list --json after deleting the damaged snapshot" "assert d == {'root': M, 'files': []}, d"
+
+check "tree snapshots: create, list, rename, diff (text, JSON, against a later one), delete"
+ctl 1 tree create "$M" 'a/b'
+grep -q "Invalid argument" "$ERR" || fail "tree create a/b: $(cat "$ERR")"
+ctl 1 tree create "$M/db.bin" t1
+ctl 0 --json tree create "$M" t1
+jcheck "tree create --json" "
+assert d['mount'] == M and d['tree_snapshot']['name'] == 't1', d
+assert d['tree_snapshot']['path'] == M + '/.snapshots/t1', d"
+ctl 1 tree create "$M" t1
+grep -q "File exists" "$ERR" || fail "tree create of a taken name: $(cat "$ERR")"
+s mkdir "$M/tdir"
+echo new >"$M/tdir/new.txt"
+printf 'CHANGED' | dd of="$F" bs=1 seek=8192 conv=notrunc status=none
+# A name the daemon's @FROM suffix must not be read from.
+ctl 0 tree create "$M" 'b@3'
+ctl 0 diff "$M" t1
+grep -qxF "$(printf '+\td\ttdir')" "$OUT" || fail "diff: no '+ d tdir' line: $(cat "$OUT")"
+grep -qxF "$(printf '+\tf\ttdir/new.txt')" "$OUT" || fail "diff: no new.txt: $(cat "$OUT")"
+grep -qxF "$(printf 'M\tf\tdb.bin\t8192+4096')" "$OUT" || fail "diff: no db.bin range: $(cat "$OUT")"
+ctl 0 --json diff "$M" t1 'b@3'
+jcheck "diff --json t1 b@3" "
+assert d['from'] == 't1' and d['to'] == 'b@3', d
+c = {(x['change'], x['path']) for x in d['changes']}
+assert ('created', 'tdir') in c and ('created', 'tdir/new.txt') in c and ('modified', 'db.bin') in c, d
+m = [x for x in d['changes'] if x['path'] == 'db.bin'][0]
+assert m['changed'] == [{'offset': 8192, 'length': 4096}], m"
+ctl 0 --json diff "$M" 'b@3'
+jcheck "diff --json b@3 (nothing changed since)" "assert d['changes'] == [], d"
+ctl 1 diff "$M" t1 nosuch
+ctl 0 --json tree rename "$M" t1 t0
+jcheck "tree rename --json" "
+assert d['renamed'] == {'from': 't1', 'to': 't0'} and d['tree_snapshot']['name'] == 't0', d"
+ctl 0 --json tree list "$M"
+jcheck "tree list --json" "assert [e['name'] for e in d['tree_snapshots']] == ['t0', 'b@3'], d"
+ctl 0 tree delete "$M" t0
+ctl 0 tree delete "$M" 'b@3'
+ctl 1 tree delete "$M" t0
+ctl 0 --json tree list "$M"
+jcheck "tree list --json when none is left" "assert d['tree_snapshots'] == [], d"
 
 mf_umount "$M"
 echo "PASS"
