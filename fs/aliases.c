@@ -153,11 +153,15 @@ static void deferred_job(void *arg)
 	Deferred *d = arg;
 
 	/* Only the first open after the file went stale finds pages to
-	 * drop: no open of it was answered since, so none is dirty. */
+	 * drop; the opens queued behind it find it fresh. Dirty pages of a
+	 * map are written back first (fs_notify_inval). */
 	if (d->stale && fs_inode_is_stale(d->in)) {
 		fs_notify_drop_file(d->in, 0, 0);
 		fs_inode_unstale(d->in);
 	}
+	/* Writes through this open come after that drop: not raced by it. */
+	if (d->stale)
+		d->fi.fh = fs_inode_drops_done(d->in);
 	fs_aliases_drop(d->drops);
 	reply(d);
 	g_free(d);

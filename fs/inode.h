@@ -60,8 +60,9 @@ struct FsInode {
 	bool stale;             /* written through a view while it was not
 				 * open: the kernel's pages of it are old */
 	uint64_t own_open_gen;  /* opens of the file itself ever answered */
-	gint page_drops;        /* drops of its kernel pages (atomic) */
-	gint drops_at_write;    /* page_drops at its last write (atomic) */
+	gint page_drops;        /* drops of its kernel pages begun, */
+	gint drops_done;        /* and ended (atomic) */
+	gint drops_at_write;    /* drops_done at its last write (atomic) */
 	struct timespec seen_mtime; /* the file's mtime and size at the last */
 	off_t seen_size;        /* open or release of in (of a directory: at
 				 * its last opendir): the kernel may keep its
@@ -169,7 +170,9 @@ static inline FsInode *file_of(FsInode *in)
  * from the kernel's cache themselves. For a file, *stale tells that a
  * view wrote it while it was closed: its pages must be dropped before
  * this open is answered (keep_cache = 0 would not do, since an open
- * answered at the same time may keep them), then fs_inode_unstale(). */
+ * answered at the same time may keep them), then fs_inode_unstale(). A
+ * file that changed behind the mount is made stale the same way, and
+ * true is returned for it. */
 bool fs_inode_opened_cached(FsContext *ctx, FsInode *in,
 			    const struct stat *now, bool *stale);
 /* Is the file still stale? Its first open after it went stale drops its
@@ -191,13 +194,19 @@ bool fs_inode_saw(FsInode *in, const struct stat *st);
 bool fs_inode_stale_if_closed(FsInode *file, uint64_t *gen);
 bool fs_inode_opened_since(FsInode *file, uint64_t gen);
 
-/* Were the file's kernel pages dropped since the last write through it?
+/* Drops of the file's pages ended so far: an open notes it in fi->fh, as
+ * the opened_at of fs_inode_dropped_since_write(). */
+uint64_t fs_inode_drops_done(FsInode *file);
+/* Were the file's kernel pages dropped since the last write through it,
+ * and since the open the write came through (opened_at)?
  * A buffered write updates the kernel's page and lets go of it before the
  * daemon has the bytes; a drop in between lets a reader cache the old
  * bytes again, and the kernel never updates that page after the write.
- * The kernel serialises buffered writes of a file, so this is asked once
- * per write, as it is answered. */
-bool fs_inode_dropped_since_write(FsInode *file);
+ * A drop that began before the write's bytes were stored and is still
+ * going counts too. The kernel serialises buffered writes of a file, so
+ * this is asked once per write, after its bytes are stored and before it
+ * is answered (the next write may begin at once after). */
+bool fs_inode_dropped_since_write(FsInode *file, uint64_t opened_at);
 
 /* Count an open of in (a file, or a view of one) that is being answered,
  * and its end. When the last open of a file ends and many files hold

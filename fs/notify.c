@@ -21,6 +21,22 @@ static Lane files = { .name = "mapfs-notify" };
 static Lane aliases = { .name = "mapfs-aliases" };
 static struct fuse_session *session;
 
+/* How long a raced write's reply waits for its drop (microseconds). */
+#define REDROP_WAIT_US 5000
+/* Threads for redrops: each is blocked for REDROP_WAIT_US at most. */
+#define REDROP_THREADS 8
+
+typedef struct Redrop {
+	FsInode *file;          /* the kernel holds it: the file is open */
+	off_t off, len;
+	gint refs;              /* the waiting request's and the job's */
+	GMutex lock;
+	GCond cond;
+	bool done;
+} Redrop;
+
+static GThreadPool *redrops;
+
 static gpointer run_lane(gpointer data)
 {
 	Lane *lane = data;
@@ -66,16 +82,43 @@ static void lane_push(Lane *lane, void (*fn)(void *arg), void *arg)
 	g_async_queue_push(lane->jobs, j);
 }
 
+static void redrop_unref(Redrop *j)
+{
+	if (!g_atomic_int_dec_and_test(&j->refs))
+		return;
+	g_mutex_clear(&j->lock);
+	g_cond_clear(&j->cond);
+	g_free(j);
+}
+
+static void run_redrop(gpointer data, gpointer unused)
+{
+	Redrop *j = data;
+
+	(void)unused;
+	fs_notify_drop_file(j->file, j->off, j->len);
+	g_mutex_lock(&j->lock);
+	j->done = true;
+	g_cond_signal(&j->cond);
+	g_mutex_unlock(&j->lock);
+	redrop_unref(j);
+}
+
 int fs_notify_start(struct fuse_session *se)
 {
 	session = se;
 	lane_start(&files);
 	lane_start(&aliases);
+	redrops = g_thread_pool_new(run_redrop, NULL, REDROP_THREADS, FALSE,
+				    NULL);
 	return 0;
 }
 
 void fs_notify_stop(void)
 {
+	if (redrops)
+		g_thread_pool_free(redrops, FALSE, TRUE);
+	redrops = NULL;
 	/* Files first: its jobs may still drop aliases. */
 	lane_stop(&files);
 	lane_stop(&aliases);
@@ -108,6 +151,26 @@ void fs_notify_drop_file(FsInode *file, off_t off, off_t len)
 {
 	g_atomic_int_inc(&file->page_drops);
 	fs_notify_inval((fuse_ino_t)(uintptr_t)file, off, len);
+	g_atomic_int_inc(&file->drops_done);
+}
+
+void fs_notify_redrop_file(FsInode *file, off_t off, off_t len)
+{
+	gint64 until = g_get_monotonic_time() + REDROP_WAIT_US;
+	Redrop *j = g_new0(Redrop, 1);
+
+	j->file = file;
+	j->off = off;
+	j->len = len;
+	j->refs = 2;
+	g_mutex_init(&j->lock);
+	g_cond_init(&j->cond);
+	g_thread_pool_push(redrops, j, NULL);
+	g_mutex_lock(&j->lock);
+	while (!j->done && g_cond_wait_until(&j->cond, &j->lock, until))
+		;
+	g_mutex_unlock(&j->lock);
+	redrop_unref(j);
 }
 
 void fs_notify_inval_attr(fuse_ino_t ino)

@@ -23,7 +23,8 @@
  * So a files job may wait for ro view pages (it drops aliases too), and a
  * file's write may wait for the aliases lane, but nothing waits for the
  * files lane while holding what it needs. A job must never drop pages
- * that its own request holds locked.
+ * that its own request holds locked. The one wait for a drop that may
+ * need such a page, fs_notify_redrop_file(), is bounded in time.
  */
 #pragma once
 
@@ -43,9 +44,19 @@ void fs_notify_run_alias(void (*fn)(void *arg), void *arg);
  * off -1: none) and its cached attributes. Dirty pages are written back
  * first. */
 void fs_notify_inval(fuse_ino_t ino, off_t off, off_t len);
-/* fs_notify_inval() of a file's own pages, counted in file->page_drops
- * (fs_inode_dropped_since_write()). */
+/* fs_notify_inval() of a file's own pages, counted when it begins and
+ * when it ends (fs_inode_dropped_since_write()). */
 void fs_notify_drop_file(FsInode *file, off_t off, off_t len);
+/* In a buffered write's request that raced a drop of its file's pages
+ * (fs_inode_dropped_since_write), before its reply: drop [off, off+len)
+ * again on a thread of its own, and wait for that, but for a few
+ * milliseconds at most. A reader may have cached the bytes from before
+ * the write between the drop and the write reaching us, and once the
+ * write returns, nobody may read them. The wait is bounded because the
+ * request may hold its last page locked until it is answered (only a
+ * page the kernel did not hold up to date, so never a stale one): then
+ * the drop ends after the reply, as it has to. */
+void fs_notify_redrop_file(FsInode *file, off_t off, off_t len);
 /* Drop only ino's cached attributes. This takes no page lock, so unlike
  * the other drops a request may make it on its own path. */
 void fs_notify_inval_attr(fuse_ino_t ino);

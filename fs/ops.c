@@ -540,7 +540,7 @@ static bool opened(fuse_req_t req, FsInode *in, const struct stat *now,
 	bool stale;
 
 	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, now, &stale);
-	fi->fh = 0;
+	fi->fh = fs_inode_drops_done(in);
 	return stale;
 }
 
@@ -759,13 +759,14 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
+	if (!end && !fi->writepage && r > 0 &&
+	    fs_inode_dropped_since_write(in, fi->fh))
+		fs_notify_redrop_file(in, (off_t)at, (off_t)r);
 	fs_aliases_reply_write(req, fs_aliases_changed(in, at, (uint64_t)r),
 			       (size_t)r);
 	/* After the reply: the request may hold those pages locked. */
 	if (end)
 		inval_after(in, (off_t)MIN(end, (uint64_t)off), 0);
-	else if (!fi->writepage && r > 0 && fs_inode_dropped_since_write(in))
-		inval_after(in, (off_t)at, (off_t)r);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
@@ -969,7 +970,7 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Large reads by splice from the backing file (splice.c). */
 	fs_splice_init(conn);
 	/* The mount owns the tree: pages stay cached across opens unless
-	 * the file changed behind us (see may_keep_cache), instead of
+	 * the file changed behind us (fs_inode_opened_cached), instead of
 	 * being dropped whenever mtime moves, which our own writes do. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* Version 1 of killpriv spares no round trip; version 2, which

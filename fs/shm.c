@@ -387,7 +387,7 @@ void fs_shm_create(fuse_req_t req, FsInode *dir, const char *name,
 	e.attr_timeout = ctx->timeout;
 	e.entry_timeout = ctx->timeout;
 	fi->keep_cache = fs_inode_opened_cached(ctx, in, &e.attr, &stale);
-	fi->fh = 0;
+	fi->fh = fs_inode_drops_done(in);
 	fs_aliases_reply_create(req, drops, in, &e, fi, stale);
 }
 
