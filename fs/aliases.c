@@ -121,6 +121,15 @@ typedef struct Deferred {
 	struct fuse_entry_param e;      /* R_CREATE */
 } Deferred;
 
+/* The open the caller gave up on is counted as closed again. */
+static void closed(FsContext *ctx, Deferred *d)
+{
+	if (d->fi.fh & FS_FH_DIRECT)
+		fs_inode_closed_direct(ctx, d->in);
+	else
+		fs_inode_closed(ctx, d->in);
+}
+
 static void reply(Deferred *d)
 {
 	FsContext *ctx = ctx_of(d->req);
@@ -137,11 +146,11 @@ static void reply(Deferred *d)
 		break;
 	case R_OPEN:
 		if (fuse_reply_open(d->req, &d->fi) == -ENOENT)
-			fs_inode_closed(ctx, d->in);
+			closed(ctx, d);
 		break;
 	case R_CREATE:
 		if (fuse_reply_create(d->req, &d->e, &d->fi) == -ENOENT) {
-			fs_inode_closed(ctx, d->in);
+			closed(ctx, d);
 			fs_inode_forget(ctx->inodes, d->in, 1);
 		}
 		break;
@@ -161,7 +170,8 @@ static void deferred_job(void *arg)
 	}
 	/* Writes through this open come after that drop: not raced by it. */
 	if (d->stale)
-		d->fi.fh = fs_inode_drops_done(d->in);
+		d->fi.fh = (d->fi.fh & FS_FH_DIRECT) |
+			   fs_inode_drops_done(d->in);
 	fs_aliases_drop(d->drops);
 	reply(d);
 	g_free(d);

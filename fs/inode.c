@@ -636,16 +636,25 @@ bool fs_inode_opened_since(FsInode *file, uint64_t gen)
 	return opened;
 }
 
-void fs_inode_closed(FsContext *ctx, FsInode *in)
+void fs_inode_opened_direct(FsContext *ctx, FsInode *file)
+{
+	g_mutex_lock(&file->lock);
+	g_atomic_int_inc(&ctx->open_files);
+	file->opens++;
+	g_mutex_unlock(&file->lock);
+}
+
+/* own: an open of the file itself that may cache its pages. */
+static void closed(FsContext *ctx, FsInode *in, bool own)
 {
 	FsInode *f = file_of(in);
 	MfBacking *gone = NULL;
 
 	g_atomic_int_add(&ctx->open_files, -1);
 	g_mutex_lock(&f->lock);
-	if (in == f)
+	if (own)
 		f->own_opens--;
-	else
+	else if (in != f)
 		in->view_opens--;
 	/* A backing with snapshots or private views holds their stores'
 	 * descriptors too (five and more), which the idle share does not
@@ -662,6 +671,16 @@ void fs_inode_closed(FsContext *ctx, FsInode *in)
 	g_mutex_unlock(&f->lock);
 	/* Requests still using it hold references of their own. */
 	mf_backing_unref(gone);
+}
+
+void fs_inode_closed(FsContext *ctx, FsInode *in)
+{
+	closed(ctx, in, in == file_of(in));
+}
+
+void fs_inode_closed_direct(FsContext *ctx, FsInode *file)
+{
+	closed(ctx, file, false);
 }
 
 void fs_inode_proc_path(const FsInode *in, char buf[FS_PROC_PATH_MAX])

@@ -214,6 +214,13 @@ bool fs_inode_dropped_since_write(FsInode *file, uint64_t opened_at);
  * remembers would not fit the descriptor limit. */
 void fs_inode_opened(FsContext *ctx, FsInode *in);
 void fs_inode_closed(FsContext *ctx, FsInode *in);
+/* The same for a write-only open of a regular file, served without the
+ * kernel's page cache: it caches nothing, so it counts as an open but not
+ * as one of the file's own (fs_inode_stale_if_closed). */
+void fs_inode_opened_direct(FsContext *ctx, FsInode *file);
+void fs_inode_closed_direct(FsContext *ctx, FsInode *file);
+/* In fi->fh of such an open; the other bits hold fs_inode_drops_done(). */
+#define FS_FH_DIRECT (UINT64_C(1) << 63)
 
 /* The state (snapshots, private views) of the file in: a backing file's
  * is keyed by the file (mf_state_get), a .shm object's by its inode

@@ -533,14 +533,30 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 /* Files                                                               */
 
 /* Fill fi for an open regular file and count it. Returns whether its
- * kernel pages must be dropped before the reply (fs_inode_opened_cached). */
+ * kernel pages must be dropped before the reply (fs_inode_opened_cached).
+ *
+ * A write-only open (cp, tar x, a shell's >, a compiler's output) is
+ * served without the kernel's page cache: it can neither read nor map
+ * what it writes, and a buffered write of a new file cost a page-cache
+ * page and a copy more than the write itself, 3 to 4 times the time of
+ * writing through F@@/rw (issue 11). Its writes are made as F@@/rw's
+ * are (fs_views_write_file), which keeps the pages that other opens
+ * cache true. keep_cache: the kernel must not drop those on its own. */
 static bool opened(fuse_req_t req, FsInode *in, const struct stat *now,
 		   struct fuse_file_info *fi)
 {
-	bool stale;
+	bool stale = false;
 
-	fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, now, &stale);
-	fi->fh = fs_inode_drops_done(in);
+	if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+		fi->direct_io = 1;
+		fi->keep_cache = 1;
+		fs_inode_opened_direct(ctx_of(req), in);
+	} else {
+		fi->keep_cache = fs_inode_opened_cached(ctx_of(req), in, now,
+							&stale);
+	}
+	fi->fh = fs_inode_drops_done(in) |
+		 (fi->direct_io ? FS_FH_DIRECT : 0);
 	return stale;
 }
 
@@ -744,6 +760,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return fs_tree_refuse(req, in, "write");
 	if (is_virtual(in))
 		return fs_views_write(req, in, buf, size, off, fi);
+	if ((fi->fh & FS_FH_DIRECT) && !(fi->flags & O_APPEND))
+		return fs_views_write_file(req, in, buf, size, off);
 	r = fs_shm_charge(ctx_of(req), in, (uint64_t)off, size);
 	if (r == 0)
 		r = backing_of(req, ino, &b);
@@ -764,7 +782,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	mf_backing_unref(b);
 	if (r < 0)
 		return fs_reply_err(req, (int)-r, "write", NULL);
-	if (!end && !fi->writepage && r > 0 &&
+	if (!end && !fi->writepage && !(fi->fh & FS_FH_DIRECT) && r > 0 &&
 	    fs_inode_dropped_since_write(in, fi->fh))
 		fs_notify_redrop_file(in, (off_t)at, (off_t)r);
 	fs_aliases_reply_write(req, fs_aliases_changed(in, at, (uint64_t)r),
@@ -779,16 +797,21 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	FsInode *in = inode_of(req, ino);
 
-	(void)fi;
 	if (fs_tree_is(in)) {
 		fs_tree_closed(in);
 		return (void)fuse_reply_err(req, 0);
 	}
-	if (!is_virtual(in) || fs_aliases_cached(in))
-		fs_inode_remember(in);
-	if (is_virtual(in))
+	if (is_virtual(in)) {
+		if (fs_aliases_cached(in))
+			fs_inode_remember(in);
 		fs_views_release(ctx_of(req), in);
-	fs_inode_closed(ctx_of(req), in);
+		fs_inode_closed(ctx_of(req), in);
+	} else if (fi->fh & FS_FH_DIRECT) {
+		fs_inode_closed_direct(ctx_of(req), in);
+	} else {
+		fs_inode_remember(in);
+		fs_inode_closed(ctx_of(req), in);
+	}
 	fuse_reply_err(req, 0);
 }
 

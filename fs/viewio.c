@@ -25,14 +25,24 @@
 #include "shm.h"
 #include "tree.h"
 
+/* What a write-only open of the file writes through (fs_views_write_file):
+ * all of it, as F@@/rw does. */
+static const MfViewSpec whole_file = { .mode = MF_VIEW_RW, .len = UINT64_MAX };
+
+/* The view's spec; the whole file for the file itself. */
+static const MfViewSpec *spec_of(const FsInode *in)
+{
+	return in->kind == FS_VIEW ? &in->spec : &whole_file;
+}
+
 /* The file's backing, read-write if the view writes with it: reading an
  * rw view of a file that cannot be written (chattr +i) still works. */
 static int view_backing(fuse_req_t req, FsInode *in, bool writes,
 			MfBacking **ret)
 {
-	if (writes && in->spec.mode == MF_VIEW_RW)
-		return fs_inode_backing_rw(ctx_of(req), in->base, ret);
-	return fs_inode_backing(ctx_of(req), in->base, ret);
+	if (writes && spec_of(in)->mode == MF_VIEW_RW)
+		return fs_inode_backing_rw(ctx_of(req), file_of(in), ret);
+	return fs_inode_backing(ctx_of(req), file_of(in), ret);
 }
 
 /* A change of the bytes of in's file through b, kept for tree snapshots
@@ -40,10 +50,10 @@ static int view_backing(fuse_req_t req, FsInode *in, bool writes,
 static ssize_t view_write(FsContext *ctx, FsInode *in, MfBacking *b,
 			  uint64_t voff, const char *buf, size_t size)
 {
-	ssize_t r = fs_tree_change(ctx, in->base, b);
+	ssize_t r = fs_tree_change(ctx, file_of(in), b);
 
 	if (r == 0) {
-		r = mf_view_write(b, &in->spec, voff, buf, size);
+		r = mf_view_write(b, spec_of(in), voff, buf, size);
 		fs_tree_end(ctx);
 	}
 	return r;
@@ -65,7 +75,7 @@ static int view_truncate(FsContext *ctx, FsInode *in, MfBacking *b,
  * file's mode, kept for tree snapshots first. */
 static int killpriv(fuse_req_t req, FsInode *in, MfBacking *b)
 {
-	int r = fs_tree_change(ctx_of(req), in->base, b);
+	int r = fs_tree_change(ctx_of(req), file_of(in), b);
 
 	if (r == 0) {
 		fs_killpriv_clear(req, in);
@@ -76,7 +86,7 @@ static int killpriv(fuse_req_t req, FsInode *in, MfBacking *b)
 
 static fuse_ino_t file_ino(FsInode *in)
 {
-	return (fuse_ino_t)(uintptr_t)in->base;
+	return (fuse_ino_t)(uintptr_t)file_of(in);
 }
 
 static bool is_entry(const FsInode *in)
@@ -260,10 +270,12 @@ typedef struct WriteJob {
 	char data[];            /* the request's buffer is libfuse's */
 } WriteJob;
 
-static void reply_write_err(fuse_req_t req, ssize_t r)
+static void reply_write_err(fuse_req_t req, FsInode *in, ssize_t r)
 {
 	fs_reply_err(req, (int)-r, "write",
-		     r == -EFBIG ? "past the view's window" : "view");
+		     r == -EFBIG	       ? "past the view's window"
+		     : in->kind == FS_VIEW ? "view"
+					   : NULL);
 }
 
 /* On the files lane, once r bytes were written at file offset off: drop
@@ -272,11 +284,12 @@ static void finish_write(fuse_req_t req, FsInode *in, uint64_t off,
 			 ssize_t r)
 {
 	if (r > 0) {
-		fs_notify_drop_file(in->base, (off_t)off, (off_t)r);
-		fs_aliases_drop(fs_aliases_changed(in->base, off, (uint64_t)r));
+		fs_notify_drop_file(file_of(in), (off_t)off, (off_t)r);
+		fs_aliases_drop(fs_aliases_changed(file_of(in), off,
+						   (uint64_t)r));
 	}
 	if (r < 0)
-		reply_write_err(req, r);
+		reply_write_err(req, in, r);
 	else
 		fuse_reply_write(req, (size_t)r);
 }
@@ -290,10 +303,10 @@ static void write_job(void *arg)
 
 	if (j->append) {        /* where the view ends now */
 		r = mf_backing_size(j->b, &size);
-		j->voff = mf_view_size(&in->spec, size);
+		j->voff = mf_view_size(spec_of(in), size);
 	}
-	off = mf_view_file_offset(&in->spec, j->voff);
-	fs_notify_drop_file(in->base, (off_t)off, (off_t)j->size);
+	off = mf_view_file_offset(spec_of(in), j->voff);
+	fs_notify_drop_file(file_of(in), (off_t)off, (off_t)j->size);
 	if (r == 0)
 		r = view_write(ctx_of(j->req), in, j->b, j->voff, j->data,
 			       j->size);
@@ -330,12 +343,12 @@ static void write_closed(fuse_req_t req, FsInode *in, MfBacking *b,
 			 uint64_t gen)
 {
 	ssize_t r = view_write(ctx_of(req), in, b, voff, buf, size);
-	uint64_t off = mf_view_file_offset(&in->spec, voff);
+	uint64_t off = mf_view_file_offset(spec_of(in), voff);
 
 	mf_backing_unref(b);
 	if (r < 0)
-		return reply_write_err(req, r);
-	if (fs_inode_opened_since(in->base, gen)) {
+		return reply_write_err(req, in, r);
+	if (fs_inode_opened_since(file_of(in), gen)) {
 		/* That open may have cached the old bytes before they
 		 * changed: drop them as an open file's write would. */
 		WrittenJob *j = g_new(WrittenJob, 1);
@@ -343,26 +356,27 @@ static void write_closed(fuse_req_t req, FsInode *in, MfBacking *b,
 		*j = (WrittenJob){ req, in, off, r };
 		return fs_notify_run(written_job, j);
 	}
-	fs_notify_inval_attr(file_ino(in));
+	/* A write-only open's own write: the kernel knows the new size. */
+	if (in->kind == FS_VIEW)
+		fs_notify_inval_attr(file_ino(in));
 	fs_aliases_reply_write(req,
-			       fs_aliases_changed(in->base, off, (uint64_t)r),
+			       fs_aliases_changed(file_of(in), off,
+						  (uint64_t)r),
 			       (size_t)r);
 }
 
-void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
-		    size_t size, off_t off, struct fuse_file_info *fi)
+/* A write through an rw view, or through a write-only open of the file
+ * itself (in is the file then). */
+static void write_shared(fuse_req_t req, FsInode *in, const char *buf,
+			 size_t size, off_t off, bool append)
 {
 	WriteJob *j;
 	MfBacking *b;
 	uint64_t gen;
 	int r;
 
-	if (in->spec.mode == MF_VIEW_COW)
-		return write_cow(req, in, buf, size, (uint64_t)off);
-	if (in->spec.mode != MF_VIEW_RW)
-		return fs_views_refuse(req, in, "write");
-	r = fs_shm_charge(ctx_of(req), in->base, in->spec.off + (uint64_t)off,
-			  size);
+	r = fs_shm_charge(ctx_of(req), file_of(in),
+			  spec_of(in)->off + (uint64_t)off, size);
 	if (r == 0)
 		r = view_backing(req, in, true, &b);
 	if (r < 0)
@@ -372,17 +386,33 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		mf_backing_unref(b);
 		return fs_reply_err(req, -r, "write", NULL);
 	}
-	if (!(fi->fh & FH_APPEND) && fs_inode_stale_if_closed(in->base, &gen))
+	if (!append && fs_inode_stale_if_closed(file_of(in), &gen))
 		return write_closed(req, in, b, buf, size, (uint64_t)off, gen);
 	j = g_malloc(sizeof(*j) + size);
 	j->req = req;
 	j->in = in;     /* the kernel holds it open until we reply */
 	j->b = b;
 	j->voff = (uint64_t)off;
-	j->append = fi->fh & FH_APPEND;
+	j->append = append;
 	j->size = size;
 	memcpy(j->data, buf, size);
 	fs_notify_run(write_job, j);
+}
+
+void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
+		    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	if (in->spec.mode == MF_VIEW_COW)
+		return write_cow(req, in, buf, size, (uint64_t)off);
+	if (in->spec.mode != MF_VIEW_RW)
+		return fs_views_refuse(req, in, "write");
+	write_shared(req, in, buf, size, off, fi->fh & FH_APPEND);
+}
+
+void fs_views_write_file(fuse_req_t req, FsInode *file, const char *buf,
+			 size_t size, off_t off)
+{
+	write_shared(req, file, buf, size, off, false);
 }
 
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync)

@@ -65,6 +65,12 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi);
 void fs_views_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
 		    size_t size, off_t off, struct fuse_file_info *fi);
+/* A write through a write-only open of the regular file (served without
+ * the kernel's page cache, direct_io, see ops.c), made as a write through
+ * F@@/rw is: the pages other opens cache are dropped around it, or, with
+ * no such open, marked stale. Not for O_APPEND. */
+void fs_views_write_file(fuse_req_t req, FsInode *file, const char *buf,
+			 size_t size, off_t off);
 /* The end of an open of in (a view, or a view directory: nothing to do). */
 void fs_views_release(FsContext *ctx, FsInode *in);
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);

@@ -10,6 +10,9 @@
  *   mmap-mmap    both map MAP_SHARED; A stores, B sees; B stores, A sees
  *   write-mmap   B maps (and has read the pages); A pwrite(2)s, B sees
  *   mmap-read    A stores into its MAP_SHARED map and msyncs; B pread(2)s
+ *   wronly-read  as write-read, A's descriptor opened O_WRONLY (the mount
+ *                serves such opens without the kernel's page cache)
+ *   wronly-mmap  as write-mmap, A's descriptor opened O_WRONLY
  *
  * Exit 0 when every round matched; 1 with a message naming the round and the
  * first differing byte otherwise; 2 for a setup error.
@@ -127,7 +130,8 @@ static void touch_pages(const unsigned char *m)
 static int child(int in, int out)
 {
 	const char *who = "B";
-	int mmap_mode = strcmp(scenario, "mmap-mmap") == 0 || strcmp(scenario, "write-mmap") == 0;
+	int mmap_mode = strcmp(scenario, "mmap-mmap") == 0 || strcmp(scenario, "write-mmap") == 0 ||
+			strcmp(scenario, "wronly-mmap") == 0;
 	unsigned char buf[MAXLEN], *m = NULL;
 	int fd = open(path, strcmp(scenario, "mmap-mmap") == 0 ? O_RDWR : O_RDONLY);
 
@@ -179,7 +183,7 @@ static int parent(int in, int out)
 
 	if (msg_recv(in, who) != 'r')
 		return 1;
-	fd = open(path, O_RDWR);
+	fd = open(path, strncmp(scenario, "wronly-", 7) == 0 ? O_WRONLY : O_RDWR);
 	if (fd < 0)
 		die(who, "open");
 	if (strcmp(scenario, "mmap-mmap") == 0 || strcmp(scenario, "mmap-read") == 0)
@@ -215,7 +219,8 @@ static int parent(int in, int out)
 
 int main(int argc, char **argv)
 {
-	static const char *known[] = { "write-read", "mmap-mmap", "write-mmap", "mmap-read" };
+	static const char *known[] = { "write-read", "mmap-mmap", "write-mmap", "mmap-read",
+				       "wronly-read", "wronly-mmap" };
 	static unsigned char zero[SZ];
 	int to_child[2], to_parent[2], fd, status, rc;
 	size_t k;

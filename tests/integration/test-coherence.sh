@@ -23,10 +23,28 @@ s "$MF_COHERENCE" write-mmap "$M/c3" || fail "write(2) was not seen through a sh
 check "mmap store and msync in one process is seen by read(2) in another"
 s "$MF_COHERENCE" mmap-read "$M/c4" || fail "an msynced mmap store was not seen by read(2)"
 
+check "a write-only descriptor's writes are seen at once by read(2) and by a shared map in another process"
+s "$MF_COHERENCE" wronly-read "$M/c5" || fail "write(2) through an O_WRONLY descriptor was not seen by read(2) in another process"
+s "$MF_COHERENCE" wronly-mmap "$M/c6" || fail "write(2) through an O_WRONLY descriptor was not seen through another process's mapping"
+
 check "what the processes wrote is in the backing file"
-for f in c1 c2 c3 c4; do
+for f in c1 c2 c3 c4 c5 c6; do
 	s cmp "$M/$f" "$B/$f" || fail "after the coherence rounds, $f differs between the mount and the backing dir"
 done
+
+check "a file written by a write-only open is not cached by the kernel twice; a reader that cached it before sees the new bytes"
+# cp, dd and shells open their output write-only: those writes bypass the
+# kernel's page cache of the mount (the backing file has its own), so the
+# kernel holds no page of a file just written that way.
+s dd if=/dev/urandom of="$M/w" bs=1M count=8 status=none
+expect_eq "$(s fincore --bytes --noheadings -o RES "$M/w" | tr -d " ")" 0 "bytes of $M/w in the kernel's cache after dd wrote it"
+s cmp "$M/w" "$B/w" || fail "$M/w differs from its backing file after dd"
+# Cached by a reader, then overwritten write-only while nobody has it open.
+s cat "$M/w" >/dev/null
+s dd if=/dev/zero of="$M/w" bs=4k count=3 seek=5 conv=notrunc status=none
+expect_eq "$(s od -An -tx1 -j $((5 * 4096 + 100)) -N4 "$M/w" | tr -d ' ')" 00000000 \
+	"bytes of $M/w rewritten by dd after a reader had cached them"
+s cmp "$M/w" "$B/w" || fail "$M/w differs from its backing file after dd conv=notrunc"
 
 check "a write advances mtime and ctime, every time"
 s dd if=/dev/urandom of="$M/t" bs=4k count=4 status=none
