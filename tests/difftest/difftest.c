@@ -180,10 +180,11 @@ enum op_kind {
 #define OF_KSUF (1u << 13)	/* view: multiples of 1 KiB spelled with K or M */
 #define OF_ROFS (1u << 14)	/* snapread: first try to open it for writing */
 #define OF_FULL (1u << 15)	/* snapread, cowread: all bytes */
+#define OF_WRONLY (1u << 16)	/* reopen: O_WRONLY (reads and maps: EBADF, EACCES) */
 
 static const char *const flag_names[] = {
 	"pos", "zero", "keep", "linger", "creat", "trunc", "append", "async",
-	"view", "ro", "whole", "open", "hex", "ksuf", "rofs", "full",
+	"view", "ro", "whole", "open", "hex", "ksuf", "rofs", "full", "wronly",
 };
 
 struct op {
@@ -1031,7 +1032,7 @@ static void gen_reopen(struct ctx *c, struct op *o)
 	o->slot = (int)rnd(c, c->nfiles);
 	o->name = chance(c, 50) ? o->slot : (int)rnd(c, c->nfiles);
 	o->flags = (chance(c, 85) ? OF_CREAT : 0) | (chance(c, 10) ? OF_TRUNC : 0) |
-		   (chance(c, 20) ? OF_APPEND : 0);
+		   (chance(c, 20) ? OF_APPEND : 0) | (chance(c, 15) ? OF_WRONLY : 0);
 }
 
 /* a name that exists in the plain tree, if there is one */
@@ -1627,7 +1628,7 @@ static bool ex_copy(struct ctx *c, const struct op *o)
 
 static bool ex_reopen(struct ctx *c, const struct op *o)
 {
-	int flags = O_RDWR | (o->flags & OF_CREAT ? O_CREAT : 0) |
+	int flags = (o->flags & OF_WRONLY ? O_WRONLY : O_RDWR) | (o->flags & OF_CREAT ? O_CREAT : 0) |
 		    (o->flags & OF_TRUNC ? O_TRUNC : 0) | (o->flags & OF_APPEND ? O_APPEND : 0);
 	struct res cl[NTREES], r[NTREES];
 	int t;
