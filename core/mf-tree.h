@@ -225,3 +225,6 @@ typedef struct MfTreeDiffEntry {
 typedef int (*MfTreeDiffFn)(const MfTreeDiffEntry *e, void *arg);
 int mf_tree_diff(MfTree *t, const char *a, const char *b, MfTreeDiffFn fn,
 		 void *arg);
+/* How many names the diffs so far looked at (looked up, or listed in a
+ * directory read): what they cost. 0 without tree snapshots. */
+uint64_t mf_tree_diff_work(MfTree *t);
