@@ -1440,6 +1440,97 @@ static void test_diff_cost(void **state)
 	assert_int_equal(walks(f), 3);  /* those of diff_both only */
 }
 
+/* Versions as kept before their places were recorded: without [where]. */
+static void forget_places(Fix *f)
+{
+	int objs = openat(f->statefd, "trees/objs",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fdopendir(objs);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		DIR *vd;
+		struct dirent *ve;
+
+		if (de->d_name[0] == '.')
+			continue;
+		vd = fdopendir(openat(objs, de->d_name,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		assert_non_null(vd);
+		while ((ve = readdir(vd))) {
+			g_autoptr(GKeyFile) kf = g_key_file_new();
+			g_autofree char *path = NULL, *data = NULL;
+
+			if (ve->d_name[0] == '.')
+				continue;
+			path = g_strdup_printf("%s/.mapfs/trees/objs/%s/%s",
+					       f->root, de->d_name, ve->d_name);
+			assert_true(g_key_file_load_from_file(kf, path, 0, NULL));
+			assert_true(g_key_file_remove_group(kf, "where", NULL));
+			data = g_key_file_to_data(kf, NULL, NULL);
+			assert_true(g_file_set_contents(path, data, -1, NULL));
+			n++;
+		}
+		closedir(vd);
+	}
+	closedir(d);
+	assert_true(n > 0);
+}
+
+/* A state directory kept before places were recorded: its diffs walk
+ * the trees and say what they said; versions kept since are found
+ * without. */
+static void test_diff_old_versions(void **state)
+{
+	Fix *f = *state;
+	g_autofree char *d1 = NULL, *d2 = NULL, *o1 = NULL, *o2 = NULL;
+	g_autofree char *d3 = NULL, *o3 = NULL;
+	char page[P];
+
+	unit_guard();
+	op_create(f, "big", 4 * P);
+	op_create(f, "gone", 10);
+	op_create(f, "old", 10);
+	op_mkdir(f, "dir");
+	op_create(f, "dir/in", 10);
+	snap(f, "s1");
+	memset(page, 'x', P);
+	op_write(f, "big", 2 * P, page, 100);
+	op_unlink(f, "gone", false);
+	op_rename(f, "old", "dir/new");
+	op_rename(f, "dir", "moved");
+	op_create(f, "fresh", 1);
+	snap(f, "s2");
+	op_chmod(f, "moved/in", 0600);
+	d1 = diff_both(f, "s1", "s2");
+	d2 = diff_both(f, "s1", NULL);
+	assert_string_equal(d1, "M big [8192+4096]\n"
+				"R dir moved\n"
+				"M moved\n"
+				"- gone\n"
+				"R old moved/new\n"
+				"+ fresh\n");
+	forget_places(f);
+	reopen(f);
+	uint64_t w = walks(f);
+
+	o1 = diff(f, "s1", "s2");
+	o2 = diff(f, "s1", NULL);
+	assert_string_equal(o1, d1);
+	assert_string_equal(o2, d2);
+	assert_int_equal(walks(f) - w, 2);
+	/* Kept from now on: with their places. */
+	snap(f, "s3");
+	op_chmod(f, "fresh", 0600);
+	d3 = diff(f, "s3", NULL);
+	assert_string_equal(d3, "M fresh\n");
+	assert_int_equal(walks(f) - w, 2);
+	o3 = diff_both(f, "s2", NULL);
+	assert_int_equal(walks(f) - w, 4);      /* and diff_both's */
+}
+
 /* Every path under f's root but the state directory: files (and
  * symlinks) and directories ("" the root). */
 static void list_tree(Fix *f, const char *dir, GPtrArray *files,
@@ -1671,6 +1762,7 @@ int main(void)
 		T(test_take_is_constant),
 		T(test_diff),
 		T(test_diff_cost),
+		T(test_diff_old_versions),
 		T(test_diff_model),
 		T(test_diff_model_2),
 		T(test_diff_model_links),
