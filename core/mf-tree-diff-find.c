@@ -75,6 +75,7 @@ static void view_init(View *v)
 					 NULL);
 	v->extra = g_ptr_array_new_with_free_func(
 		(GDestroyNotify)mf_tree_diff_item_free);
+	v->spare = g_ptr_array_new_with_free_func((GDestroyNotify)place_free);
 }
 
 void mf_tree_diff_find_free(View *v)
@@ -85,10 +86,12 @@ void mf_tree_diff_find_free(View *v)
 		g_hash_table_destroy(v->dirs);
 	if (v->places)
 		g_hash_table_destroy(v->places);
+	if (v->spare)
+		g_ptr_array_free(v->spare, TRUE);
 	if (v->extra)
 		g_ptr_array_free(v->extra, TRUE);
 	v->found = v->dirs = v->places = NULL;
-	v->extra = NULL;
+	v->extra = v->spare = NULL;
 }
 
 /* Let every directory node of both views go of its listing and
@@ -457,27 +460,39 @@ int mf_tree_diff_find(Diff *d)
 	return r;
 }
 
-/* The directory at path in v, or NULL. */
+/* The directory at path in v, or NULL: looked up from the root, not
+ * located (what it is needs no place recorded). */
 static int dir_at(Diff *d, View *v, const char *path, Place **ret)
 {
-	Place *p = g_hash_table_lookup(v->dirs, path);
-	Item *it;
+	g_autofree char *up = NULL;
+	const char *slash = strrchr(path, '/');
+	Place *p = g_hash_table_lookup(v->dirs, path), *pp;
+	MfTreeNode *n = NULL;
 	int r;
 
-	*ret = NULL;
-	if (p) {
-		*ret = p;
+	*ret = p;
+	if (p)
 		return 0;
-	}
 	if (!*path)
 		return locate(d, v, d->t->root_key, 0, ret);
-	r = mf_tree_diff_at(d, v, path, &it);
-	if (r < 0 || !it || it->type != DT_DIR)
+	up = slash ? g_strndup(path, (size_t)(slash - path)) : g_strdup("");
+	r = dir_at(d, v, up, &pp);
+	if (r == 0 && pp)
+		r = lookup(d, pp, slash ? slash + 1 : path, &n);
+	if (r < 0 || !n)
 		return r;
-	r = locate(d, v, it->key, 0, &p);
-	if (r == 0 && p->path && strcmp(p->path, path) == 0)
-		*ret = p;
-	return r;
+	if (type_of(d, n) != DT_DIR) {
+		mf_tree_node_unref(n);
+		return 0;
+	}
+	p = g_new0(Place, 1);
+	p->path = g_strdup(path);
+	p->node = n;
+	p->type = DT_DIR;
+	g_ptr_array_add(v->spare, p);
+	g_hash_table_insert(v->dirs, g_strdup(path), p);
+	*ret = p;
+	return 0;
 }
 
 int mf_tree_diff_at(Diff *d, View *v, const char *path, Item **ret)

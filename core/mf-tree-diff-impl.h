@@ -27,6 +27,7 @@ typedef struct View {
 	bool partial;
 	GHashTable *places;     /* key -> Place*: where objects are */
 	GHashTable *dirs;       /* path -> Place*: directories looked in */
+	GPtrArray *spare;       /* Place*: those found by path alone */
 	GHashTable *found;      /* path -> Item* or NULL: paths looked up */
 	GPtrArray *extra;       /* Item*: what the lookups made */
 } View;

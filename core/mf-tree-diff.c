@@ -389,6 +389,12 @@ static int compare(Diff *d, Item *x, Item *y, const char *to)
 		(S_ISLNK(a.st_mode) && !same_target(d->t, x->node, y->node)) ||
 		(S_ISDIR(a.st_mode) && S_ISDIR(b.st_mode) &&
 		 other_entries(d, x->node, y->node));
+	/* Its listing and descriptor go: a diff of many changed
+	 * directories holds none of them. */
+	if (S_ISDIR(a.st_mode)) {
+		mf_tree_node_close(x->node);
+		mf_tree_node_close(y->node);
+	}
 	if (S_ISREG(a.st_mode) && S_ISREG(b.st_mode)) {
 		r = changed_ranges(d, x->node, (uint64_t)a.st_size,
 				   (uint64_t)b.st_size, ranges);
