@@ -1,13 +1,17 @@
 /* mf-tree-diff: what changed between two views of the tree. See mf-tree.h.
  *
- * Both views are walked from the root, name by name (a live directory's
- * names cost a readdir, a stat and a handle each), and compared by key:
- * the same key at the same path is the same object; at another path, a
- * rename. Only the objects with a version between the two snapshots can
- * have changed: they alone are compared, and a file's changed bytes come
- * from its chain (the pages kept between the two), never from reading it.
+ * Two views of items (path, key) are compared by key: the same key at the
+ * same path is the same object; at another path, a rename. Only the
+ * objects with a version between the two snapshots can have changed:
+ * they alone are compared, and a file's changed bytes come from its
+ * chain (the pages kept between the two), never from reading it.
+ *
+ * The views come from mf-tree-diff-find.c: what changed, named by walking
+ * up from it. Where that cannot be told (versions kept before their
+ * places were recorded), both views are walked from the root, name by
+ * name, as a last resort: the same answer, at the tree's cost.
  */
-#include "mf-tree-impl.h"
+#include "mf-tree-diff-impl.h"
 #include "mf-store.h"
 
 #include <dirent.h>
@@ -17,37 +21,80 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct Item {
-	char *path;
-	char *key;
-	unsigned char type;
-	MfTreeNode *node;       /* if its key changed between the two */
-} Item;
+Item *mf_tree_diff_item_new(const char *path, const char *key,
+			    unsigned char type, MfTreeNode *node)
+{
+	Item *it = g_new0(Item, 1);
 
-typedef struct View {
-	GPtrArray *items;       /* Item*, in walk order */
-	GHashTable *by_path;    /* path -> Item* */
-	GHashTable *by_key;     /* key -> path of its first item */
-} View;
+	it->path = g_strdup(path);
+	it->key = g_strdup(key);
+	it->type = type;
+	it->node = node;
+	return it;
+}
 
-typedef struct Diff {
-	MfTree *t;
-	uint64_t lo, hi;        /* versions in [lo, hi) mean changes */
-	uint64_t seq_a, seq_b;
-	View a, b;
-	GHashTable *renamed_dirs;       /* a path -> b path */
-	GHashTable *renamed_back;       /* b path -> a path */
-	GHashTable *targets;            /* b paths reported as rename targets */
-	MfTreeDiffFn fn;
-	void *arg;
-} Diff;
-
-static void item_free(Item *it)
+void mf_tree_diff_item_free(Item *it)
 {
 	mf_tree_node_unref(it->node);
 	g_free(it->path);
 	g_free(it->key);
 	g_free(it);
+}
+
+void mf_tree_diff_count(Diff *d, uint64_t n)
+{
+	__atomic_add_fetch(&d->t->diff_work, n, __ATOMIC_RELAXED);
+}
+
+uint64_t mf_tree_diff_work(MfTree *t)
+{
+	return t ? __atomic_load_n(&t->diff_work, __ATOMIC_RELAXED) : 0;
+}
+
+/* Walk order: names sorted at each level, a directory before what it
+ * holds; as strcmp with '/' below every other byte. */
+static int walk_cmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = *a == '/' ? 1 : *a ? (unsigned char)*a + 1 : 0;
+		int y = *b == '/' ? 1 : *b ? (unsigned char)*b + 1 : 0;
+
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
+static gint by_walk(gconstpointer a, gconstpointer b)
+{
+	return walk_cmp((*(Item *const *)a)->path, (*(Item *const *)b)->path);
+}
+
+static void index_item(View *v, Item *it)
+{
+	g_hash_table_insert(v->by_path, it->path, it);
+	if (!g_hash_table_contains(v->by_key, it->key))
+		g_hash_table_insert(v->by_key, it->key, it->path);
+}
+
+void mf_tree_diff_index(View *v)
+{
+	GPtrArray *items = v->items;
+
+	g_ptr_array_sort(items, by_walk);
+	v->items = g_ptr_array_new_with_free_func(
+		(GDestroyNotify)mf_tree_diff_item_free);
+	for (guint i = 0; i < items->len; i++) {
+		Item *it = items->pdata[i];
+
+		/* Found twice (by its version and in a listing): once. */
+		if (g_hash_table_contains(v->by_path, it->path)) {
+			mf_tree_diff_item_free(it);
+			continue;
+		}
+		g_ptr_array_add(v->items, it);
+		index_item(v, it);
+	}
+	g_ptr_array_free(items, FALSE);
 }
 
 static gint by_name(gconstpointer a, gconstpointer b)
@@ -63,6 +110,7 @@ static int walk(Diff *d, View *v, MfTreeNode *dir, const char *prefix)
 
 	if (r < 0)
 		return r;
+	mf_tree_diff_count(d, ents->len);
 	/* Our own copy of the order: lookups below may list dir again. */
 	sorted = g_ptr_array_new();
 	for (guint i = 0; i < ents->len; i++)
@@ -81,11 +129,10 @@ static int walk(Diff *d, View *v, MfTreeNode *dir, const char *prefix)
 		}
 		if (r < 0)
 			break;
-		it = g_new0(Item, 1);
+		mf_tree_diff_count(d, 1);
+		it = mf_tree_diff_item_new(NULL, n->key, e->type, NULL);
 		it->path = *prefix ? g_strconcat(prefix, "/", e->name, NULL)
 				   : g_strdup(e->name);
-		it->key = g_strdup(n->key);
-		it->type = e->type;
 		if (it->type == DT_UNKNOWN) {
 			struct stat sb;
 
@@ -93,12 +140,8 @@ static int walk(Diff *d, View *v, MfTreeNode *dir, const char *prefix)
 				it->type = (unsigned char)IFTODT(sb.st_mode);
 		}
 		g_ptr_array_add(v->items, it);
-		g_hash_table_insert(v->by_path, it->path, it);
-		if (!g_hash_table_contains(v->by_key, it->key))
-			g_hash_table_insert(v->by_key, it->key, it->path);
-		g_mutex_lock(&d->t->lock);
-		changed = mf_tree_version_between(d->t, it->key, d->lo, d->hi);
-		g_mutex_unlock(&d->t->lock);
+		index_item(v, it);
+		changed = g_hash_table_contains(d->changed, it->key);
 		if (e->type == DT_DIR)
 			r = walk(d, v, n, it->path);
 		if (changed) {
@@ -114,29 +157,39 @@ static int walk(Diff *d, View *v, MfTreeNode *dir, const char *prefix)
 	return r;
 }
 
-static int walk_view(Diff *d, View *v, uint64_t seq)
+static void view_new(View *v, uint64_t seq)
 {
-	MfTreeNode *root;
-	int r = mf_tree_root_seq(d->t, seq, &root);
-
-	v->items = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
+	v->seq = seq;
+	v->items = g_ptr_array_new_with_free_func(
+		(GDestroyNotify)mf_tree_diff_item_free);
 	v->by_path = g_hash_table_new(g_str_hash, g_str_equal);
 	v->by_key = g_hash_table_new(g_str_hash, g_str_equal);
-	if (r < 0)
-		return r;
-	r = walk(d, v, root, "");
-	mf_tree_node_unref(root);
-	return r;
 }
 
 static void view_free(View *v)
 {
+	mf_tree_diff_find_free(v);
 	if (v->by_path)
 		g_hash_table_destroy(v->by_path);
 	if (v->by_key)
 		g_hash_table_destroy(v->by_key);
 	if (v->items)
 		g_ptr_array_free(v->items, TRUE);
+	v->by_path = v->by_key = NULL;
+	v->items = NULL;
+	v->partial = false;
+}
+
+static int walk_view(Diff *d, View *v)
+{
+	MfTreeNode *root;
+	int r = mf_tree_root_seq(d->t, v->seq, &root);
+
+	if (r < 0)
+		return r;
+	r = walk(d, v, root, "");
+	mf_tree_node_unref(root);
+	return r;
 }
 
 /* path with its nearest ancestor found in map replaced by its value;
@@ -187,6 +240,68 @@ static bool same_target(MfTree *t, MfTreeNode *x, MfTreeNode *y)
 
 	return mf_tree_readlink(t, x, a, sizeof(a)) >= 0 &&
 	       mf_tree_readlink(t, y, b, sizeof(b)) >= 0 && strcmp(a, b) == 0;
+}
+
+static void ent_free(TreeEnt *e)
+{
+	g_free(e->name);
+	g_free(e->key);
+	g_free(e);
+}
+
+/* A known key with no version between: it keeps its names. */
+static bool unchanged(Diff *d, const char *key)
+{
+	return key && !g_hash_table_contains(d->changed, key);
+}
+
+/* Do directories x and y hold other names, or other objects under a
+ * name? Told by inode numbers where an object with no version between
+ * (it keeps its names) is known on one side, by keys else. */
+static bool other_entries(Diff *d, MfTreeNode *x, MfTreeNode *y)
+{
+	/* x's copied (name -> TreeEnt*, no name) before y's are listed:
+	 * a node's list is valid only until the next call on it. */
+	g_autoptr(GHashTable) xs = g_hash_table_new_full(
+		g_str_hash, g_str_equal, g_free, (GDestroyNotify)ent_free);
+	g_autoptr(GPtrArray) ask = g_ptr_array_new_with_free_func(g_free);
+	GPtrArray *ents;
+	bool other = false;
+
+	if (mf_tree_entries(d->t, x, &ents) < 0)
+		return true;
+	for (guint i = 0; i < ents->len; i++) {
+		TreeEnt *e = ents->pdata[i], *c = g_new0(TreeEnt, 1);
+
+		c->ino = e->ino;
+		c->key = g_strdup(e->key);
+		g_hash_table_insert(xs, g_strdup(e->name), c);
+	}
+	if (mf_tree_entries(d->t, y, &ents) < 0 ||
+	    ents->len != g_hash_table_size(xs))
+		return true;
+	for (guint i = 0; !other && i < ents->len; i++) {
+		TreeEnt *e = ents->pdata[i];
+		TreeEnt *c = g_hash_table_lookup(xs, e->name);
+
+		if (!c || c->ino != e->ino)
+			other = true;
+		else if (c->key && e->key)
+			other = strcmp(c->key, e->key) != 0;
+		else if (!unchanged(d, c->key) && !unchanged(d, e->key))
+			g_ptr_array_add(ask, g_strdup(e->name));
+	}
+	for (guint i = 0; !other && i < ask->len; i++) {
+		MfTreeNode *m = NULL, *n = NULL;
+
+		if (mf_tree_lookup(d->t, x, ask->pdata[i], &m) < 0 ||
+		    mf_tree_lookup(d->t, y, ask->pdata[i], &n) < 0 ||
+		    strcmp(m->key, n->key) != 0)
+			other = true;
+		mf_tree_node_unref(m);
+		mf_tree_node_unref(n);
+	}
+	return other;
 }
 
 /* The byte ranges of file x (in a) and y (in b) that may differ. */
@@ -271,7 +386,15 @@ static int compare(Diff *d, Item *x, Item *y, const char *to)
 		 (a.st_mtim.tv_sec != b.st_mtim.tv_sec ||
 		  a.st_mtim.tv_nsec != b.st_mtim.tv_nsec)) ||
 		!same_xattrs(d->t, x->node, y->node) ||
-		(S_ISLNK(a.st_mode) && !same_target(d->t, x->node, y->node));
+		(S_ISLNK(a.st_mode) && !same_target(d->t, x->node, y->node)) ||
+		(S_ISDIR(a.st_mode) && S_ISDIR(b.st_mode) &&
+		 other_entries(d, x->node, y->node));
+	/* Its listing and descriptor go: a diff of many changed
+	 * directories holds none of them. */
+	if (S_ISDIR(a.st_mode)) {
+		mf_tree_node_close(x->node);
+		mf_tree_node_close(y->node);
+	}
 	if (S_ISREG(a.st_mode) && S_ISREG(b.st_mode)) {
 		r = changed_ranges(d, x->node, (uint64_t)a.st_size,
 				   (uint64_t)b.st_size, ranges);
@@ -300,20 +423,24 @@ static int from_a(Diff *d, Item *x)
 {
 	g_autofree char *moved = translate(d->renamed_dirs, x->path);
 	const char *at = moved ? moved : x->path;
-	Item *y = g_hash_table_lookup(d->b.by_path, at);
 	const char *to;
+	Item *y;
+	int r = mf_tree_diff_at(d, &d->b, at, &y);
 
+	if (r < 0)
+		return r;
 	if (y && strcmp(y->key, x->key) == 0)
 		return compare(d, x, y, at);
 	to = g_hash_table_lookup(d->b.by_key, x->key);
 	if (to && !g_hash_table_contains(d->targets, to)) {
-		Item *was = g_hash_table_lookup(d->a.by_path, to);
+		Item *was;
 
+		r = mf_tree_diff_at(d, &d->a, to, &was);
+		if (r < 0)
+			return r;
 		/* Not a rename if the object is there in a as well (a hard
 		 * link kept) */
 		if (!was || strcmp(was->key, x->key) != 0) {
-			int r;
-
 			g_hash_table_add(d->targets, (gpointer)to);
 			if (x->type == DT_DIR) {
 				g_hash_table_insert(d->renamed_dirs, x->path,
@@ -333,8 +460,11 @@ static int from_a(Diff *d, Item *x)
 static int from_b(Diff *d, Item *y)
 {
 	g_autofree char *was = translate(d->renamed_back, y->path);
-	Item *x = g_hash_table_lookup(d->a.by_path, was ? was : y->path);
+	Item *x;
+	int r = mf_tree_diff_at(d, &d->a, was ? was : y->path, &x);
 
+	if (r < 0)
+		return r;
 	if ((x && strcmp(x->key, y->key) == 0) ||
 	    g_hash_table_contains(d->targets, y->path))
 		return 0;
@@ -346,6 +476,7 @@ int mf_tree_diff(MfTree *t, const char *a, const char *b, MfTreeDiffFn fn,
 {
 	Diff d = { .t = t, .fn = fn, .arg = arg };
 	TreeSnap *sa, *sb = NULL;
+	uint64_t seq_a = 0, seq_b = 0;
 	int r = 0;
 
 	if (!t)
@@ -357,28 +488,45 @@ int mf_tree_diff(MfTree *t, const char *a, const char *b, MfTreeDiffFn fn,
 	if (!sa || (b && !sb))
 		r = -ENOENT;
 	else {
-		d.seq_a = sa->seq;
-		d.seq_b = sb ? sb->seq : MF_TREE_LIVE;
+		seq_a = sa->seq;
+		seq_b = sb ? sb->seq : MF_TREE_LIVE;
 	}
 	g_mutex_unlock(&t->lock);
 	if (r < 0)
 		return r;
-	d.lo = MIN(d.seq_a, d.seq_b);
-	d.hi = MAX(d.seq_a, d.seq_b);
+	d.lo = MIN(seq_a, seq_b);
+	d.hi = MAX(seq_a, seq_b);
+	d.keys = mf_tree_changed_keys(t, d.lo, d.hi);
+	d.changed = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < d.keys->len; i++)
+		g_hash_table_add(d.changed, d.keys->pdata[i]);
 	d.renamed_dirs = g_hash_table_new(g_str_hash, g_str_equal);
 	d.renamed_back = g_hash_table_new(g_str_hash, g_str_equal);
 	d.targets = g_hash_table_new(g_str_hash, g_str_equal);
-	r = walk_view(&d, &d.a, d.seq_a);
-	if (r == 0)
-		r = walk_view(&d, &d.b, d.seq_b);
-	for (guint i = 0; r == 0 && d.a.items && i < d.a.items->len; i++)
+	view_new(&d.a, seq_a);
+	view_new(&d.b, seq_b);
+	r = t->diff_walk ? -EAGAIN : mf_tree_diff_find(&d);
+	if (r == -EAGAIN) {
+		/* Not told by what was kept: walk it all. */
+		__atomic_add_fetch(&t->diff_walks, 1, __ATOMIC_RELAXED);
+		view_free(&d.a);
+		view_free(&d.b);
+		view_new(&d.a, seq_a);
+		view_new(&d.b, seq_b);
+		r = walk_view(&d, &d.a);
+		if (r == 0)
+			r = walk_view(&d, &d.b);
+	}
+	for (guint i = 0; r == 0 && i < d.a.items->len; i++)
 		r = from_a(&d, d.a.items->pdata[i]);
-	for (guint i = 0; r == 0 && d.b.items && i < d.b.items->len; i++)
+	for (guint i = 0; r == 0 && i < d.b.items->len; i++)
 		r = from_b(&d, d.b.items->pdata[i]);
 	g_hash_table_destroy(d.renamed_dirs);
 	g_hash_table_destroy(d.renamed_back);
 	g_hash_table_destroy(d.targets);
 	view_free(&d.a);
 	view_free(&d.b);
+	g_hash_table_destroy(d.changed);
+	g_ptr_array_free(d.keys, TRUE);
 	return r > 0 ? 0 : r;
 }

@@ -39,6 +39,7 @@ typedef struct Versions {
 struct MfTree {
 	int trees_fd, snaps_fd, objs_fd, kept_fd;
 	int mount_fd, root_fd;
+	char *root_path;        /* the kernel's path of root_fd: places */
 	MfStateDir *sd;
 	MfWindowCache *cache;
 	bool sync;
@@ -58,6 +59,9 @@ struct MfTree {
 	GHashTable *fast;       /* ino -> seq of the newest snapshot the
 				 * object is kept for (or made after) */
 	uint64_t next_tmp;
+	uint64_t diff_work;     /* names diffs looked at (atomic) */
+	bool diff_walk;         /* tests: diffs walk the trees, always */
+	uint64_t diff_walks;    /* diffs that walked the trees (atomic) */
 };
 
 /* Key (hex of the file handle) of name in dirfd (name "" : dirfd
@@ -76,6 +80,9 @@ uint64_t mf_tree_version_for(MfTree *t, const char *key, uint64_t seq);
 /* Does key have a version in [a, b)? Lock held. */
 bool mf_tree_version_between(MfTree *t, const char *key, uint64_t a,
 			     uint64_t b);
+/* The keys with a version in [a, b) (g_free'd by the array). Costs the
+ * objects kept, not the tree. */
+GPtrArray *mf_tree_changed_keys(MfTree *t, uint64_t a, uint64_t b);
 /* Load version seq of key. NULL with errno set on failure. */
 GKeyFile *mf_tree_version_load(MfTree *t, const char *key, uint64_t seq);
 
@@ -130,3 +137,22 @@ void mf_tree_snap_unlock(MfTree *t);
 /* Is this thread between mf_tree_change_begin() and _end()? Taking or
  * deleting a snapshot there would wait for itself: -EDEADLK. */
 bool mf_tree_in_change(void);
+
+/* mf-tree-where: places. The kernel's path of fd (g_free), or NULL. */
+char *mf_tree_path_of(int fd);
+/* The directory (its key) that has the object fd (st: its fstat) now,
+ * and its name there; -ENOENT if that cannot be told for sure. */
+int mf_tree_locate(MfTree *t, int fd, const struct stat *st, char **parent,
+		   char **name);
+/* The object's names in the tree: its link count but trees/kept's (a
+ * directory: 1). */
+unsigned mf_tree_tree_links(MfTree *t, int fd, const struct stat *st);
+/* Record in kf's [where] group where object key (fd, st) is now: its
+ * names, and its directory and name when it can be told. */
+void mf_tree_where_keep(MfTree *t, const char *key, int fd,
+			const struct stat *st, GKeyFile *kf);
+/* Read them back: *parent NULL for the root or an object with no name
+ * (*links 0). -ENODATA: not recorded (a version kept before places were,
+ * or a place that could not be told). */
+int mf_tree_where_load(GKeyFile *kf, char **parent, char **name,
+		       unsigned *links);

@@ -171,6 +171,13 @@ static int write_version(MfTree *t, const char *key, uint64_t seq, int fd,
 		r = keep_entries(t, fd, dev, kf);
 	if (r < 0)
 		return r;
+	/* Where it is: a diff names what changed from it. */
+	mf_tree_where_keep(t, key, fd,
+			   &(struct stat){ .st_ino = sx->stx_ino,
+					   .st_dev = dev,
+					   .st_mode = sx->stx_mode,
+					   .st_nlink = sx->stx_nlink },
+			   kf);
 	if (mkdirat(t->objs_fd, key, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	dfd = openat(t->objs_fd, key, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -185,6 +185,21 @@ bool mf_tree_version_between(MfTree *t, const char *key, uint64_t a,
 	return s && s < b;
 }
 
+GPtrArray *mf_tree_changed_keys(MfTree *t, uint64_t a, uint64_t b)
+{
+	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter it;
+	gpointer k;
+
+	g_mutex_lock(&t->lock);
+	g_hash_table_iter_init(&it, t->versions);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (mf_tree_version_between(t, k, a, b))
+			g_ptr_array_add(keys, g_strdup(k));
+	g_mutex_unlock(&t->lock);
+	return keys;
+}
+
 /* Record version seq of key (type: DT_*, 0 if unknown). Lock held. */
 void mf_tree_add_version(MfTree *t, const char *key, uint64_t seq,
 			 unsigned char type)
@@ -344,6 +359,7 @@ int mf_tree_open(int statedir_fd, int mount_fd, int root_fd, MfStateDir *sd,
 	t->state_dev = state_dev;
 	t->state_ino = state_ino;
 	t->root_key = g_steal_pointer(&root_key);
+	t->root_path = mf_tree_path_of(root_fd);
 	pthread_rwlockattr_init(&attr);
 	/* Writers first: a stream of changes must not starve a taker. */
 	pthread_rwlockattr_setkind_np(
@@ -403,6 +419,7 @@ void mf_tree_free(MfTree *t)
 	g_mutex_clear(&t->keep_lock);
 	g_mutex_clear(&t->lock);
 	g_free(t->root_key);
+	g_free(t->root_path);
 	g_free(t);
 }
 

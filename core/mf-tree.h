@@ -10,7 +10,9 @@
  * keeps the object's version as of N in trees/objs/KEY/SEQ (SEQ: N's
  * sequence number): its attributes (type, mode, owner, size, times, nlink,
  * rdev, inode number), its xattrs, a symlink's target, and a directory's
- * entries (name -> key and type). A regular file's bytes are kept by its
+ * entries (name -> key and type), and where it was: the directory that
+ * had it and its name there (a diff names what changed from them). A
+ * regular file's bytes are kept by its
  * page chain (mf-state.h): a hidden entry at SEQ (mf_state_tree_keep()),
  * so a page is copied once however many snapshots of either kind see it.
  * A file that loses its last link while a version of it exists is kept
@@ -216,12 +218,24 @@ typedef struct MfTreeDiffEntry {
  * (removed, renamed: a directory renamed is reported once, not what moved
  * with it, modified: at its path in b), then what b alone has (created).
  * Only objects with a version between a and b are compared (mode, owner,
- * mtime but a directory's, xattrs, symlink target, bytes); a directory
- * whose entries alone changed is not reported modified. Costs: it walks
- * the names of both views (a live directory's names cost a stat and a
- * handle each), not their bytes: a file's changed ranges come from its
- * chain. fn returns nonzero to stop (then 0 is returned). -ENOENT if a
- * or b is no snapshot. */
+ * mtime but a directory's, xattrs, symlink target, bytes, a directory's
+ * entries).
+ *
+ * Costs what changed, not the tree's size: it starts from the objects
+ * with a version between a and b (a walk of the versions table, not of
+ * the tree), names each in both views by walking up through the places
+ * their versions recorded, and reads only the directories on those paths
+ * and the changed directories' listings (where what was made since a,
+ * and all below it, is found); never a file's bytes: its changed ranges
+ * come from its chain. Where the places cannot be told (a version kept
+ * before they were recorded, a changed file with several names), it
+ * walks the names of both views instead (a live directory's names cost a
+ * stat and a handle each): the same answer, at the tree's cost.
+ * fn returns nonzero to stop (then 0 is returned). -ENOENT if a or b is
+ * no snapshot. */
 typedef int (*MfTreeDiffFn)(const MfTreeDiffEntry *e, void *arg);
 int mf_tree_diff(MfTree *t, const char *a, const char *b, MfTreeDiffFn fn,
 		 void *arg);
+/* How many names the diffs so far looked at (looked up, or listed in a
+ * directory read): what they cost. 0 without tree snapshots. */
+uint64_t mf_tree_diff_work(MfTree *t);

@@ -13,11 +13,15 @@
  *                             delete it (rmdir, timed apart)
  *   files mktree DIR N        N empty files in DIR/dNNNN/fNNNNNN, 1,000 a
  *                             directory, untimed
+ *   files treediff N SNAPDIR  N rounds: read SNAPDIR's user.mapfs.diff
+ *                             (what changed since the tree snapshot)
  *
  * Files are named f000000, f000001, ... create and stat print the elapsed
  * time in milliseconds on stdout; snap prints a line per FILE: the median,
  * minimum, maximum and first take time, and the median unlink time, in
- * milliseconds; treetake prints one such line. Any failure prints why
+ * milliseconds; treetake prints one such line; treediff prints the
+ * median, minimum, maximum and first, and the lines of the answer. Any
+ * failure prints why
  * and exits 1.
  */
 #define _GNU_SOURCE
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,6 +147,34 @@ static int treetake(long n, const char *mount)
 	return 0;
 }
 
+static int treediff(long n, const char *snapdir)
+{
+	double *t = calloc((size_t)n, sizeof(double));
+	static char buf[65536];
+	double first;
+	long lines = 0;
+	ssize_t len = 0;
+
+	if (n < 1 || !t) {
+		fprintf(stderr, "files: treediff wants N >= 1\n");
+		return 2;
+	}
+	for (long i = 0; i < n; i++) {
+		double t0 = now_ms();
+
+		len = getxattr(snapdir, "user.mapfs.diff", buf, sizeof(buf));
+		if (len < 0)
+			die("getxattr user.mapfs.diff", snapdir);
+		t[i] = now_ms() - t0;
+	}
+	for (ssize_t i = 0; i < len; i++)
+		lines += buf[i] == '\n';
+	first = t[0];
+	printf("%.4f", median_of(t, n));      /* sorts t */
+	printf(" %.4f %.4f %.4f %ld\n", t[0], t[n - 1], first, lines);
+	return 0;
+}
+
 static int mktree(const char *dir, long n)
 {
 	char path[4096];
@@ -181,11 +214,14 @@ int main(int argc, char **argv)
 	if (argc < 4 || (strcmp(argv[1], "create") == 0 && argc != 5)) {
 		fprintf(stderr, "usage: files create DIR N SIZE | files stat DIR N"
 			" | files snap N FILE... | files take FILE NAME..."
-			" | files treetake N MOUNT | files mktree DIR N\n");
+			" | files treetake N MOUNT | files mktree DIR N"
+			" | files treediff N SNAPDIR\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "treetake") == 0)
 		return treetake(atol(argv[2]), argv[3]);
+	if (strcmp(argv[1], "treediff") == 0)
+		return treediff(atol(argv[2]), argv[3]);
 	if (strcmp(argv[1], "mktree") == 0)
 		return mktree(argv[2], atol(argv[3]));
 	if (strcmp(argv[1], "snap") == 0)

@@ -33,6 +33,7 @@
 #include "mf-state.h"
 #include "mf-store.h"
 #include "mf-tree.h"
+#include "mf-tree-impl.h"       /* diff_walk: the walk to check against */
 
 #define P ((uint64_t)MF_PAGE)
 
@@ -1330,6 +1331,371 @@ static void test_diff(void **state)
 			 -ENOENT);
 }
 
+/* The diff found from what was kept, and the same diff by the walk of
+ * both trees: they must say the same. Returns the first. */
+static char *diff_both(Fix *f, const char *a, const char *b)
+{
+	g_autofree char *walked = NULL;
+	char *found = diff(f, a, b);
+
+	f->t->diff_walk = true;
+	walked = diff(f, a, b);
+	f->t->diff_walk = false;
+	if (strcmp(found, walked) != 0)
+		print_message("# diff %s..%s found:\n%s# walked:\n%s", a,
+			      b ? b : "live", found, walked);
+	assert_string_equal(found, walked);
+	return found;
+}
+
+static uint64_t walks(Fix *f)
+{
+	return __atomic_load_n(&f->t->diff_walks, __ATOMIC_RELAXED);
+}
+
+static double ms_since(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 +
+	       (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* 20,000 files, 3 changed deep in the tree (bytes, mode, a rename within
+ * a directory of 200) and one made: the diff looks at the directories on
+ * their paths and the changed ones, not at the tree. */
+static void test_diff_cost(void **state)
+{
+	Fix *f = *state;
+	g_autofree char *d1 = NULL, *d2 = NULL;
+	struct timespec a;
+	uint64_t w0, w1, w2;
+	double found_ms, walk_ms;
+	char page[P];
+
+	unit_guard();
+	assert_int_equal(mkdirat(f->rootfd, "a", 0755), 0);
+	assert_int_equal(mkdirat(f->rootfd, "a/b", 0755), 0);
+	assert_int_equal(mkdirat(f->rootfd, "a/b/c", 0755), 0);
+	for (int d = 0; d < 100; d++) {
+		char dir[32];
+		int dfd;
+
+		snprintf(dir, sizeof(dir), "a/b/c/d%02d", d);
+		assert_int_equal(mkdirat(f->rootfd, dir, 0755), 0);
+		dfd = openat(f->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		for (int i = 0; i < 200; i++) {
+			char name[32];
+			int fd;
+
+			snprintf(name, sizeof(name), "f%03d", i);
+			fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC,
+				    0644);
+			assert_true(fd >= 0);
+			close(fd);
+		}
+		close(dfd);
+	}
+	op_truncate(f, "a/b/c/d07/f013", 2 * P);        /* before: no change */
+	snap(f, "s1");
+	memset(page, 'x', P);
+	op_write(f, "a/b/c/d07/f013", P, page, 10);
+	op_chmod(f, "a/b/c/d42/f100", 0600);
+	op_rename(f, "a/b/c/d99/f005", "a/b/c/d99/g005");
+	snap(f, "s2");
+	op_create(f, "a/b/c/d50/new", 1);
+
+	w0 = mf_tree_diff_work(f->t);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	d1 = diff(f, "s1", NULL);
+	found_ms = ms_since(&a);
+	w1 = mf_tree_diff_work(f->t);
+	assert_string_equal(d1, "M a/b/c/d07/f013 [4096+4096]\n"
+				"M a/b/c/d42/f100\n"
+				"M a/b/c/d50\n"
+				"M a/b/c/d99\n"
+				"R a/b/c/d99/f005 a/b/c/d99/g005\n"
+				"+ a/b/c/d50/new\n");
+	f->t->diff_walk = true;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	g_free(diff(f, "s1", NULL));
+	walk_ms = ms_since(&a);
+	f->t->diff_walk = false;
+	w2 = mf_tree_diff_work(f->t);
+	print_message("# diff of 4 changes in 20,000 files: %" PRIu64
+		      " names looked at in %.1f ms; the walk %" PRIu64
+		      " in %.1f ms\n",
+		      w1 - w0, found_ms, w2 - w1, walk_ms);
+	assert_int_equal(walks(f), 1);  /* the one asked for */
+	/* Each directory on the changed objects' paths read once in each
+	 * view (a/b/c: 100 names; d07, d42, d50, d99: 200 each): about
+	 * 2,000 names, where the walk looks at every name of both trees. */
+	assert_true(w1 - w0 < 4000);
+	assert_true(w2 - w1 > 40000);
+	d2 = diff_both(f, "s2", NULL);
+	assert_string_equal(d2, "M a/b/c/d50\n"
+				"+ a/b/c/d50/new\n");
+	g_free(diff_both(f, "s1", "s2"));
+	assert_int_equal(walks(f), 3);  /* those of diff_both only */
+}
+
+/* Versions as kept before their places were recorded: without [where]. */
+static void forget_places(Fix *f)
+{
+	int objs = openat(f->statefd, "trees/objs",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fdopendir(objs);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		DIR *vd;
+		struct dirent *ve;
+
+		if (de->d_name[0] == '.')
+			continue;
+		vd = fdopendir(openat(objs, de->d_name,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		assert_non_null(vd);
+		while ((ve = readdir(vd))) {
+			g_autoptr(GKeyFile) kf = g_key_file_new();
+			g_autofree char *path = NULL, *data = NULL;
+
+			if (ve->d_name[0] == '.')
+				continue;
+			path = g_strdup_printf("%s/.mapfs/trees/objs/%s/%s",
+					       f->root, de->d_name, ve->d_name);
+			assert_true(g_key_file_load_from_file(kf, path, 0, NULL));
+			assert_true(g_key_file_remove_group(kf, "where", NULL));
+			data = g_key_file_to_data(kf, NULL, NULL);
+			assert_true(g_file_set_contents(path, data, -1, NULL));
+			n++;
+		}
+		closedir(vd);
+	}
+	closedir(d);
+	assert_true(n > 0);
+}
+
+/* A state directory kept before places were recorded: its diffs walk
+ * the trees and say what they said; versions kept since are found
+ * without. */
+static void test_diff_old_versions(void **state)
+{
+	Fix *f = *state;
+	g_autofree char *d1 = NULL, *d2 = NULL, *o1 = NULL, *o2 = NULL;
+	g_autofree char *d3 = NULL, *o3 = NULL;
+	char page[P];
+
+	unit_guard();
+	op_create(f, "big", 4 * P);
+	op_create(f, "gone", 10);
+	op_create(f, "old", 10);
+	op_mkdir(f, "dir");
+	op_create(f, "dir/in", 10);
+	snap(f, "s1");
+	memset(page, 'x', P);
+	op_write(f, "big", 2 * P, page, 100);
+	op_unlink(f, "gone", false);
+	op_rename(f, "old", "dir/new");
+	op_rename(f, "dir", "moved");
+	op_create(f, "fresh", 1);
+	snap(f, "s2");
+	op_chmod(f, "moved/in", 0600);
+	d1 = diff_both(f, "s1", "s2");
+	d2 = diff_both(f, "s1", NULL);
+	assert_string_equal(d1, "M big [8192+4096]\n"
+				"R dir moved\n"
+				"M moved\n"
+				"- gone\n"
+				"R old moved/new\n"
+				"+ fresh\n");
+	forget_places(f);
+	reopen(f);
+	uint64_t w = walks(f);
+
+	o1 = diff(f, "s1", "s2");
+	o2 = diff(f, "s1", NULL);
+	assert_string_equal(o1, d1);
+	assert_string_equal(o2, d2);
+	assert_int_equal(walks(f) - w, 2);
+	/* Kept from now on: with their places. */
+	snap(f, "s3");
+	op_chmod(f, "fresh", 0600);
+	d3 = diff(f, "s3", NULL);
+	assert_string_equal(d3, "M fresh\n");
+	assert_int_equal(walks(f) - w, 2);
+	o3 = diff_both(f, "s2", NULL);
+	assert_int_equal(walks(f) - w, 4);      /* and diff_both's */
+}
+
+/* Every path under f's root but the state directory: files (and
+ * symlinks) and directories ("" the root). */
+static void list_tree(Fix *f, const char *dir, GPtrArray *files,
+		      GPtrArray *dirs)
+{
+	int dfd = openat(f->rootfd, *dir ? dir : ".",
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	assert_non_null(d);
+	g_ptr_array_add(dirs, g_strdup(dir));
+	while ((de = readdir(d))) {
+		g_autofree char *path = NULL;
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (!*dir && strcmp(de->d_name, ".mapfs") == 0))
+			continue;
+		path = *dir ? g_strconcat(dir, "/", de->d_name, NULL)
+			    : g_strdup(de->d_name);
+		assert_int_equal(fstatat(dfd, de->d_name, &sb,
+					 AT_SYMLINK_NOFOLLOW), 0);
+		if (S_ISDIR(sb.st_mode))
+			list_tree(f, path, files, dirs);
+		else
+			g_ptr_array_add(files, g_steal_pointer(&path));
+	}
+	closedir(d);
+}
+
+static char *pick(GRand *rnd, GPtrArray *a)
+{
+	return a->pdata[g_rand_int_range(rnd, 0, (gint32)a->len)];
+}
+
+/* A storm of changes and snapshots (seeded): every diff between two of
+ * them, either way, and to the live tree, says what the walk says; found
+ * without a walk unless a file has several names. */
+static void diff_model(Fix *f, guint32 seed, bool links)
+{
+	GRand *rnd = g_rand_new_with_seed(seed);
+	GPtrArray *snaps = g_ptr_array_new_with_free_func(g_free);
+	char page[P];
+	int made = 0;
+	uint64_t w;
+
+	unit_guard();
+	memset(page, 'y', P);
+	for (int step = 0; step < 250; step++) {
+		g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
+		g_autofree char *to = NULL;
+		const char *dir, *file;
+		int op = g_rand_int_range(rnd, 0, 100);
+		struct stat sb;
+
+		list_tree(f, "", files, dirs);
+		dir = pick(rnd, dirs);
+		file = files->len ? pick(rnd, files) : NULL;
+		/* chmod and setxattr would follow a symlink. */
+		if (file && op >= 40 && op < 45 &&
+		    (fstatat(f->rootfd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     S_ISLNK(sb.st_mode)))
+			continue;
+		if (file && op >= 75 && op < 80 &&
+		    (fstatat(f->rootfd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     S_ISLNK(sb.st_mode)))
+			continue;
+		to = *dir ? g_strdup_printf("%s/n%d", dir, made++)
+			  : g_strdup_printf("n%d", made++);
+		if (op < 15 || !file) {
+			op_create(f, to, (uint64_t)g_rand_int_range(rnd, 0, 3 * P));
+		} else if (op < 25) {
+			op_mkdir(f, to);
+		} else if (op < 40) {
+			if (fstatat(f->rootfd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(sb.st_mode))
+				op_write(f, file, (uint64_t)g_rand_int_range(rnd, 0, 4 * P),
+					 page, 100);
+		} else if (op < 45) {
+			op_chmod(f, g_rand_boolean(rnd) || !*dir ? file : dir,
+				 g_rand_boolean(rnd) ? 0600 : 0644);
+		} else if (op < 58) {
+			/* A file, or a directory not into itself. */
+			const char *from = file;
+
+			if (g_rand_boolean(rnd) && dirs->len > 1) {
+				from = pick(rnd, dirs);
+				if (!*from || g_str_has_prefix(dir, from))
+					from = file;
+			}
+			op_rename(f, from, to);
+		} else if (op < 66) {
+			op_unlink(f, file, false);
+		} else if (op < 71) {
+			/* An empty directory. */
+			for (guint i = dirs->len; i-- > 1;) {
+				const char *e = dirs->pdata[i];
+				bool empty = true;
+
+				for (guint k = 0; k < files->len && empty; k++)
+					empty = !g_str_has_prefix(files->pdata[k], e);
+				for (guint k = 0; k < dirs->len && empty; k++)
+					empty = k == i || !g_str_has_prefix(dirs->pdata[k], e);
+				if (empty) {
+					op_unlink(f, e, true);
+					break;
+				}
+			}
+		} else if (op < 75) {
+			op_symlink(f, file, to);
+		} else if (op < 80) {
+			op_setxattr(f, file, "user.k",
+				    g_rand_boolean(rnd) ? "a" : "b");
+		} else if (op < 84 && links) {
+			if (fstatat(f->rootfd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(sb.st_mode))
+				op_link(f, file, to);
+		} else if (op < 88) {
+			char name[16];
+
+			snprintf(name, sizeof(name), "s%d", step);
+			snap(f, name);
+			g_ptr_array_add(snaps, g_strdup(name));
+		} else if (op < 92 && snaps->len > 3) {
+			guint i = (guint)g_rand_int_range(rnd, 0, (gint32)snaps->len);
+
+			assert_int_equal(mf_tree_snap_delete(f->t, snaps->pdata[i]), 0);
+			g_ptr_array_remove_index(snaps, i);
+		}
+	}
+	w = walks(f);
+	for (guint i = 0; i < snaps->len; i++) {
+		g_free(diff_both(f, snaps->pdata[i], NULL));
+		for (guint k = 0; k < snaps->len; k++)
+			if (k != i)
+				g_free(diff_both(f, snaps->pdata[i], snaps->pdata[k]));
+	}
+	/* Each diff_both walks once; without links, only then. */
+	if (!links)
+		assert_int_equal(walks(f) - w, snaps->len * snaps->len);
+	print_message("# seed %u: %u snapshots, %" PRIu64 " diffs walked of %u\n",
+		      seed, snaps->len, walks(f) - w - snaps->len * snaps->len,
+		      snaps->len * snaps->len);
+	g_ptr_array_free(snaps, TRUE);
+	g_rand_free(rnd);
+}
+
+static void test_diff_model(void **state)
+{
+	diff_model(*state, 1, false);
+}
+
+static void test_diff_model_2(void **state)
+{
+	diff_model(*state, 2, false);
+}
+
+static void test_diff_model_links(void **state)
+{
+	diff_model(*state, 3, true);
+}
+
 #else /* UNIT_WRAP_IO */
 /* ---- faults: the state filesystem is full ----------------------------- */
 
@@ -1395,6 +1761,11 @@ int main(void)
 		T(test_names),
 		T(test_take_is_constant),
 		T(test_diff),
+		T(test_diff_cost),
+		T(test_diff_old_versions),
+		T(test_diff_model),
+		T(test_diff_model_2),
+		T(test_diff_model_links),
 		T(test_backing_opened_before),
 		T(test_listing_cost),
 		cmocka_unit_test(test_no_tree),
