@@ -32,6 +32,7 @@ ROWS = [
     ("seqwrite", "seq write 1M, 1 job", "MiB/s", "rate", 0.22),
     ("seqwrite-new", "seq write 1M, new file, 1 job", "MiB/s", "rate", 0.40),
     ("cp", "cp a {size} file into it", "MiB/s", "rate", 0.40),
+    ("dd-new", "dd bs=1M of {size} to a new file", "MiB/s", "rate", 0.40),
     ("randread-1", "rand read 4K O_DIRECT, 1 job", "kIOPS", "rate", 0.053),
     ("randread-2", "rand read 4K O_DIRECT, 2 jobs", "kIOPS", "rate", 0.15),
     ("randwrite-1", "rand write 4K, 1 job", "kIOPS", "rate", 0.23),
