@@ -28,9 +28,12 @@
 int fs_tree_open(FsContext *ctx, int statedir_fd, bool sync);
 void fs_tree_close(FsContext *ctx);
 
+/* Is in .snapshots, an object of a snapshot, or a view of one
+ * (treeviews.h, whose base is an FS_TREE inode)? */
 static inline bool fs_tree_is(const FsInode *in)
 {
-	return in->kind == FS_TREE || in->kind == FS_TREEDIR;
+	return in->kind == FS_TREE || in->kind == FS_TREEDIR ||
+	       (in->base && in->base->kind == FS_TREE);
 }
 
 /* ------------------------------------------------------------------ */

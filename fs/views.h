@@ -41,6 +41,11 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 
 /* Attributes of a virtual inode. Returns 0 or -errno. */
 int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st);
+/* The same from st, holding the attributes of in's file (a tree
+ * snapshot's file for its views, treeviews.h). */
+int fs_views_stat_of(FsContext *ctx, FsInode *in, struct stat *st);
+/* Log and reply EINVAL for the bad window of view name. */
+void fs_views_bad_window(fuse_req_t req, const char *name);
 void fs_views_getattr(fuse_req_t req, FsInode *in);
 void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 		      bool plus);
