@@ -70,6 +70,11 @@ void fs_treeviews_lookup(fuse_req_t req, FsInode *dir, const char *name)
 	}
 	if (dir->kind != FS_VIEWDIR)    /* cow/: never any */
 		return fs_reply_err(req, ENOENT, "lookup", name);
+	if (strcmp(name, "image") == 0) {
+		fs_log(LOG_NOTICE, "lookup image: image views are not served "
+		       "inside a tree snapshot");
+		return (void)fuse_reply_err(req, ENOENT);
+	}
 	if (strcmp(name, "snap") == 0 || strcmp(name, "cow") == 0)
 		return reply_entry(req, fs_inode_view(t, dir->base,
 						      name[0] == 's' ? FS_SNAPDIR

@@ -10,8 +10,8 @@
  *   cow/, snap/       empty and read-only: creating in them is EROFS. A
  *                     file's own snapshots are not served inside a tree
  *                     snapshot (ENOENT, logged).
- * image/ is not served. F@@ of a directory, a symlink or anything but a
- * regular file is ENOENT, as live.
+ * image/ is not served (ENOENT, logged). F@@ of a directory, a symlink
+ * or anything but a regular file is ENOENT, as live.
  *
  * Their inodes are the live namespace's kinds (FS_VIEWDIR, FS_VIEW,
  * FS_COWDIR, FS_SNAPDIR) whose base is the FS_TREE inode of F: that

@@ -161,6 +161,8 @@ grep -q "create in .snapshots: snapshots are read-only" "$LOG" ||
 grep -q "snap/s1: a file's own snapshots are not served inside a tree snapshot" "$LOG" ||
 	fail "no log line for a file's snapshot in a tree snapshot: $(tail -5 "$LOG")"
 grep -q "lookup ro:zz: bad window" "$LOG" || fail "no log line for a bad window"
+grep -q "lookup image: image views are not served inside a tree snapshot" "$LOG" ||
+	fail "no log line for image/ in a tree snapshot"
 s cmp "$V/ro" "$C/one.bin" || fail "one's f.bin changed through the refusals"
 
 check "after a remount"
