@@ -515,8 +515,12 @@ void fs_tree_readlink(fuse_req_t req, FsInode *in)
 	fuse_reply_readlink(req, buf);
 }
 
+/* Opens of a snapshot's file and of its views count on the file: its
+ * views read through its node. */
 void fs_tree_opened(FsInode *in)
 {
+	if (fs_treeviews_is(in))
+		in = in->base;
 	g_mutex_lock(&in->lock);
 	in->opens++;
 	g_mutex_unlock(&in->lock);
@@ -526,6 +530,8 @@ void fs_tree_closed(FsInode *in)
 {
 	bool last;
 
+	if (fs_treeviews_is(in))
+		in = in->base;
 	g_mutex_lock(&in->lock);
 	last = --in->opens == 0;
 	g_mutex_unlock(&in->lock);

@@ -78,7 +78,7 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in,
 		       struct fuse_file_info *fi);
 /* Count an open (open, opendir) of a tree inode, and its end: the last
  * one lets the engine drop what reading it holds (descriptors, a
- * directory's listing). */
+ * directory's listing). Opens of F@@ and its views count on F. */
 void fs_tree_opened(FsInode *in);
 void fs_tree_closed(FsInode *in);
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off);

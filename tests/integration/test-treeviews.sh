@@ -9,6 +9,7 @@
 #     after the live file is removed, and after a remount;
 #   * ls F@@ lists ro, cow and snap; rw names read the same bytes;
 #   * mmap(MAP_SHARED, PROT_READ) of a window reads the snapshot's bytes;
+#   * closing views lets the daemon's descriptors for their files go;
 #   * inode numbers: the views' own, none a live object's or a snapshot
 #     object's; the hard links of a snapshot share their views;
 #   * refusals with their errno and a log line: opens for writing (rw
@@ -164,6 +165,21 @@ grep -q "lookup ro:zz: bad window" "$LOG" || fail "no log line for a bad window"
 grep -q "lookup image: image views are not served inside a tree snapshot" "$LOG" ||
 	fail "no log line for image/ in a tree snapshot"
 s cmp "$V/ro" "$C/one.bin" || fail "one's f.bin changed through the refusals"
+
+check "a view's last close lets its file's descriptors go"
+# The kernel keeps the inodes it looked up; what reading them opened in
+# the daemon must not stay with them (a descriptor a file).
+fds() { ls "/proc/$MF_PID/fd" | wc -l; }
+mkdir "$B/many"
+for i in $(seq 1 60); do printf 'file %s\n' "$i" >"$B/many/f$i"; done
+s mkdir "$S/three" || fail "mkdir $S/three failed"
+before=$(fds)
+sx 'for i in $(seq 1 60); do cat "$1/f$i@@/ro" "$1/f$i@@/rw:2" >/dev/null || exit 1; done' "$S/three/many" ||
+	fail "reading 60 views in a snapshot failed"
+after=$(fds)
+[ "$after" -lt $((before + 20)) ] ||
+	fail "the daemon holds $((after - before)) more descriptors after reading 60 views and closing them"
+expect_eq "$(s cat "$S/three/many/f42@@/ro:5")" "42" "f42@@/ro:5 in a snapshot"
 
 check "after a remount"
 mf_umount "$M"
