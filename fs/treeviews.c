@@ -12,11 +12,19 @@
 #include "reply.h"
 #include "views.h"
 
+static bool is_snap(const FsInode *in)
+{
+	return in->kind == FS_VIEW && in->spec.mode == MF_VIEW_SNAP;
+}
+
 /* A snapshot never changes: its views' entries and attributes may be
- * cached as its other objects' are. */
+ * cached as its other objects' are. Not a file snapshot's, which is
+ * bound to its identity and may be renamed or deleted meanwhile (as
+ * live, views.c). */
 static void reply_entry(fuse_req_t req, FsInode *in, const char *name)
 {
 	FsContext *ctx = ctx_of(req);
+	double timeout = is_snap(in) ? 0 : ctx->timeout;
 	struct stat st;
 	int r = fs_treeviews_stat(ctx, in, &st);
 
@@ -24,7 +32,28 @@ static void reply_entry(fuse_req_t req, FsInode *in, const char *name)
 		fs_inode_forget(ctx->inodes, in, 1);
 		return fs_reply_err(req, -r, "lookup", name);
 	}
-	fs_reply_entry(req, in, &st, ctx->timeout);
+	fs_reply_entry_for(req, in, &st, timeout, timeout);
+}
+
+/* NAME[:WINDOW] in F@@/snap: one of the file snapshots the tree
+ * snapshot saw. */
+static void lookup_file_snap(fuse_req_t req, FsInode *dir, const char *name)
+{
+	FsContext *ctx = ctx_of(req);
+	g_autofree char *entry = NULL;
+	MfEntryInfo info;
+	MfViewSpec spec;
+	int r = mf_view_spec_parse_named(name, MF_VIEW_SNAP, &entry, &spec);
+
+	if (r < 0)
+		return fs_views_bad_window(req, name);
+	r = mf_tree_file_snap_info(ctx->tree, dir->base->tree_node, entry, 0,
+				   &info);
+	if (r < 0)
+		return fs_reply_err(req, -r, "lookup", name);
+	reply_entry(req, fs_inode_entry_view(ctx->inodes, dir->base, &spec,
+					     entry, info.id),
+		    name);
 }
 
 void fs_treeviews_lookup_dir(fuse_req_t req, FsInode *dir, const char *name)
@@ -63,11 +92,8 @@ void fs_treeviews_lookup(fuse_req_t req, FsInode *dir, const char *name)
 	MfViewSpec spec;
 	int r;
 
-	if (dir->kind == FS_SNAPDIR) {
-		fs_log(LOG_NOTICE, "lookup snap/%s: a file's own snapshots are not "
-		       "served inside a tree snapshot", name);
-		return (void)fuse_reply_err(req, ENOENT);
-	}
+	if (dir->kind == FS_SNAPDIR)
+		return lookup_file_snap(req, dir, name);
 	if (dir->kind != FS_VIEWDIR)    /* cow/: never any */
 		return fs_reply_err(req, ENOENT, "lookup", name);
 	if (strcmp(name, "image") == 0) {
@@ -94,19 +120,26 @@ void fs_treeviews_lookup(fuse_req_t req, FsInode *dir, const char *name)
 
 int fs_treeviews_stat(FsContext *ctx, FsInode *in, struct stat *st)
 {
-	int r = mf_tree_stat(ctx->tree, in->base->tree_node, st);
+	MfTreeNode *n = in->base->tree_node;
+	MfEntryInfo info;
+	int r = mf_tree_stat(ctx->tree, n, st);
 
+	if (r == 0 && is_snap(in))
+		r = mf_tree_file_snap_info(ctx->tree, n, NULL, in->entry_id,
+					   &info);
 	if (r == 0)
-		r = fs_views_stat_of(ctx, in, st);
+		r = fs_views_stat_of(ctx, in, is_snap(in) ? &info : NULL, st);
 	if (r == 0)
 		st->st_mode &= ~(mode_t)0222;
 	return r;
 }
 
-char **fs_treeviews_names(const FsInode *dir)
+char **fs_treeviews_names(FsContext *ctx, const FsInode *dir)
 {
 	static const char *const names[] = { "ro", "cow", "snap", NULL };
 
+	if (dir->kind == FS_SNAPDIR)
+		return mf_tree_file_snap_list(ctx->tree, dir->base->tree_node);
 	return dir->kind == FS_VIEWDIR ? g_strdupv((char **)names)
 				       : g_new0(char *, 1);
 }
@@ -119,9 +152,15 @@ void fs_treeviews_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 	size_t n = voff >= s->len ? 0 : (size_t)MIN((uint64_t)size,
 						    s->len - voff);
 	char *buf = g_malloc(n ? n : 1);
-	ssize_t r = n ? mf_tree_read(ctx_of(req)->tree, in->base->tree_node,
-				     mf_view_file_offset(s, voff), buf, n)
-		      : 0;
+	MfTree *t = ctx_of(req)->tree;
+	ssize_t r = 0;
+
+	if (n && is_snap(in))
+		r = mf_tree_file_snap_read(t, in->base->tree_node, in->entry_id,
+					   mf_view_file_offset(s, voff), buf, n);
+	else if (n)
+		r = mf_tree_read(t, in->base->tree_node,
+				 mf_view_file_offset(s, voff), buf, n);
 
 	if (r < 0)
 		fs_reply_err(req, (int)-r, "read", "view in .snapshots");

@@ -7,14 +7,17 @@
  *   rw, rw:OFF[+LEN]  resolve to the same read-only views (one inode with
  *                     ro's): a reader that names rw gets the bytes, a
  *                     writer EROFS;
- *   cow/, snap/       empty and read-only: creating in them is EROFS. A
- *                     file's own snapshots are not served inside a tree
- *                     snapshot (ENOENT, logged).
+ *   cow/              empty and read-only: creating in it is EROFS;
+ *   snap/NAME[:WIN]   the file's own snapshots that the tree snapshot
+ *                     saw (mf_tree_file_snap_list()): taken before it and
+ *                     not deleted since, by their names now; read-only
+ *                     (creating in snap/ is EROFS).
  * image/ is not served (ENOENT, logged). F@@ of a directory, a symlink
  * or anything but a regular file is ENOENT, as live.
  *
  * Their inodes are the live namespace's kinds (FS_VIEWDIR, FS_VIEW,
- * FS_COWDIR, FS_SNAPDIR) whose base is the FS_TREE inode of F: that
+ * FS_COWDIR, FS_SNAPDIR; a file snapshot's FS_VIEW bound to its entry's
+ * identity, entry_id) whose base is the FS_TREE inode of F: that
  * alone makes them tree inodes (fs_tree_is()), so every request on them
  * reaches tree.c, which reads and refuses for them as for the snapshot's
  * other objects. No flag of their own. Their inode numbers are the
@@ -43,6 +46,6 @@ void fs_treeviews_lookup(fuse_req_t req, FsInode *dir, const char *name);
  * its own inode number and size, and no write permission. 0 or -errno. */
 int fs_treeviews_stat(FsContext *ctx, FsInode *in, struct stat *st);
 /* The names directory in lists, NULL-terminated (g_strfreev). */
-char **fs_treeviews_names(const FsInode *dir);
+char **fs_treeviews_names(FsContext *ctx, const FsInode *dir);
 /* Reply to a read of the view in: the snapshot's bytes of its window. */
 void fs_treeviews_read(fuse_req_t req, FsInode *in, size_t size, off_t off);

@@ -102,10 +102,11 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	if (fstatat(fs_fd(in->base), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
 	    0)
 		return -errno;
-	return fs_views_stat_of(ctx, in, st);
+	return fs_views_stat_of(ctx, in, NULL, st);
 }
 
-int fs_views_stat_of(FsContext *ctx, FsInode *in, struct stat *st)
+int fs_views_stat_of(FsContext *ctx, FsInode *in, const MfEntryInfo *known,
+		     struct stat *st)
 {
 	MfEntryInfo info;
 	uint64_t size;
@@ -128,7 +129,7 @@ int fs_views_stat_of(FsContext *ctx, FsInode *in, struct stat *st)
 	st->st_nlink = 1;
 	size = (uint64_t)st->st_size;
 	if (is_snap(in) || is_cow(in)) {
-		r = entry_info(ctx, in, &info, NULL);
+		r = known ? (info = *known, 0) : entry_info(ctx, in, &info, NULL);
 		if (r < 0)
 			return r;
 		st->st_blocks = (blkcnt_t)(info.pages * (MF_PAGE / 512));
@@ -432,7 +433,7 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	char **names;
 
 	if (fs_tree_is(in))
-		return fs_treeviews_names(in);
+		return fs_treeviews_names(ctx, in);
 	if (in->kind == FS_REMOVED)
 		return fs_orphans_names(ctx);
 	if (in->kind == FS_IMAGEDIR)

@@ -8,14 +8,17 @@
 #     sizes clamped to the snapshot's size as live windows are; the same
 #     after the live file is removed, and after a remount;
 #   * ls F@@ lists ro, cow and snap; rw names read the same bytes;
+#   * F@@/snap lists the file snapshots taken before the tree snapshot
+#     (by their names now: mv of one shows), which read as the copy;
 #   * mmap(MAP_SHARED, PROT_READ) of a window reads the snapshot's bytes;
 #   * closing views lets the daemon's descriptors for their files go;
 #   * inode numbers: the views' own, none a live object's or a snapshot
 #     object's; the hard links of a snapshot share their views;
 #   * refusals with their errno and a log line: opens for writing (rw
-#     too), creating in cow/ and snap/, rm, mv, chmod, setfattr (EROFS);
-#     a file's own snapshots inside a tree snapshot, F@@ of a directory
-#     or a symlink (ENOENT); a bad window (EINVAL).
+#     too), creating in cow/ and snap/, rm, mv, touch of a file snapshot,
+#     chmod, setfattr (EROFS); a file snapshot taken after the tree
+#     snapshot, F@@ of a directory or a symlink (ENOENT); a bad window
+#     (EINVAL).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 
@@ -62,9 +65,11 @@ mf_mount "$B" "$M"
 LOG=${MF_LOG_OF[$M]}
 
 check "snapshots taken between changes of the live file"
+s touch "$M/f.bin@@/snap/early" || fail "a file snapshot of f.bin failed"
 s mkdir "$S/one" || fail "mkdir $S/one failed"
 cp "$B/f.bin" "$C/one.bin"
 cp "$B/gone.bin" "$C/gone.bin"
+s touch "$M/f.bin@@/snap/late" || fail "a second file snapshot of f.bin failed"
 sx 'dd if=/dev/zero of="$1/f.bin" bs=4096 seek=200 count=100 conv=notrunc status=none' "$M" ||
 	fail "overwriting f.bin failed"
 sx 'head -c 500000 /dev/urandom >>"$1/f.bin"' "$M" || fail "extending f.bin failed"
@@ -98,8 +103,7 @@ s cmp "$S/one/gone.bin@@/ro:100+5000" <(range "$C/gone.bin" 100 5000) ||
 
 check "ls F@@; rw names read the same bytes"
 expect_eq "$(s ls "$S/one/f.bin@@" | tr '\n' ' ')" "cow ro snap " "ls of a snapshot's f.bin@@"
-expect_eq "$(s ls -A "$S/one/f.bin@@/snap" "$S/one/f.bin@@/cow")" \
-	"$(printf '%s\n' "$S/one/f.bin@@/cow:" "" "$S/one/f.bin@@/snap:")" "ls of cow/ and snap/"
+expect_eq "$(s ls -A "$S/one/f.bin@@/cow")" "" "ls of a snapshot's f.bin@@/cow"
 expect_eq "$(s ls "$S/one")" "d
 f.bin
 gone.bin
@@ -107,6 +111,22 @@ sym" "ls of a snapshot (F@@ is not listed)"
 s cmp "$S/one/f.bin@@/rw:1M+4K" "$S/one/f.bin@@/ro:1M+4K" || fail "rw:1M+4K differs from ro:1M+4K"
 expect_eq "$(s stat -c %A "$S/one/f.bin@@/rw")" "-r--r--r--" "mode of rw in a snapshot"
 expect_eq "$(s stat -c %A "$S/one/f.bin@@")" "dr-xr-xr-x" "mode of f.bin@@ in a snapshot"
+
+check "F@@/snap in a tree snapshot: the file snapshots taken before it"
+expect_eq "$(s ls "$S/one/f.bin@@/snap")" "early" "ls of one's f.bin@@/snap"
+expect_eq "$(s ls "$S/two/f.bin@@/snap" | tr '\n' ' ')" "early late " "ls of two's f.bin@@/snap"
+s cmp "$S/one/f.bin@@/snap/early" "$C/one.bin" || fail "one's f.bin@@/snap/early differs from the copy"
+s cmp "$S/two/f.bin@@/snap/late:800K+400K" <(range "$C/one.bin" 819200 409600) ||
+	fail "two's f.bin@@/snap/late:800K+400K differs from the copy"
+expect_eq "$(s stat -c '%s %A' "$S/one/f.bin@@/snap/early:2999000+8K")" "1000 -r--r--r--" \
+	"size and mode of a window of one's f.bin@@/snap/early"
+expect_eq "$(s stat -c %Y "$S/one/f.bin@@/snap/early")" "$(s stat -c %Y "$M/f.bin@@/snap/early")" \
+	"time of one's f.bin@@/snap/early (when it was taken)"
+expect_ops ENOENT open "$S/one/f.bin@@/snap/late" rdonly
+s mv "$M/f.bin@@/snap/early" "$M/f.bin@@/snap/first" || fail "renaming a file snapshot failed"
+expect_eq "$(s ls "$S/one/f.bin@@/snap")" "first" "ls of one's f.bin@@/snap after a rename"
+s cmp "$S/one/f.bin@@/snap/first" "$C/one.bin" || fail "one's f.bin@@/snap/first differs from the copy"
+expect_ops ENOENT open "$S/one/f.bin@@/snap/early" rdonly
 
 check "mmap(MAP_SHARED, PROT_READ) of a window"
 s python3 - "$S/one/f.bin@@/ro:800K+128K" "$C/one.bin" <<'EOF' || fail "mmap of a snapshot's window"
@@ -141,6 +161,10 @@ expect_ops EROFS open "$V/rw:1M+4K" rdwr
 expect_ops EROFS open "$V/rw" rdonly,trunc
 expect_ops EROFS open "$V/cow/try" wronly,creat 0644
 expect_ops EROFS open "$V/snap/s1" wronly,creat 0644
+expect_ops EROFS open "$V/snap/first" wronly
+expect_ops EROFS rename "$V/snap/first" "$V/snap/other" none
+expect_err "Read-only file system" rm -f "$V/snap/first"
+expect_err "Read-only file system" touch "$V/snap/first"
 expect_ops EROFS rename "$V/ro" "$V/ro2" none
 expect_ops EROFS rename "$V/ro" "$M/stolen" none
 expect_err "Read-only file system" rm -f "$V/ro"
@@ -148,6 +172,7 @@ expect_err "Read-only file system" chmod 644 "$V/ro"
 expect_err "Read-only file system" setfattr -n user.x -v y "$V/ro"
 expect_err "Read-only file system" mkdir "$V/snap/new"
 expect_ops ENOENT open "$V/snap/s1" rdonly
+expect_ops EINVAL open "$V/snap/first:zz" rdonly
 expect_ops ENOENT open "$V/cow/try" rdonly
 expect_ops ENOENT open "$V/image/mapped" rdonly
 expect_ops ENOENT open "$S/one/d@@/ro" rdonly
@@ -159,8 +184,6 @@ grep -q "open for writing in .snapshots: snapshots are read-only" "$LOG" ||
 	fail "no log line for an open for writing: $(tail -5 "$LOG")"
 grep -q "create in .snapshots: snapshots are read-only" "$LOG" ||
 	fail "no log line for a create in cow/: $(tail -5 "$LOG")"
-grep -q "snap/s1: a file's own snapshots are not served inside a tree snapshot" "$LOG" ||
-	fail "no log line for a file's snapshot in a tree snapshot: $(tail -5 "$LOG")"
 grep -q "lookup ro:zz: bad window" "$LOG" || fail "no log line for a bad window"
 grep -q "lookup image: image views are not served inside a tree snapshot" "$LOG" ||
 	fail "no log line for image/ in a tree snapshot"
@@ -188,5 +211,6 @@ for n in one two; do
 	same_window "$n" 819200 409600
 	s cmp "$S/$n/f.bin@@/ro" "$C/$n.bin" || fail "$n's f.bin@@/ro differs after a remount"
 done
+s cmp "$S/two/f.bin@@/snap/first" "$C/one.bin" || fail "two's f.bin@@/snap/first differs after a remount"
 mf_umount "$M"
 echo "PASS"
