@@ -1105,6 +1105,7 @@ void mf_entry_info(const Entry *e, MfEntryInfo *out)
 	out->taken = e->taken;
 	out->pages = mf_store_count(e->store);
 	out->id = e->id;
+	out->seq = e->seq;
 }
 
 int mf_state_snap_info(MfState *st, const char *name, MfEntryInfo *out)

@@ -40,6 +40,8 @@ typedef struct MfEntryInfo {
 	struct timespec taken;  /* when taken (or created, for cow views) */
 	uint64_t pages;         /* pages held in the store */
 	uint64_t id;            /* its identity (below) */
+	uint64_t seq;           /* a snapshot's place in the chain, which tree
+				 * snapshots' numbers share */
 } MfEntryInfo;
 
 /* Open (creating files/ under it) the state directory dirfd (dup'd).

@@ -117,6 +117,10 @@ struct MfTreeNode {
 	MfState *st;            /* its chain, once read through it */
 };
 
+/* Open n->b, a regular file's live object read-only, if not open yet
+ * (n->lock held). Returns 0 or -errno (-EIO: the object is gone). */
+int mf_tree_node_backing(MfTree *t, MfTreeNode *n);
+
 /* The root of the view seq (a snapshot's, or MF_TREE_LIVE). */
 int mf_tree_root_seq(MfTree *t, uint64_t seq, MfTreeNode **ret);
 /* The entries of dir, listed (and kept in it) if not yet; the array is

@@ -506,27 +506,32 @@ ssize_t mf_tree_readlink(MfTree *t, MfTreeNode *n, char *buf, size_t size)
 	return r;
 }
 
+int mf_tree_node_backing(MfTree *t, MfTreeNode *n)
+{
+	int fd, r;
+
+	if (n->b)
+		return 0;
+	/* A snapshot's reader leaves the live file's atime alone. */
+	fd = mf_tree_open_key(t, n->key, O_RDONLY | O_NOFOLLOW | O_NOATIME);
+	if (fd == -EPERM)
+		fd = mf_tree_open_key(t, n->key, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return fd == -ESTALE ? -EIO : fd;
+	r = mf_backing_new(t->cache, fd, false, &n->b);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
 /* Its bytes through the chain, or live. n->lock held. */
 static ssize_t read_locked(MfTree *t, MfTreeNode *n, uint64_t off, void *buf,
 			   size_t len)
 {
-	ssize_t r;
+	ssize_t r = mf_tree_node_backing(t, n);
 
-	if (!n->b) {
-		/* A snapshot's reader leaves the live file's atime alone. */
-		int fd = mf_tree_open_key(t, n->key,
-					  O_RDONLY | O_NOFOLLOW | O_NOATIME);
-
-		if (fd == -EPERM)
-			fd = mf_tree_open_key(t, n->key, O_RDONLY | O_NOFOLLOW);
-		if (fd < 0)
-			return fd == -ESTALE ? -EIO : fd;
-		r = mf_backing_new(t->cache, fd, false, &n->b);
-		if (r < 0) {
-			close(fd);
-			return r;
-		}
-	}
+	if (r < 0)
+		return r;
 	for (int tries = 0; tries < 2; tries++) {
 		if (n->vseq) {
 			if (!n->st) {

@@ -187,6 +187,19 @@ ssize_t mf_tree_readlink(MfTree *t, MfTreeNode *n, char *buf, size_t size);
 /* Bytes of a regular file as the snapshot has them; short at its size. */
 ssize_t mf_tree_read(MfTree *t, MfTreeNode *n, uint64_t off, void *buf,
 		     size_t len);
+/* The file's own snapshots (F@@/snap) that regular file n's tree
+ * snapshot saw: those of its object taken before the tree snapshot (one
+ * chain orders both kinds) and not deleted since, under their names now;
+ * their bytes never changed. list: oldest first, empty if none (g_strfreev
+ * it). info: of name (NULL: of the entry id), -ENOENT if it is none of
+ * them, -EINVAL if n is no regular file. read: entry id's bytes (as
+ * mf_state_entry_read()), -ENOENT once it is deleted, -EIO if the file
+ * was changed outside the mount (mf_state_damaged()). */
+char **mf_tree_file_snap_list(MfTree *t, MfTreeNode *n);
+int mf_tree_file_snap_info(MfTree *t, MfTreeNode *n, const char *name,
+			   uint64_t id, MfEntryInfo *out);
+ssize_t mf_tree_file_snap_read(MfTree *t, MfTreeNode *n, uint64_t id,
+			       uint64_t off, void *buf, size_t len);
 /* xattrs as the snapshot has them, with getxattr/listxattr's contract
  * (size 0 asks for the length; -ERANGE, -ENODATA). */
 ssize_t mf_tree_getxattr(MfTree *t, MfTreeNode *n, const char *name,

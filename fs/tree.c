@@ -18,6 +18,8 @@
 #include "ops.h"
 #include "reply.h"
 #include "treediff.h"
+#include "treeviews.h"
+#include "views.h"
 
 /* BACKING, opened O_RDONLY for open_by_handle_at: the engine's. */
 static int mount_fd = -1;
@@ -247,6 +249,8 @@ static int tree_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	g_autofree char *name = NULL;
 	int r;
 
+	if (fs_treeviews_is(in))
+		return fs_treeviews_stat(ctx, in, st);
 	if (in->kind == FS_TREEDIR)
 		return dir_stat(ctx, in, st);
 	r = mf_tree_stat(ctx->tree, in->tree_node, st);
@@ -330,8 +334,12 @@ void fs_tree_lookup(fuse_req_t req, FsInode *dir, const char *name)
 
 	if (dir->kind == FS_TREEDIR)
 		return lookup_snap(req, name, "lookup");
-	/* Views inside a snapshot (F@@) are not served: ENOENT. */
+	if (fs_treeviews_is(dir))
+		return fs_treeviews_lookup(req, dir, name);
 	r = mf_tree_lookup(ctx_of(req)->tree, dir->tree_node, name, &node);
+	/* A name of the snapshot wins over F@@, as live. */
+	if ((r == -ENOENT || r == -ENAMETOOLONG) && fs_views_is_dir_name(name))
+		return fs_treeviews_lookup_dir(req, dir, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup", name);
 	reply_node(req, node, 0, "lookup", name);
@@ -443,7 +451,8 @@ static void add_later(Listing *l)
 	g_array_free(l->later, TRUE);
 }
 
-void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
+/* The listing of .snapshots or of a snapshot's directory. */
+static void list_dir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 		     bool plus)
 {
 	FsContext *ctx = ctx_of(req);
@@ -481,6 +490,15 @@ void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 	g_free(buf);
 }
 
+void fs_tree_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
+		     bool plus)
+{
+	/* F@@ in a snapshot lists as live ones do, its own names. */
+	if (fs_treeviews_is(in))
+		return fs_views_readdir(req, in, size, off, plus);
+	list_dir(req, in, size, off, plus);
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 
@@ -497,8 +515,12 @@ void fs_tree_readlink(fuse_req_t req, FsInode *in)
 	fuse_reply_readlink(req, buf);
 }
 
+/* Opens of a snapshot's file and of its views count on the file: its
+ * views read through its node. */
 void fs_tree_opened(FsInode *in)
 {
+	if (fs_treeviews_is(in))
+		in = in->base;
 	g_mutex_lock(&in->lock);
 	in->opens++;
 	g_mutex_unlock(&in->lock);
@@ -508,6 +530,8 @@ void fs_tree_closed(FsInode *in)
 {
 	bool last;
 
+	if (fs_treeviews_is(in))
+		in = in->base;
 	g_mutex_lock(&in->lock);
 	last = --in->opens == 0;
 	g_mutex_unlock(&in->lock);
@@ -530,10 +554,14 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 {
-	char *buf = g_malloc(size ? size : 1);
-	ssize_t n = mf_tree_read(ctx_of(req)->tree, in->tree_node,
-				 (uint64_t)off, buf, size);
+	char *buf;
+	ssize_t n;
 
+	if (fs_treeviews_is(in))
+		return fs_treeviews_read(req, in, size, off);
+	buf = g_malloc(size ? size : 1);
+	n = mf_tree_read(ctx_of(req)->tree, in->tree_node, (uint64_t)off, buf,
+			 size);
 	if (n < 0)
 		fs_reply_err(req, (int)-n, "read", "in .snapshots");
 	else
@@ -563,7 +591,7 @@ void fs_tree_getxattr(fuse_req_t req, FsInode *in, const char *name,
 
 	if (fs_tree_is_diff_xattr(name))
 		return fs_tree_diff_reply(req, in, name, size);
-	if (in->kind == FS_TREEDIR)
+	if (in->kind != FS_TREE)        /* .snapshots, views */
 		return fs_reply_err(req, ENODATA, "getxattr", name);
 	if (size)
 		value = g_malloc(size);
@@ -582,7 +610,7 @@ void fs_tree_listxattr(fuse_req_t req, FsInode *in, size_t size)
 	ssize_t n;
 
 	/* user.mapfs.diff is not listed: cp -a and rsync -X would copy it. */
-	if (in->kind == FS_TREEDIR)
+	if (in->kind != FS_TREE)
 		return fs_reply_xattr(req, "", 0, size);
 	if (size)
 		list = g_malloc(size);
@@ -638,8 +666,10 @@ void fs_tree_rename(fuse_req_t req, FsInode *from, const char *name,
 {
 	int r;
 
-	if (from->kind == FS_TREE || to->kind == FS_TREE)
-		return fs_tree_refuse(req, from->kind == FS_TREE ? from : to,
+	/* Anything inside a snapshot, or involving one's views. */
+	if ((fs_tree_is(from) && from->kind != FS_TREEDIR) ||
+	    (fs_tree_is(to) && to->kind != FS_TREEDIR))
+		return fs_tree_refuse(req, from->kind != FS_TREEDIR ? from : to,
 				      "rename");
 	if (from != to) {
 		/* Into or out of .snapshots: EPERM rather than EXDEV, which

@@ -28,9 +28,12 @@
 int fs_tree_open(FsContext *ctx, int statedir_fd, bool sync);
 void fs_tree_close(FsContext *ctx);
 
+/* Is in .snapshots, an object of a snapshot, or a view of one
+ * (treeviews.h, whose base is an FS_TREE inode)? */
 static inline bool fs_tree_is(const FsInode *in)
 {
-	return in->kind == FS_TREE || in->kind == FS_TREEDIR;
+	return in->kind == FS_TREE || in->kind == FS_TREEDIR ||
+	       (in->base && in->base->kind == FS_TREE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -75,7 +78,7 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in,
 		       struct fuse_file_info *fi);
 /* Count an open (open, opendir) of a tree inode, and its end: the last
  * one lets the engine drop what reading it holds (descriptors, a
- * directory's listing). */
+ * directory's listing). Opens of F@@ and its views count on F. */
 void fs_tree_opened(FsInode *in);
 void fs_tree_closed(FsInode *in);
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off);

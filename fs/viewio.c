@@ -518,6 +518,9 @@ void fs_views_setattr(fuse_req_t req, FsInode *in, struct stat *attr,
 	AttrJob *j;
 	int r;
 
+	/* In a tree snapshot nothing changes, its views' times included. */
+	if (fs_tree_is(in))
+		return fs_views_refuse(req, in, "setattr");
 	if (in->kind == FS_VIEW &&
 	    (in->spec.mode == MF_VIEW_COW || in->spec.mode == MF_VIEW_SNAP) &&
 	    times_now_only(valid)) {

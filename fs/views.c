@@ -20,6 +20,7 @@
 #include "rollback.h"
 #include "shm.h"
 #include "tree.h"
+#include "treeviews.h"
 
 bool fs_views_is_dir_name(const char *name)
 {
@@ -98,13 +99,19 @@ static int entry_info(FsContext *ctx, FsInode *in, MfEntryInfo *info,
  * when they were taken. */
 int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 {
+	if (fstatat(fs_fd(in->base), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+	    0)
+		return -errno;
+	return fs_views_stat_of(ctx, in, NULL, st);
+}
+
+int fs_views_stat_of(FsContext *ctx, FsInode *in, const MfEntryInfo *known,
+		     struct stat *st)
+{
 	MfEntryInfo info;
 	uint64_t size;
 	int r;
 
-	if (fstatat(fs_fd(in->base), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
-	    0)
-		return -errno;
 	st->st_ino = in->vino;
 	if (in->kind != FS_VIEW) {
 		/* Who may write the file may take snapshots and make
@@ -122,7 +129,7 @@ int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 	st->st_nlink = 1;
 	size = (uint64_t)st->st_size;
 	if (is_snap(in) || is_cow(in)) {
-		r = entry_info(ctx, in, &info, NULL);
+		r = known ? (info = *known, 0) : entry_info(ctx, in, &info, NULL);
 		if (r < 0)
 			return r;
 		st->st_blocks = (blkcnt_t)(info.pages * (MF_PAGE / 512));
@@ -246,7 +253,7 @@ bool fs_views_refuse_removed(FsContext *ctx, FsInode *in, const char *op,
 	return true;
 }
 
-static void bad_window(fuse_req_t req, const char *name)
+void fs_views_bad_window(fuse_req_t req, const char *name)
 {
 	fs_log(LOG_NOTICE, "lookup %s: bad window: OFFSET[+LENGTH], numbers "
 	       "decimal, 0x hex, K/M/G/T, within 2^63", name);
@@ -310,7 +317,7 @@ static void lookup_entry(fuse_req_t req, FsInode *dir, const char *name)
 	int r = mf_view_spec_parse_named(name, mode, &entry, &spec);
 
 	if (r < 0)
-		return bad_window(req, name);
+		return fs_views_bad_window(req, name);
 	r = fs_views_state(ctx, dir, false, &st);
 	if (r == 0) {
 		r = mode == MF_VIEW_SNAP ? mf_state_snap_info(st, entry, &info)
@@ -351,7 +358,7 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name)
 		return fs_reply_err(req, ENOENT, "lookup", name);
 	r = mf_view_spec_parse(name, &spec);
 	if (r == -EINVAL)
-		return bad_window(req, name);
+		return fs_views_bad_window(req, name);
 	if (r < 0)
 		return fs_reply_err(req, -r, "lookup view", name);
 	reply_view_entry(req, fs_inode_view(t, dir->base, FS_VIEW, &spec, NULL),
@@ -425,6 +432,8 @@ static char **dir_names(FsContext *ctx, FsInode *in)
 	MfState *st;
 	char **names;
 
+	if (fs_tree_is(in))
+		return fs_treeviews_names(ctx, in);
 	if (in->kind == FS_REMOVED)
 		return fs_orphans_names(ctx);
 	if (in->kind == FS_IMAGEDIR)
@@ -675,7 +684,8 @@ void fs_views_unlink(fuse_req_t req, FsInode *dir, const char *name)
 	MfState *st;
 	int r;
 
-	if (dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR)
+	if ((dir->kind != FS_SNAPDIR && dir->kind != FS_COWDIR) ||
+	    fs_tree_is(dir))
 		return fs_views_refuse(req, dir, "unlink");
 	FsInode *file = fs_inode_hold(ctx->inodes, dir->base);
 

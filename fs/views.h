@@ -18,6 +18,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "mf-state.h"
 
 /* Is name "F@@", the view directory of F? */
 bool fs_views_is_dir_name(const char *name);
@@ -41,6 +42,13 @@ void fs_views_lookup(fuse_req_t req, FsInode *dir, const char *name);
 
 /* Attributes of a virtual inode. Returns 0 or -errno. */
 int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st);
+/* The same from st, holding the attributes of in's file (a tree
+ * snapshot's file for its views, treeviews.h), and for a snapshot or
+ * private view its entry's info if known (else NULL: looked up). */
+int fs_views_stat_of(FsContext *ctx, FsInode *in, const MfEntryInfo *known,
+		     struct stat *st);
+/* Log and reply EINVAL for the bad window of view name. */
+void fs_views_bad_window(fuse_req_t req, const char *name);
 void fs_views_getattr(fuse_req_t req, FsInode *in);
 void fs_views_readdir(fuse_req_t req, FsInode *in, size_t size, off_t off,
 		      bool plus);

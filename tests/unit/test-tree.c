@@ -749,6 +749,72 @@ static void test_file_snapshot_between(void **state)
 	mf_state_unref(st);
 }
 
+/* A tree snapshot's file shows the file snapshots taken before it, by
+ * their names now, with their bytes; not those taken after it, nor those
+ * deleted since. */
+static void test_file_snaps_of_tree(void **state)
+{
+	Fix *f = *state;
+	char page[P], buf[2 * P];
+	MfEntryInfo info;
+	MfTreeNode *n;
+	MfBacking *b;
+	MfState *st;
+	int fd;
+
+	unit_guard();
+	op_create(f, "f", 2 * P);
+	fd = openat(f->rootfd, "f", O_RDWR | O_CLOEXEC);
+	assert_int_equal(mf_backing_new(f->cache, fd, true, &b), 0);
+	assert_int_equal(mf_state_get(f->sd, fd, true, &st), 0);
+	mf_state_attach(st, b);
+	assert_int_equal(mf_state_snap_create(st, b, "before"), 0);
+	snap(f, "t1");
+	assert_int_equal(mf_state_snap_create(st, b, "after"), 0);
+	mf_backing_unref(b);
+	memset(page, 'x', P);
+	op_write(f, "f", 0, page, P);
+	n = node(f, "t1", "f");
+	{
+		g_auto(GStrv) names = mf_tree_file_snap_list(f->t, n);
+
+		assert_int_equal(g_strv_length(names), 1);
+		assert_string_equal(names[0], "before");
+	}
+	assert_int_equal(mf_tree_file_snap_info(f->t, n, "after", 0, &info),
+			 -ENOENT);
+	assert_int_equal(mf_tree_file_snap_info(f->t, n, "before", 0, &info), 0);
+	assert_int_equal(mf_tree_file_snap_info(f->t, n, NULL, info.id, &info), 0);
+	assert_int_equal(info.size, 2 * P);
+	assert_int_equal(mf_tree_file_snap_read(f->t, n, info.id, 0, buf,
+						sizeof(buf)),
+			 (ssize_t)(2 * P));
+	unit_assert_pattern(buf, 0, 2 * P);
+	assert_int_equal(mf_state_snap_rename(st, "before", "renamed"), 0);
+	{
+		g_auto(GStrv) names = mf_tree_file_snap_list(f->t, n);
+
+		assert_int_equal(g_strv_length(names), 1);
+		assert_string_equal(names[0], "renamed");
+	}
+	assert_int_equal(mf_state_snap_delete(st, "renamed"), 0);
+	assert_int_equal(mf_tree_file_snap_read(f->t, n, info.id, 0, buf,
+						sizeof(buf)),
+			 -ENOENT);
+	{
+		g_auto(GStrv) names = mf_tree_file_snap_list(f->t, n);
+
+		assert_int_equal(g_strv_length(names), 0);
+	}
+	/* A directory has none. */
+	mf_tree_node_unref(n);
+	n = node(f, "t1", "");
+	assert_int_equal(mf_tree_file_snap_info(f->t, n, "after", 0, &info),
+			 -EINVAL);
+	mf_tree_node_unref(n);
+	mf_state_unref(st);
+}
+
 typedef struct Writer {
 	Fix *f;
 	int id;
@@ -1754,6 +1820,7 @@ int main(void)
 		T(test_shared_pages),
 		T(test_delete_middle),
 		T(test_file_snapshot_between),
+		T(test_file_snaps_of_tree),
 		T(test_concurrent_changes),
 		T(test_removed_file_kept),
 		T(test_newest_deleted),
