@@ -205,15 +205,19 @@ def tree_rows(samples):
                          target_text=f"<{TREE_TAKE_MAX_MS:g}",
                          meets="" if math.isnan(v) else
                          "yes" if v < TREE_TAKE_MAX_MS else "no"))
-    rw = {n: samples.get((f"tree-randwrite-{n}", "mapfs"), []) for n in (0, 10)}
-    for n in (0, 10):
+    # 10: taken right before the run (most writes a page's first after
+    # them); "10-steady": once every page has had its first.
+    kinds = (0, 10, "10-steady")
+    rw = {n: samples.get((f"tree-randwrite-{n}", "mapfs"), []) for n in kinds}
+    labels = {0: "no tree snapshot", 10: "10 tree snapshots live",
+              "10-steady": "10 tree snaps, pages copied"}
+    for n in kinds:
         if not rw[n]:
             continue
         row = dict(key=f"tree-randwrite-{n}", unit="kIOPS", mfs=rw[n],
                    mapfs=median(rw[n]), ratio=math.nan, ratio_of="",
                    target=None, target_text="-", meets="",
-                   label="rand write 4K, " + ("no tree snapshot" if n == 0
-                                              else f"{n} tree snapshots live"))
+                   label="rand write 4K, " + labels[n])
         if n and rw[0]:
             r = paired(rw[n], rw[0])
             row.update(ratio=r, target=TREE_RW_TARGET,
