@@ -952,13 +952,14 @@ int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 			   bool *hole)
 {
 	uint64_t start = page * MF_PAGE, size;
-	size_t len = MF_PAGE, got = 0;
-	MfWindow *w;
+	size_t len = MF_PAGE;
+	struct stat st;
 	off_t data;
-	int r = mf_backing_size(b, &size);
+	ssize_t n;
 
-	if (r < 0)
-		return r;
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
 	*hole = true;
 	if (start >= size) {
 		memset(buf, 0, MF_PAGE);
@@ -969,33 +970,34 @@ int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 	if (start >= mf_window_map_limit()) {
 		/* No window maps it, and SEEK_DATA may miss its data (see
 		 * mf_backing_read): read it as it is. */
-		ssize_t n = pread(b->fd, buf, len, (off_t)start);
-
+		n = pread(b->fd, buf, len, (off_t)start);
 		if (n < 0)
 			return -errno;
 		*hole = false;
 		memset((char *)buf + n, 0, MF_PAGE - (size_t)n);
 		return 0;
 	}
-	/* A hole reads as zeros; touching it through a window would
-	 * allocate a page on tmpfs. */
-	data = lseek(b->fd, (off_t)start, SEEK_DATA);
+	/* A hole reads as zeros, and is kept as a hole; a file with no
+	 * hole needs no look (one hidden by extra blocks is kept as a page
+	 * of zeros: never a wrong byte). */
+	data = is_dense(&st) ? (off_t)start
+			     : lseek(b->fd, (off_t)start, SEEK_DATA);
 	if ((data < 0 && errno == ENXIO) ||
 	    (data >= 0 && (uint64_t)data >= start + MF_PAGE)) {
 		memset(buf, 0, MF_PAGE);
 		return 0;
 	}
 	*hole = false;
-	r = mf_window_pin(b->cache, b->fd, b->writable, start, &w);
-	if (r < 0)
-		return r;
-	got = mf_guard_copy(buf, mf_window_addr(w) + (start - mf_window_offset(w)),
-			    len);
-	mf_window_unpin(w);
-	if (got < len) {
-		__atomic_add_fetch(&io_stats.sigbus, 1, __ATOMIC_RELAXED);
-		return -EIO;
-	}
+	/* Read, not copied from a window: the page is copied once, before
+	 * its first write after a snapshot, and a window would map it for
+	 * that alone (a fault and its page table entries each time: half
+	 * the daemon's time per such write). The page cache is the one
+	 * the windows map. */
+	n = pread(b->fd, buf, len, (off_t)start);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < len)
+		return -EIO;    /* shrunk behind the mount since the size */
 	memset((char *)buf + len, 0, MF_PAGE - len);
 	return 0;
 }

@@ -30,10 +30,16 @@ typedef struct TreeSnap {
 	uint64_t versions;
 } TreeSnap;
 
+/* At most this many objects' versions are cached (mf-tree-versions.c):
+ * some 200 bytes each. */
+#define MF_TREE_VCACHE_MAX 8192u
+
 /* The versions kept of one object. */
 typedef struct Versions {
 	GArray *seqs;           /* uint64_t, ascending */
 	unsigned char type;     /* DT_*, 0 until known */
+	char *key;              /* in the cache: its key, and */
+	GList link;             /* its place in t->vlru (data: itself) */
 } Versions;
 
 struct MfTree {
@@ -55,7 +61,10 @@ struct MfTree {
 	GMutex keep_lock;
 	GMutex lock;
 	GPtrArray *snaps;       /* TreeSnap*, by seq */
-	GHashTable *versions;   /* key -> Versions* */
+	GHashTable *vcache;     /* key -> Versions*: the objects' versions
+				 * asked for lately (the disk has them all) */
+	GQueue vlru;            /* of them, the last asked for first */
+	guint vcache_max;       /* how many it keeps */
 	GHashTable *fast;       /* ino -> seq of the newest snapshot the
 				 * object is kept for (or made after) */
 	uint64_t next_tmp;
@@ -73,9 +82,27 @@ int mf_tree_open_key(MfTree *t, const char *key, int flags);
 /* The snapshot with sequence number seq / named name. Lock held. */
 TreeSnap *mf_tree_snap_by_seq(MfTree *t, uint64_t seq);
 TreeSnap *mf_tree_snap_by_name(MfTree *t, const char *name);
+/* The versions table (mf-tree-versions.c): a bounded cache of
+ * trees/objs/KEY/. Lock held for every call but _init, _clear and
+ * _cached. */
+void mf_tree_versions_init(MfTree *t);
+void mf_tree_versions_clear(MfTree *t);
+/* The versions of key, cached (valid while the lock is held). Returns 0
+ * or -errno (logged). */
+int mf_tree_versions_get(MfTree *t, const char *key, Versions **ret);
+/* Them if cached, else NULL: no system call. */
+Versions *mf_tree_versions_peek(MfTree *t, const char *key);
+/* Read key's versions from disk into seqs (ascending), past the cache;
+ * no lock needed. Returns 0 (none: seqs empty) or -errno. */
+int mf_tree_versions_read(MfTree *t, const char *key, GArray *seqs);
+/* How many objects' versions are cached now (takes the lock). */
+size_t mf_tree_versions_cached(MfTree *t);
 /* The sequence number of the version of key that snapshot seq reads:
- * the oldest at or after seq; 0 if none (the object is read live). Lock
- * held. */
+ * the oldest at or after seq; 0 if none (the object is read live).
+ * Returns 0 or -errno. Lock held. */
+int mf_tree_version_find(MfTree *t, const char *key, uint64_t seq,
+			 uint64_t *vs);
+/* The same, 0 also when they cannot be read (logged). Lock held. */
 uint64_t mf_tree_version_for(MfTree *t, const char *key, uint64_t seq);
 /* Does key have a version in [a, b)? Lock held. */
 bool mf_tree_version_between(MfTree *t, const char *key, uint64_t a,
@@ -130,9 +157,11 @@ int mf_tree_entries(MfTree *t, MfTreeNode *dir, GPtrArray **ents);
 /* Lookup of an entry got from mf_tree_entries(). */
 int mf_tree_lookup_ent(MfTree *t, MfTreeNode *dir, TreeEnt *e,
 		       MfTreeNode **ret);
-/* Record version seq of key (type: DT_*, 0 if unknown). Lock held. */
+/* Version seq of key was written (type: DT_*, 0 if unknown) / removed
+ * on disk: the cache follows. Lock held. */
 void mf_tree_add_version(MfTree *t, const char *key, uint64_t seq,
 			 unsigned char type);
+void mf_tree_drop_version(MfTree *t, const char *key, uint64_t seq);
 /* No change under way from mf_tree_snap_lock() to _unlock(), which sets
  * whether changes take the lock from the snapshots there are then. Taken
  * before keep_lock (as changes do). */

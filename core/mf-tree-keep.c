@@ -251,7 +251,7 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 {
 	g_autofree char *key = NULL;
 	TreeSnap *s;
-	bool done;
+	uint64_t vs;
 	int r;
 
 	/* No name, nor a link of ours (trees/kept): removed before the
@@ -271,9 +271,11 @@ static int keep_locked(MfTree *t, int fd, uint64_t seq,
 	/* A version at or after seq holds the object as seq saw it: a
 	 * later snapshot, since deleted, kept it before any change. */
 	g_mutex_lock(&t->lock);
-	done = mf_tree_version_for(t, key, seq) != 0;
+	r = mf_tree_version_find(t, key, seq, &vs);
 	g_mutex_unlock(&t->lock);
-	if (done) {     /* before a reopen: b may have no hooks yet */
+	if (r < 0)
+		return r;
+	if (vs) {     /* before a reopen: b may have no hooks yet */
 		if (b && !mf_backing_has_hooks(b))
 			attach(t, sx->stx_ino, b);
 		return 0;
@@ -349,6 +351,7 @@ int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name)
 {
 	g_autofree char *key = NULL;
 	struct stat sb;
+	uint64_t vs;
 	bool kept;
 	int fd, r;
 
@@ -367,7 +370,9 @@ int mf_tree_keep_removed(MfTree *t, int dirfd, const char *name)
 	if (r < 0)
 		goto out;
 	g_mutex_lock(&t->lock);
-	kept = g_hash_table_contains(t->versions, key);
+	/* Versions that cannot be read: linked all the same (a link too
+	 * many is swept at the next start). */
+	kept = mf_tree_version_find(t, key, 0, &vs) < 0 || vs;
 	g_mutex_unlock(&t->lock);
 	if (kept && linkat(dirfd, name, t->kept_fd, key, 0) < 0 &&
 	    errno != EEXIST) {
@@ -416,8 +421,8 @@ static bool version_read(GArray *seqs, guint i, const uint64_t *live,
 	return false;
 }
 
-/* Drop the versions of key that no snapshot in live reads. Returns true if
- * it has none left. keep_lock held. */
+/* Drop the versions of key (v, read from disk) that no snapshot in live
+ * reads. Returns true if it has none left. keep_lock held. */
 static bool drop_versions(MfTree *t, const char *key, Versions *v,
 			  const uint64_t *live, size_t n)
 {
@@ -434,8 +439,10 @@ static bool drop_versions(MfTree *t, const char *key, Versions *v,
 		if (dfd >= 0)
 			unlinkat(dfd, name, 0);
 		g_mutex_lock(&t->lock);
-		g_array_remove_index(v->seqs, i);
+		mf_tree_drop_version(t, key, g_array_index(v->seqs, uint64_t,
+							   i));
 		g_mutex_unlock(&t->lock);
+		g_array_remove_index(v->seqs, i);
 	}
 	if (dfd >= 0)
 		close(dfd);
@@ -445,41 +452,60 @@ static bool drop_versions(MfTree *t, const char *key, Versions *v,
 	return true;
 }
 
-/* The type of key's object, from one of its versions. */
-static unsigned char version_type(MfTree *t, const char *key, Versions *v)
+/* The type of key's object (versions seqs), from the cache, else from
+ * one of its versions. */
+static unsigned char version_type(MfTree *t, const char *key, GArray *seqs)
 {
 	g_autoptr(GKeyFile) kf = NULL;
-
-	if (v->type || !v->seqs->len)
-		return v->type;
-	kf = mf_tree_version_load(t, key, g_array_index(v->seqs, uint64_t, 0));
-	if (kf)
-		v->type = (unsigned char)g_key_file_get_integer(kf, "attr",
-								"type", NULL);
-	return v->type;
-}
-
-/* Walk the versions (its cost is what is kept, not the tree). */
-static void gc(MfTree *t, const uint64_t *live, size_t n)
-{
-	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
-	GHashTableIter it;
-	gpointer k;
+	unsigned char type = 0;
+	Versions *v;
 
 	g_mutex_lock(&t->lock);
-	g_hash_table_iter_init(&it, t->versions);
-	while (g_hash_table_iter_next(&it, &k, NULL))
-		g_ptr_array_add(keys, g_strdup(k));
+	v = mf_tree_versions_peek(t, key);
+	if (v)
+		type = v->type;
 	g_mutex_unlock(&t->lock);
-	for (guint i = 0; i < keys->len; i++) {
-		const char *key = keys->pdata[i];
-		Versions *v = g_hash_table_lookup(t->versions, key);
-		int fd = version_type(t, key, v) == DT_REG
-				 ? mf_tree_open_key(t, key, O_PATH)
-				 : -1;
+	if (type || !seqs->len)
+		return type;
+	kf = mf_tree_version_load(t, key, g_array_index(seqs, uint64_t, 0));
+	if (kf)
+		type = (unsigned char)g_key_file_get_integer(kf, "attr", "type",
+							     NULL);
+	return type;
+}
+
+/* Walk the versions on disk, one object at a time (its cost is what is
+ * kept, not the tree; its memory, one object's). */
+static void gc(MfTree *t, const uint64_t *live, size_t n)
+{
+	DIR *d = fdopendir(dup(t->objs_fd));
+	struct dirent *de;
+
+	if (!d)
+		return;
+	/* The dup shares objs_fd's offset, which an earlier walk left at
+	 * the end. */
+	rewinddir(d);
+	/* Removing the entries already read does not make readdir skip
+	 * others. */
+	while ((de = readdir(d))) {
+		const char *key = de->d_name;
+		Versions vv = { .seqs = NULL }, *v = &vv;
+		int fd = -1;
 		MfState *st = NULL;
 		struct stat sb;
 		bool none;
+
+		if (key[0] == '.')
+			continue;
+		vv.seqs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		if (mf_tree_versions_read(t, key, vv.seqs) < 0 ||
+		    !vv.seqs->len) {
+			g_array_free(vv.seqs, TRUE);
+			continue;
+		}
+		if (version_type(t, key, vv.seqs) == DT_REG)
+			fd = mf_tree_open_key(t, key, O_PATH);
 
 		/* The file's hidden entries first, by the same rule as its
 		 * versions: a crash between leaves versions that no snapshot
@@ -488,12 +514,8 @@ static void gc(MfTree *t, const uint64_t *live, size_t n)
 		if (fd >= 0 && mf_state_get(t->sd, fd, false, &st) == 0)
 			mf_state_tree_gc(st, live, n);
 		none = drop_versions(t, key, v, live, n);
-		if (none) {
+		if (none)
 			unlinkat(t->kept_fd, key, 0);
-			g_mutex_lock(&t->lock);
-			g_hash_table_remove(t->versions, key);
-			g_mutex_unlock(&t->lock);
-		}
 		/* Gone with its kept link: nobody reaches its state again. */
 		if (st && none && fstat(fd, &sb) == 0 && sb.st_nlink == 0 &&
 		    mf_state_empty(st))
@@ -501,8 +523,9 @@ static void gc(MfTree *t, const uint64_t *live, size_t n)
 		mf_state_unref(st);
 		if (fd >= 0)
 			close(fd);
+		g_array_free(vv.seqs, TRUE);
 	}
-	g_ptr_array_free(keys, TRUE);
+	closedir(d);
 }
 
 int mf_tree_snap_delete(MfTree *t, const char *name)

@@ -41,14 +41,17 @@ static void drop_ents(MfTreeNode *n)
 static int refresh(MfTree *t, MfTreeNode *n)
 {
 	uint64_t vs;
+	int r;
 
 	g_mutex_lock(&t->lock);
 	if (n->seq != MF_TREE_LIVE && !mf_tree_snap_by_seq(t, n->seq)) {
 		g_mutex_unlock(&t->lock);
 		return -ENOENT;
 	}
-	vs = mf_tree_version_for(t, n->key, n->seq);
+	r = mf_tree_version_find(t, n->key, n->seq, &vs);
 	g_mutex_unlock(&t->lock);
+	if (r < 0)
+		return -EIO;
 	if (vs == n->vseq && (!vs || n->ver))
 		return 0;
 	if (vs) {

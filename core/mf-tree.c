@@ -145,12 +145,6 @@ static void snap_free(TreeSnap *s)
 	g_free(s);
 }
 
-static void versions_free(Versions *v)
-{
-	g_array_free(v->seqs, TRUE);
-	g_free(v);
-}
-
 TreeSnap *mf_tree_snap_by_seq(MfTree *t, uint64_t seq)
 {
 	for (guint i = 0; i < t->snaps->len; i++)
@@ -165,60 +159,6 @@ TreeSnap *mf_tree_snap_by_name(MfTree *t, const char *name)
 		if (strcmp(((TreeSnap *)t->snaps->pdata[i])->name, name) == 0)
 			return t->snaps->pdata[i];
 	return NULL;
-}
-
-uint64_t mf_tree_version_for(MfTree *t, const char *key, uint64_t seq)
-{
-	Versions *v = g_hash_table_lookup(t->versions, key);
-
-	for (guint i = 0; v && i < v->seqs->len; i++)
-		if (g_array_index(v->seqs, uint64_t, i) >= seq)
-			return g_array_index(v->seqs, uint64_t, i);
-	return 0;
-}
-
-bool mf_tree_version_between(MfTree *t, const char *key, uint64_t a,
-			     uint64_t b)
-{
-	uint64_t s = mf_tree_version_for(t, key, a);
-
-	return s && s < b;
-}
-
-GPtrArray *mf_tree_changed_keys(MfTree *t, uint64_t a, uint64_t b)
-{
-	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
-	GHashTableIter it;
-	gpointer k;
-
-	g_mutex_lock(&t->lock);
-	g_hash_table_iter_init(&it, t->versions);
-	while (g_hash_table_iter_next(&it, &k, NULL))
-		if (mf_tree_version_between(t, k, a, b))
-			g_ptr_array_add(keys, g_strdup(k));
-	g_mutex_unlock(&t->lock);
-	return keys;
-}
-
-/* Record version seq of key (type: DT_*, 0 if unknown). Lock held. */
-void mf_tree_add_version(MfTree *t, const char *key, uint64_t seq,
-			 unsigned char type)
-{
-	Versions *v = g_hash_table_lookup(t->versions, key);
-	guint i = 0;
-
-	if (!v) {
-		v = g_new0(Versions, 1);
-		v->seqs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-		g_hash_table_insert(t->versions, g_strdup(key), v);
-	}
-	if (type)
-		v->type = type;
-	while (i < v->seqs->len && g_array_index(v->seqs, uint64_t, i) < seq)
-		i++;
-	if (i < v->seqs->len && g_array_index(v->seqs, uint64_t, i) == seq)
-		return;
-	g_array_insert_val(v->seqs, i, seq);
 }
 
 static gint snap_by_seq(gconstpointer a, gconstpointer b)
@@ -272,8 +212,10 @@ static int load_snaps(MfTree *t)
 	return 0;
 }
 
-/* objs/KEY/SEQ into the versions table. Costs the versions kept, not
- * the tree. */
+/* Walk objs/KEY/SEQ: each snapshot's count of versions, the sequence
+ * numbers used, and what a crash left half made. Costs the versions
+ * kept, not the tree, in time; in memory nothing: versions are looked
+ * up on disk when asked (mf-tree-versions.c). */
 static int load_objs(MfTree *t)
 {
 	DIR *d = fdopendir(dup(t->objs_fd));
@@ -296,6 +238,8 @@ static int load_objs(MfTree *t)
 				close(fd);
 			continue;
 		}
+		bool any = false;
+
 		while ((ve = readdir(vd))) {
 			if (ve->d_name[0] == '.') {
 				is_tmp(dirfd(vd), ve->d_name);
@@ -304,13 +248,13 @@ static int load_objs(MfTree *t)
 			uint64_t seq = g_ascii_strtoull(ve->d_name, NULL, 10);
 			TreeSnap *s = mf_tree_snap_by_seq(t, seq);
 
-			mf_tree_add_version(t, de->d_name, seq, 0);
+			any = true;
 			mf_statedir_seen_seq(t->sd, seq);
 			if (s)
 				s->versions++;
 		}
 		closedir(vd);
-		if (!g_hash_table_contains(t->versions, de->d_name))
+		if (!any)
 			unlinkat(t->objs_fd, de->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
@@ -327,7 +271,9 @@ static void sweep_kept(MfTree *t)
 		return;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' &&
-		    !g_hash_table_contains(t->versions, de->d_name))
+		    faccessat(t->objs_fd, de->d_name, F_OK,
+			      AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT)
 			unlinkat(t->kept_fd, de->d_name, 0);
 		else if (de->d_name[0] == '.')
 			is_tmp(t->kept_fd, de->d_name);
@@ -369,8 +315,7 @@ int mf_tree_open(int statedir_fd, int mount_fd, int root_fd, MfStateDir *sd,
 	g_mutex_init(&t->keep_lock);
 	g_mutex_init(&t->lock);
 	t->snaps = g_ptr_array_new_with_free_func((GDestroyNotify)snap_free);
-	t->versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-					    (GDestroyNotify)versions_free);
+	mf_tree_versions_init(t);
 	t->fast = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					NULL);
 	r = t->trees_fd = open_subdir(statedir_fd, "trees");
@@ -410,7 +355,7 @@ void mf_tree_free(MfTree *t)
 	if (!t)
 		return;
 	g_hash_table_destroy(t->fast);
-	g_hash_table_destroy(t->versions);
+	mf_tree_versions_clear(t);
 	g_ptr_array_free(t->snaps, TRUE);
 	for (int *fd = &t->trees_fd; fd <= &t->kept_fd; fd++)
 		if (*fd >= 0)

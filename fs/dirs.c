@@ -38,7 +38,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (is_virtual(in)) {   /* a view directory: nothing to hold */
 		fi->fh = 0;
 		if (fs_tree_is(in))
-			fs_tree_opened(in);
+			fs_tree_opendir(in, fi);
 		if (fuse_reply_open(req, fi) == -ENOENT && fs_tree_is(in))
 			fs_tree_closed(in);
 		return;

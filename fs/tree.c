@@ -241,6 +241,22 @@ static ino_t tree_ino(const MfTreeNode *n, uint64_t ino)
 			((UINT64_C(1) << 62) - 1)));
 }
 
+/* How long the kernel may keep a tree inode's entry and attributes.
+ * Nothing in a snapshot changes, so a year, as if for ever: a second
+ * ls -lR of a snapshot is then answered by the kernel as the live tree's
+ * is. A snapshot's root keeps the mount's timeout: its snapshot may go
+ * (rmdir through the kernel drops its entry, but its attributes are the
+ * snapshot's). -o timeout=0 asks for no caching at all: none here
+ * either. */
+#define TREE_TIMEOUT (365.0 * 24 * 3600)
+
+static double tree_timeout(FsContext *ctx, const FsInode *in)
+{
+	return in->kind == FS_TREE && !in->entry_id && ctx->timeout > 0
+		       ? TREE_TIMEOUT
+		       : ctx->timeout;
+}
+
 /* Attributes of a tree inode. A snapshot's root shows as a read-only
  * directory with the time it was taken. */
 static int tree_stat(FsContext *ctx, FsInode *in, struct stat *st)
@@ -276,7 +292,7 @@ void fs_tree_getattr(fuse_req_t req, FsInode *in)
 		return fs_reply_err(req, -r, "getattr", "in .snapshots");
 	/* A snapshot never changes; rmdir and mv of one go through the
 	 * kernel, which updates its entries itself. */
-	fuse_reply_attr(req, &st, ctx->timeout);
+	fuse_reply_attr(req, &st, tree_timeout(ctx, in));
 }
 
 /* The inode of node (a snapshot's root when seq is not 0), with one
@@ -310,7 +326,8 @@ static void reply_node(fuse_req_t req, MfTreeNode *node, uint64_t seq,
 
 	if (r < 0)
 		return fs_reply_err(req, -r, op, name);
-	fs_reply_entry(req, in, &st, ctx->timeout);
+	fs_reply_entry_for(req, in, &st, tree_timeout(ctx, in),
+			   tree_timeout(ctx, in));
 }
 
 static void lookup_snap(fuse_req_t req, const char *name, const char *op)
@@ -401,8 +418,8 @@ static bool add_plus_entry(Listing *l, const char *name, off_t next)
 	    node_inode(ctx, node, 0, &e.attr, &in) < 0)
 		return true;
 	e.ino = (uintptr_t)in;
-	e.attr_timeout = ctx->timeout;
-	e.entry_timeout = ctx->timeout;
+	e.attr_timeout = tree_timeout(ctx, in);
+	e.entry_timeout = tree_timeout(ctx, in);
 	n = fuse_add_direntry_plus(l->req, l->p, l->left, name, &e, next);
 	if (n > l->left) {
 		/* No room: give back the lookup it would have cost. */
@@ -513,6 +530,17 @@ void fs_tree_readlink(fuse_req_t req, FsInode *in)
 	if (n < 0)
 		return fs_reply_err(req, (int)-n, "readlink", "in .snapshots");
 	fuse_reply_readlink(req, buf);
+}
+
+void fs_tree_opendir(FsInode *in, struct fuse_file_info *fi)
+{
+	/* A snapshot's listing never changes: the kernel may keep it
+	 * across opens, as it keeps an unchanged live directory's (else
+	 * every readdirplus would also drop the ACLs it caches of each
+	 * entry, and ls -l ask for them again). .snapshots' changes. */
+	if (in->kind == FS_TREE)
+		fi->cache_readdir = fi->keep_cache = 1;
+	fs_tree_opened(in);
 }
 
 /* Opens of a snapshot's file and of its views count on the file: its

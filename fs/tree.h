@@ -80,6 +80,9 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in,
  * one lets the engine drop what reading it holds (descriptors, a
  * directory's listing). Opens of F@@ and its views count on F. */
 void fs_tree_opened(FsInode *in);
+/* opendir of a tree inode: fs_tree_opened(), and the kernel's cache of
+ * the listing set in fi. */
+void fs_tree_opendir(FsInode *in, struct fuse_file_info *fi);
 void fs_tree_closed(FsInode *in);
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_tree_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);

@@ -20,7 +20,8 @@
 #   * writes through an rw view, a private view's commit and a file's
 #     rollback leave them unchanged too;
 #   * SIGKILL of the daemon, then a remount: every snapshot unchanged;
-#   * tar c and rsync -a (cp -a without rsync) of a snapshot work.
+#   * tar c and rsync -a (cp -a without rsync) of a snapshot work;
+#   * a second ls -lR of a snapshot is answered from the kernel's caches.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 
@@ -301,5 +302,18 @@ expect_eq "$(grep -c '^+ f many/file-with' "$MF_T/all")" 1200 "created files in 
 expect_eq "$(sort "$MF_T/all" | uniq -d | wc -l)" 0 "lines in both parts of the diff"
 grep -qx '+ d many' "$MF_T/all" || fail "the diff's parts lack '+ d many'"
 grep -q '^M f a.txt' "$MF_T/all" || fail "the diff's parts lack a.txt's change"
+
+check "a second ls -lR of a snapshot is answered by the kernel, as the live tree's"
+# Nothing in a snapshot changes: its listings, entries and attributes
+# (and so the ACLs ls -l asks for) stay in the kernel's caches. Each
+# request the daemon serves is one read(2) of /dev/fuse.
+s mkdir "$S/six" || fail "mkdir $S/six failed"
+s ls -lR "$S/six/many" >/dev/null || fail "ls -lR of $S/six/many failed"
+reads() { awk '$1 == "syscr:" { print $2 }' "/proc/$MF_PID/io"; }
+r0=$(reads)
+s ls -lR "$S/six/many" >/dev/null || fail "ls -lR of $S/six/many failed again"
+r1=$(reads)
+[ $((r1 - r0)) -lt 100 ] ||
+	fail "a second ls -lR of 1200 files in a snapshot made the daemon read $((r1 - r0)) times"
 mf_umount "$M"
 echo "PASS"

@@ -33,7 +33,9 @@
 #include "mf-state.h"
 #include "mf-store.h"
 #include "mf-tree.h"
-#include "mf-tree-impl.h"       /* diff_walk: the walk to check against */
+#include "mf-tree-impl.h"       /* diff_walk; the versions cache */
+
+#include <malloc.h>
 
 #define P ((uint64_t)MF_PAGE)
 
@@ -1301,6 +1303,133 @@ static void test_listing_cost(void **state)
 		      live, snap_live, snap_kept);
 }
 
+/* The first write to each page after a snapshot copies the old page by
+ * read(2), through no window (a fault and page table entries for every
+ * such write: half the daemon's time of one, under 10 tree snapshots). */
+static void test_first_write_maps_nothing(void **state)
+{
+	Fix *f = *state;
+	MfWindowStats a, b;
+	MfBacking *bk;
+	char page[P];
+
+	unit_guard();
+	op_create(f, "f", 8 * P);
+	snap(f, "s1");
+	memset(page, 'x', P);
+	mf_tree_change_begin(f->t);
+	bk = open_backing(f, "f");
+	mf_window_cache_stats(f->cache, &a);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(mf_backing_write(bk, i * P, page, P),
+				 (ssize_t)P);
+	mf_window_cache_stats(f->cache, &b);
+	mf_backing_unref(bk);
+	mf_tree_change_end(f->t);
+	/* One pin a write: its own, to store its bytes. */
+	assert_int_equal((b.hits + b.misses) - (a.hits + a.misses), 8);
+	assert_pattern_file(f, "s1", "f", 8 * P);
+}
+
+/* Heap bytes in use (one thread: the main arena is all of it). */
+static size_t heap_used(void)
+{
+	return mallinfo2().uordblks;
+}
+
+/* Heap the tree takes when opened (a restart): after the objects kept
+ * since the last one. */
+static size_t reopen_heap(Fix *f)
+{
+	size_t before;
+
+	mf_tree_free(f->t);
+	before = heap_used();
+	assert_int_equal(mf_tree_open(f->statefd, f->rootfd, f->rootpath,
+				      f->sd, f->cache, f->sync,
+				      f->state_sb.st_dev, f->state_sb.st_ino,
+				      &f->t),
+			 0);
+	return heap_used() - before;
+}
+
+static void chmod_files(Fix *f, int from, int to, mode_t mode, int step)
+{
+	for (int i = from; i < to; i += step) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "d/f%05d", i);
+		op_chmod(f, name, mode);
+	}
+}
+
+/* Memory bounded whatever the number of objects kept: a restart loads no
+ * table of them, and the versions asked for are cached up to a budget,
+ * the others looked up on disk again, the same. */
+static void test_versions_bounded(void **state)
+{
+	Fix *f = *state;
+	size_t few, many;
+
+	assert_int_equal(mkdirat(f->rootfd, "d", 0755), 0);
+	for (int i = 0; i < 600; i++) {
+		char name[32];
+		int fd;
+
+		snprintf(name, sizeof(name), "d/f%05d", i);
+		fd = openat(f->rootfd, name, O_WRONLY | O_CREAT | O_CLOEXEC,
+			    0644);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	snap(f, "s1");
+	chmod_files(f, 0, 30, 0600, 1);
+	few = reopen_heap(f);
+	chmod_files(f, 30, 600, 0600, 1);
+	many = reopen_heap(f);
+	/* A table of them took some 190 bytes an object. */
+	print_message("# the tree opened with 30 objects kept: %zu bytes of "
+		      "heap; with 600: %zu\n", few, many);
+	assert_true(many < few + 4096);
+	/* A budget of 64: every kept object read back through it. */
+	f->t->vcache_max = 64;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < 600; i += 3) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "d/f%05d", i);
+			assert_int_equal(stat_of(f, "s1", name).st_mode & 07777,
+					 0644);
+			assert_true(mf_tree_versions_cached(f->t) <= 64);
+		}
+	/* Kept while evicted: a new version is seen, none is written
+	 * twice. */
+	snap(f, "s2");
+	chmod_files(f, 0, 600, 0640, 3);
+	assert_true(mf_tree_versions_cached(f->t) <= 64);
+	assert_int_equal(stat_of(f, "s1", "d/f00003").st_mode & 07777, 0644);
+	assert_int_equal(stat_of(f, "s2", "d/f00003").st_mode & 07777, 0600);
+	assert_int_equal(stat_of(f, "s2", "d/f00597").st_mode & 07777, 0600);
+	assert_int_equal(stat_of(f, "s2", "d/f00599").st_mode & 07777, 0600);
+	/* Deleting walks the disk, not a table. */
+	assert_int_equal(mf_tree_snap_delete(f->t, "s1"), 0);
+	assert_int_equal(stat_of(f, "s2", "d/f00003").st_mode & 07777, 0600);
+	assert_int_equal(mf_tree_snap_delete(f->t, "s2"), 0);
+	{
+		int dfd = openat(f->statefd, "trees/objs",
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fdopendir(dfd);
+		struct dirent *de;
+		int left = 0;
+
+		assert_non_null(d);
+		while ((de = readdir(d)))
+			left += de->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(left, 0);
+	}
+}
+
 /* Without tree snapshots (no file handles): every call says so, the
  * change hooks do nothing. */
 static void test_no_tree(void **state)
@@ -1835,6 +1964,8 @@ int main(void)
 		T(test_diff_model_links),
 		T(test_backing_opened_before),
 		T(test_listing_cost),
+		T(test_versions_bounded),
+		T(test_first_write_maps_nothing),
 		cmocka_unit_test(test_no_tree),
 #else
 		T(test_full_refuses_change),
