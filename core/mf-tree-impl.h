@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <pthread.h>
@@ -95,6 +96,9 @@ Versions *mf_tree_versions_peek(MfTree *t, const char *key);
 /* Read key's versions from disk into seqs (ascending), past the cache;
  * no lock needed. Returns 0 (none: seqs empty) or -errno. */
 int mf_tree_versions_read(MfTree *t, const char *key, GArray *seqs);
+/* trees/objs/ for a walk from its first entry (closedir it). NULL with
+ * errno set on failure. */
+DIR *mf_tree_objs_open(MfTree *t);
 /* How many objects' versions are cached now (takes the lock). */
 size_t mf_tree_versions_cached(MfTree *t);
 /* The sequence number of the version of key that snapshot seq reads:

@@ -478,14 +478,11 @@ static unsigned char version_type(MfTree *t, const char *key, GArray *seqs)
  * kept, not the tree; its memory, one object's). */
 static void gc(MfTree *t, const uint64_t *live, size_t n)
 {
-	DIR *d = fdopendir(dup(t->objs_fd));
+	DIR *d = mf_tree_objs_open(t);
 	struct dirent *de;
 
 	if (!d)
 		return;
-	/* The dup shares objs_fd's offset, which an earlier walk left at
-	 * the end. */
-	rewinddir(d);
 	/* Removing the entries already read does not make readdir skip
 	 * others. */
 	while ((de = readdir(d))) {

@@ -50,6 +50,25 @@ static gint cmp_seq(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
+DIR *mf_tree_objs_open(MfTree *t)
+{
+	int fd = dup(t->objs_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	/* The dup shares objs_fd's offset, which an earlier walk left at
+	 * the end. */
+	rewinddir(d);
+	return d;
+}
+
 int mf_tree_versions_read(MfTree *t, const char *key, GArray *seqs)
 {
 	int fd = openat(t->objs_fd, key, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -205,20 +224,25 @@ GPtrArray *mf_tree_changed_keys(MfTree *t, uint64_t a, uint64_t b)
 {
 	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
 	GArray *seqs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-	DIR *d = fdopendir(dup(t->objs_fd));
+	DIR *d = mf_tree_objs_open(t);
 	struct dirent *de;
 
 	if (!d) {
 		g_array_free(seqs, TRUE);
 		return keys;
 	}
-	rewinddir(d);   /* the dup shares objs_fd's offset */
-	g_mutex_lock(&t->lock);
 	while ((de = readdir(d))) {
+		int r;
+
 		if (de->d_name[0] == '.')
 			continue;
 		g_array_set_size(seqs, 0);
-		if (mf_tree_versions_read(t, de->d_name, seqs) < 0)
+		/* One object at a time: the walk is disk work, and writers
+		 * keeping versions take the same lock. */
+		g_mutex_lock(&t->lock);
+		r = mf_tree_versions_read(t, de->d_name, seqs);
+		g_mutex_unlock(&t->lock);
+		if (r < 0)
 			continue;
 		for (guint i = 0; i < seqs->len; i++) {
 			uint64_t s = g_array_index(seqs, uint64_t, i);
@@ -229,7 +253,6 @@ GPtrArray *mf_tree_changed_keys(MfTree *t, uint64_t a, uint64_t b)
 			}
 		}
 	}
-	g_mutex_unlock(&t->lock);
 	closedir(d);
 	g_array_free(seqs, TRUE);
 	return keys;

@@ -218,7 +218,7 @@ static int load_snaps(MfTree *t)
  * up on disk when asked (mf-tree-versions.c). */
 static int load_objs(MfTree *t)
 {
-	DIR *d = fdopendir(dup(t->objs_fd));
+	DIR *d = mf_tree_objs_open(t);
 	struct dirent *de;
 
 	if (!d)
