@@ -951,54 +951,58 @@ void mf_backing_unlock(MfBacking *b)
 int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 			   bool *hole)
 {
-	uint64_t start = page * MF_PAGE, size;
-	size_t len = MF_PAGE;
 	struct stat st;
-	off_t data;
-	ssize_t n;
 
 	if (fstat(b->fd, &st) < 0)
 		return -errno;
-	size = (uint64_t)st.st_size;
-	*hole = true;
-	if (start >= size) {
-		memset(buf, 0, MF_PAGE);
+	return mf_backing_page_at(b, &st, page, buf, hole);
+}
+
+int mf_backing_page_extent(MfBacking *b, const struct stat *st,
+			   uint64_t page, size_t *len)
+{
+	uint64_t start = page * MF_PAGE, size = (uint64_t)st->st_size;
+	off_t data;
+
+	*len = 0;
+	if (start >= size)
 		return 0;
-	}
-	if (len > size - start)
-		len = (size_t)(size - start);
-	if (start >= mf_window_map_limit()) {
-		/* No window maps it, and SEEK_DATA may miss its data (see
-		 * mf_backing_read): read it as it is. */
-		n = pread(b->fd, buf, len, (off_t)start);
-		if (n < 0)
-			return -errno;
-		*hole = false;
-		memset((char *)buf + n, 0, MF_PAGE - (size_t)n);
-		return 0;
-	}
+	*len = (size_t)MIN(size - start, (uint64_t)MF_PAGE);
+	/* No window maps it, and SEEK_DATA may miss its data (see
+	 * mf_backing_read): it is read as it is. */
+	if (start >= mf_window_map_limit())
+		return -EAGAIN;
 	/* A hole reads as zeros, and is kept as a hole; a file with no
 	 * hole needs no look (one hidden by extra blocks is kept as a page
 	 * of zeros: never a wrong byte). */
-	data = is_dense(&st) ? (off_t)start
-			     : lseek(b->fd, (off_t)start, SEEK_DATA);
+	data = is_dense(st) ? (off_t)start
+			    : lseek(b->fd, (off_t)start, SEEK_DATA);
 	if ((data < 0 && errno == ENXIO) ||
-	    (data >= 0 && (uint64_t)data >= start + MF_PAGE)) {
-		memset(buf, 0, MF_PAGE);
-		return 0;
-	}
-	*hole = false;
+	    (data >= 0 && (uint64_t)data >= start + MF_PAGE))
+		*len = 0;
+	return 0;
+}
+
+int mf_backing_page_at(MfBacking *b, const struct stat *st, uint64_t page,
+		       void *buf, bool *hole)
+{
+	size_t len;
+	int r = mf_backing_page_extent(b, st, page, &len);
 	/* Read, not copied from a window: the page is copied once, before
 	 * its first write after a snapshot, and a window would map it for
 	 * that alone (a fault and its page table entries each time: half
 	 * the daemon's time per such write). The page cache is the one
 	 * the windows map. */
-	n = pread(b->fd, buf, len, (off_t)start);
+	ssize_t n = r == 0 && len == 0
+			    ? 0
+			    : pread(b->fd, buf, len, (off_t)(page * MF_PAGE));
+
+	*hole = len == 0;
 	if (n < 0)
 		return -errno;
-	if ((size_t)n < len)
+	if (r == 0 && (size_t)n < len)
 		return -EIO;    /* shrunk behind the mount since the size */
-	memset((char *)buf + len, 0, MF_PAGE - len);
+	memset((char *)buf + n, 0, MF_PAGE - (size_t)n);
 	return 0;
 }
 

@@ -159,6 +159,15 @@ void mf_backing_unlock(MfBacking *b);
  * the file shrank behind our back). */
 int mf_backing_page_locked(MfBacking *b, uint64_t page, void *buf,
 			   bool *hole);
+/* The same, with st an fstat of the file the caller took under the lock
+ * (one for many pages: a syscall less per page kept). */
+int mf_backing_page_at(MfBacking *b, const struct stat *st, uint64_t page,
+		       void *buf, bool *hole);
+/* What mf_backing_page_at() would read, for a copy made without reading:
+ * *len bytes of data from page * MF_PAGE, 0 if the page is a hole or past
+ * EOF. Returns 0, or -EAGAIN when only mf_backing_page_at() can tell. */
+int mf_backing_page_extent(MfBacking *b, const struct stat *st,
+			   uint64_t page, size_t *len);
 /* mf_backing_write() with the lock already held (shared or exclusive);
  * the change hook still runs. */
 ssize_t mf_backing_write_locked(MfBacking *b, uint64_t off, const void *buf,

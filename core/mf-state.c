@@ -880,10 +880,12 @@ static Entry *newest_seeing(MfState *st, uint64_t p)
 /* Keep page p, as the file has it now, for the snapshots that see it:
  * in the newest of them, unless it holds p already. Newer snapshots
  * cannot see p, nor hold it, so the chain stays whole. Lock held. */
-static int preserve_page(MfState *st, MfBacking *b, uint64_t p, char *buf)
+static int preserve_page(MfState *st, MfBacking *b, const struct stat *sb,
+			 uint64_t p, char *buf)
 {
 	Entry *e = newest_seeing(st, p);
 	bool hole;
+	size_t len;
 	int r;
 
 	if (!e)
@@ -891,7 +893,13 @@ static int preserve_page(MfState *st, MfBacking *b, uint64_t p, char *buf)
 	r = mf_store_has(e->store, p);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = mf_backing_page_locked(b, p, buf, &hole);
+	r = mf_backing_page_extent(b, sb, p, &len);
+	if (r == 0 && len == 0)
+		return mf_store_put(e->store, p, NULL, st->sd->sync);
+	if (r == 0 && len == MF_PAGE)
+		return mf_store_copy(e->store, p, mf_backing_fd(b),
+				     st->sd->sync);
+	r = mf_backing_page_at(b, sb, p, buf, &hole);
 	return r < 0 ? r : mf_store_put(e->store, p, hole ? NULL : buf,
 					 st->sd->sync);
 }
@@ -924,8 +932,15 @@ int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 	g_mutex_lock(&st->lock);
 	if (!st->snaps->len || len == 0)
 		goto out;
-	/* Was it mf_state_changed behind our back since our last change? */
-	if (st->busy == 0 && st->seen_valid && fstat(mf_backing_fd(b), &sb) == 0)
+	/* One look serves the check and every page's copy: the file cannot
+	 * change through the mount meanwhile (b is locked), and a change
+	 * behind it shows as a short read (-EIO). */
+	if (fstat(mf_backing_fd(b), &sb) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* Was it changed behind our back since our last change? */
+	if (st->busy == 0 && st->seen_valid)
 		verify_locked(st, &sb);
 	end = MIN(end, widest(st));
 	for (uint64_t pos = off / MF_PAGE * MF_PAGE; pos < end && r == 0;) {
@@ -944,7 +959,7 @@ int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 				stop = MIN(end, (uint64_t)h);
 		}
 		for (; pos < stop && r == 0; pos += MF_PAGE)
-			r = preserve_page(st, b, pos / MF_PAGE, page);
+			r = preserve_page(st, b, &sb, pos / MF_PAGE, page);
 	}
 out:
 	if (r == 0)

@@ -13,6 +13,11 @@ struct MfStore {
 	int map_fd;
 	GMutex lock;            /* serialises read-modify-write of map bytes */
 	uint64_t count;         /* pages held; lock */
+	/* The map byte last read or written, and where (UINT64_MAX: none):
+	 * a page is looked up and then put, one read for both. Only this
+	 * store writes its map (a file's state is loaded once). lock */
+	uint64_t cached_at;
+	unsigned char cached;
 };
 
 /* Only the map's data is read: the map of a snapshot of a sparse file
@@ -60,6 +65,7 @@ int mf_store_open(int dirfd, bool create, MfStore **ret)
 	if (r < 0)
 		goto fail;
 	g_mutex_init(&s->lock);
+	s->cached_at = UINT64_MAX;
 	*ret = s;
 	return 0;
 fail:
@@ -81,22 +87,33 @@ void mf_store_close(MfStore *s)
 	g_free(s);
 }
 
+/* Lock held. */
 static int map_byte(MfStore *s, uint64_t page, unsigned char *byte)
 {
-	ssize_t n = pread(s->map_fd, byte, 1, (off_t)(page / 8));
+	ssize_t n;
 
+	if (s->cached_at == page / 8) {
+		*byte = s->cached;
+		return 0;
+	}
+	n = pread(s->map_fd, byte, 1, (off_t)(page / 8));
 	if (n < 0)
 		return -errno;
 	if (n == 0)
 		*byte = 0;      /* past the map's end: not held */
+	s->cached_at = page / 8;
+	s->cached = *byte;
 	return 0;
 }
 
 int mf_store_has(MfStore *s, uint64_t page)
 {
 	unsigned char byte;
-	int r = map_byte(s, page, &byte);
+	int r;
 
+	g_mutex_lock(&s->lock);
+	r = map_byte(s, page, &byte);
+	g_mutex_unlock(&s->lock);
 	return r < 0 ? r : (byte >> (page % 8)) & 1;
 }
 
@@ -146,11 +163,39 @@ static int write_all(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* Set page's presence bit, its bytes being in the pages file. */
+static int mark_held(MfStore *s, uint64_t page, bool sync)
+{
+	unsigned char byte;
+	int r = 0;
+
+	if (sync && fdatasync(s->pages_fd) < 0)
+		return -errno;
+	g_mutex_lock(&s->lock);
+	r = map_byte(s, page, &byte);
+	if (r == 0 && !((byte >> (page % 8)) & 1)) {
+		byte |= (unsigned char)(1u << (page % 8));
+		r = write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
+		if (r == 0 && sync && fdatasync(s->map_fd) < 0) {
+			/* Not known to be on disk: take the bit back. */
+			r = -errno;
+			byte &= (unsigned char)~(1u << (page % 8));
+			write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
+		} else if (r == 0) {
+			s->count++;
+		}
+		/* Whatever the map holds now: unknown after a failure. */
+		s->cached_at = r == 0 ? page / 8 : UINT64_MAX;
+		s->cached = byte;
+	}
+	g_mutex_unlock(&s->lock);
+	return r;
+}
+
 int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
 {
 	off_t at = (off_t)(page * MF_PAGE);
 	size_t len = page_len(page);
-	unsigned char byte;
 	int r;
 
 	if (data)
@@ -165,26 +210,38 @@ int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync)
 		r = write_all(s->pages_fd, zero, len, at);
 	} else
 		r = -errno;
-	if (r == 0 && sync && fdatasync(s->pages_fd) < 0)
-		r = -errno;
-	if (r < 0)
-		return r;
-	g_mutex_lock(&s->lock);
-	r = map_byte(s, page, &byte);
-	if (r == 0 && !((byte >> (page % 8)) & 1)) {
-		byte |= (unsigned char)(1u << (page % 8));
-		r = write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
-		if (r == 0 && sync && fdatasync(s->map_fd) < 0) {
-			/* Not known to be on disk: take the bit back. */
-			r = -errno;
-			byte &= (unsigned char)~(1u << (page % 8));
-			write_all(s->map_fd, &byte, 1, (off_t)(page / 8));
-		} else if (r == 0) {
-			s->count++;
+	return r < 0 ? r : mark_held(s, page, sync);
+}
+
+int mf_store_copy(MfStore *s, uint64_t page, int fd, bool sync)
+{
+	off_t in = (off_t)(page * MF_PAGE), out = in;
+	size_t left = page_len(page);
+
+	/* Inside the kernel: no trip of the bytes through the daemon, a
+	 * syscall less, and a clone where the filesystem shares blocks. */
+	while (left) {
+		ssize_t n = copy_file_range(fd, &in, s->pages_fd, &out, left,
+					    0);
+
+		if (n < 0 && left == page_len(page) &&
+		    (errno == EXDEV || errno == EOPNOTSUPP ||
+		     errno == ENOSYS || errno == EINVAL)) {
+			char buf[MF_PAGE];
+
+			/* Not between these two filesystems: by hand. */
+			n = pread(fd, buf, left, in);
+			if (n >= 0 && (size_t)n < left)
+				return -EIO;
+			return n < 0 ? -errno : mf_store_put(s, page, buf, sync);
 		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;    /* shorter than the caller saw it */
+		left -= (size_t)n;
 	}
-	g_mutex_unlock(&s->lock);
-	return r;
+	return mark_held(s, page, sync);
 }
 
 uint64_t mf_store_count(MfStore *s)

@@ -29,6 +29,9 @@ int mf_store_get(MfStore *s, uint64_t page, void *buf);
 /* Hold page with data (MF_PAGE bytes; NULL: a page of zeros, kept as a
  * hole). Returns 0 or -errno (ENOSPC...); on error the page is absent. */
 int mf_store_put(MfStore *s, uint64_t page, const void *data, bool sync);
+/* Hold page with the bytes of the same page of file fd, which holds it
+ * whole. Returns 0 or -errno (-EIO: fd is shorter). */
+int mf_store_copy(MfStore *s, uint64_t page, int fd, bool sync);
 /* Pages held. */
 uint64_t mf_store_count(MfStore *s);
 /* Call fn for every held page below limit, in order; stops at the first

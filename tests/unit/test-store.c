@@ -105,6 +105,22 @@ static void put_data(MfStore *s, uint64_t page, unsigned seed, bool sync)
 	assert_int_equal(mf_store_put(s, page, buf, sync), 0);
 }
 
+/* A file "src" beside the store with pages [0, n) of page_bytes(seed):
+ * the live file a snapshot copies from. Returns its descriptor. */
+static int src_file(Fix *f, uint64_t n, unsigned seed)
+{
+	uint8_t buf[MF_PAGE];
+	int fd = openat(f->dirfd, "src", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+			0600);
+
+	assert_true(fd >= 0);
+	for (uint64_t p = 0; p < n; p++) {
+		page_bytes(buf, p, seed);
+		unit_pwrite(fd, buf, MF_PAGE, p * MF_PAGE);
+	}
+	return fd;
+}
+
 /* ---- foreach helpers ------------------------------------------------- */
 
 typedef struct Seen {
@@ -227,6 +243,35 @@ static void test_put_zero_page(void **state)
 	assert_true(fd >= 0);
 	/* No data in pages 3 to 8: the first data is page 9. */
 	assert_int_equal(lseek(fd, 3 * MF_PAGE, SEEK_DATA), 9 * MF_PAGE);
+	close(fd);
+}
+
+/* A page copied from a file holds the file's bytes; one the file does
+ * not have whole is refused and stays absent. */
+static void test_copy_from_file(void **state)
+{
+	Fix *f = *state;
+	MfStore *s = open_store(f, true);
+	int fd = src_file(f, 4, 3);
+
+	assert_int_equal(mf_store_copy(s, 1, fd, false), 0);
+	assert_int_equal(mf_store_copy(s, 3, fd, true), 0);
+	assert_int_equal(mf_store_count(s), 2);
+	assert_page(s, 1, 3);
+	assert_page(s, 3, 3);
+	assert_int_equal(mf_store_has(s, 2), 0);
+
+	assert_int_equal(mf_store_copy(s, 4, fd, false), -EIO);
+	assert_int_equal(mf_store_has(s, 4), 0);
+	assert_int_equal(ftruncate(fd, 5 * MF_PAGE + 100), 0);
+	assert_int_equal(mf_store_copy(s, 5, fd, false), -EIO);
+	assert_int_equal(mf_store_has(s, 5), 0);
+	assert_int_equal(mf_store_count(s), 2);
+
+	s = reopen(f);
+	assert_int_equal(mf_store_count(s), 2);
+	assert_page(s, 1, 3);
+	assert_page(s, 3, 3);
 	close(fd);
 }
 
@@ -490,6 +535,41 @@ static void test_put_map_write_fails(void **state)
 	assert_page(s, 8, 1);
 }
 
+/* Where the kernel cannot copy between the two files, the store copies
+ * by hand: the same bytes. */
+static void test_copy_by_hand(void **state)
+{
+	Fix *f = *state;
+	MfStore *s = open_store(f, true);
+	int fd = src_file(f, 3, 2);
+
+	unit_io_fail("copy_file_range", "pages", EXDEV, 0);
+	assert_int_equal(mf_store_copy(s, 2, fd, false), 0);
+	assert_int_equal(unit_io_hits(), 1);
+	unit_io_reset();
+	assert_page(s, 2, 2);
+	assert_int_equal(mf_store_count(s), 1);
+	close(fd);
+}
+
+/* The copy runs out of room part way: the page is absent. */
+static void test_copy_write_fails(void **state)
+{
+	Fix *f = *state;
+	MfStore *s = open_store(f, true);
+	int fd = src_file(f, 3, 2);
+
+	unit_io_fail("pwrite", "pages", ENOSPC, 1000);
+	assert_int_equal(mf_store_copy(s, 1, fd, false), -ENOSPC);
+	assert_true(unit_io_hits() > 0);
+	unit_io_reset();
+	assert_int_equal(mf_store_has(s, 1), 0);
+	assert_int_equal(mf_store_count(s), 0);
+	s = reopen(f);
+	assert_int_equal(mf_store_has(s, 1), 0);
+	close(fd);
+}
+
 /* Punching the hole of a zero page fails: absent. */
 static void test_put_zero_punch_fails(void **state)
 {
@@ -581,6 +661,7 @@ int main(void)
 		T(test_open_missing_and_create),
 		T(test_put_get_data),
 		T(test_put_zero_page),
+		T(test_copy_from_file),
 		T(test_count_survives_reopen),
 		T(test_foreach_order_and_limit),
 		T(test_concurrent_puts_keep_every_bit),
@@ -588,6 +669,8 @@ int main(void)
 #else
 		T(test_put_data_write_fails),
 		T(test_put_map_write_fails),
+		T(test_copy_by_hand),
+		T(test_copy_write_fails),
 		T(test_put_zero_punch_fails),
 		T(test_put_zero_without_punch),
 		T(test_put_sync_pages_fails),

@@ -342,4 +342,25 @@ int __wrap_fdatasync(int fd)
 	IO_FAIL_IF_ARMED("fdatasync", fd);
 	return __real_fdatasync(fd);
 }
+
+ssize_t __real_copy_file_range(int in, off_t *in_off, int out,
+			       off_t *out_off, size_t n, unsigned flags);
+ssize_t __wrap_copy_file_range(int in, off_t *in_off, int out,
+			       off_t *out_off, size_t n, unsigned flags);
+
+/* A write into out, as pwrite's plan has it; "copy_file_range" fails the
+ * copy itself (EXDEV: the caller must copy by hand). */
+ssize_t __wrap_copy_file_range(int in, off_t *in_off, int out,
+			       off_t *out_off, size_t n, unsigned flags)
+{
+	bool fail;
+
+	IO_FAIL_IF_ARMED("copy_file_range", out);
+	n = io_pwrite_budget(out, n, &fail);
+	if (fail) {
+		errno = io_plan.err;
+		return -1;
+	}
+	return __real_copy_file_range(in, in_off, out, out_off, n, flags);
+}
 #endif /* UNIT_WRAP_IO */

@@ -70,17 +70,19 @@ uint64_t unit_size(int fd);
 int unit_in_child(int (*fn)(void *arg), void *arg);
 
 /* I/O fault injection, for executables built with -DUNIT_WRAP_IO and
- * linked with -Wl,--wrap= for pwrite, pwrite64, fallocate, fallocate64 and
- * fdatasync (see meson.build): every call, the engine's included, goes
- * through unit.c first.
+ * linked with -Wl,--wrap= for pwrite, pwrite64, fallocate, fallocate64,
+ * fdatasync and copy_file_range (see meson.build): every call, the
+ * engine's included, goes through unit.c first. A copy_file_range into a
+ * file counts as a pwrite of it.
  *
  * unit_io_fail("pwrite", "snap/s1/pages", ENOSPC, 4096): from now on, calls
  * of that name on a file whose path ends with "/snap/s1/pages" fail with
  * ENOSPC, once `after` bytes have been let through (pwrite only: a call
  * that would cross the budget writes up to it and returns short). call is
- * "pwrite", "fallocate" or "fdatasync". Until unit_io_reset(), which the
- * test must call (a teardown does no harm). unit_io_hits() counts the
- * calls that failed, so a test can tell that its fault was reached. */
+ * "pwrite", "fallocate", "fdatasync" or "copy_file_range". Until
+ * unit_io_reset(), which the test must call (a teardown does no harm).
+ * unit_io_hits() counts the calls that failed, so a test can tell that
+ * its fault was reached. */
 void unit_io_fail(const char *call, const char *file, int err, size_t after);
 void unit_io_reset(void);
 unsigned unit_io_hits(void);
