@@ -18,6 +18,7 @@ struct MfStore {
 	 * store writes its map (a file's state is loaded once). lock */
 	uint64_t cached_at;
 	unsigned char cached;
+	bool by_hand;           /* copy_file_range failed here: atomic */
 };
 
 /* Only the map's data is read: the map of a snapshot of a sparse file
@@ -217,19 +218,23 @@ int mf_store_copy(MfStore *s, uint64_t page, int fd, bool sync)
 {
 	off_t in = (off_t)(page * MF_PAGE), out = in;
 	size_t left = page_len(page);
+	bool by_hand = __atomic_load_n(&s->by_hand, __ATOMIC_RELAXED);
 
 	/* Inside the kernel: no trip of the bytes through the daemon, a
 	 * syscall less, and a clone where the filesystem shares blocks. */
 	while (left) {
-		ssize_t n = copy_file_range(fd, &in, s->pages_fd, &out, left,
-					    0);
+		ssize_t n = by_hand ? -1
+				    : copy_file_range(fd, &in, s->pages_fd,
+						      &out, left, 0);
 
 		if (n < 0 && left == page_len(page) &&
-		    (errno == EXDEV || errno == EOPNOTSUPP ||
+		    (by_hand || errno == EXDEV || errno == EOPNOTSUPP ||
 		     errno == ENOSYS || errno == EINVAL)) {
 			char buf[MF_PAGE];
 
-			/* Not between these two filesystems: by hand. */
+			/* Not between these two filesystems (a state
+			 * directory elsewhere): by hand, from now on. */
+			__atomic_store_n(&s->by_hand, true, __ATOMIC_RELAXED);
 			n = pread(fd, buf, left, in);
 			if (n >= 0 && (size_t)n < left)
 				return -EIO;
