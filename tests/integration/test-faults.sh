@@ -4,7 +4,9 @@
 #    backing dir behind the daemon's back, then read again at an offset that
 #    was valid: EIO or a short read or EOF, no hang; the daemon lives on.
 #  * ENOSPC: on a full backing file system the writer gets "No space left on
-#    device"; files written before are intact; the daemon lives on.
+#    device"; files written before are intact; the daemon lives on. On a
+#    full state directory, the write whose old pages had no room is
+#    refused whole, and every snapshot stays as it was.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 
@@ -107,5 +109,51 @@ s dd if="$MF_T/keep" of="$M/again" bs=1M conv=fsync status=none || fail "writing
 s cmp "$M/again" "$MF_T/keep" || fail "a file written after freeing space reads back wrong"
 s cmp "$M/keep" "$MF_T/keep" || fail "the first file changed"
 mf_umount "$M"
+
+# full_state BACKING OPTS...: BACKING (a small tmpfs, or one beside a small
+# state tmpfs) fills with kept pages while f is overwritten.
+full_state() {
+	local b=$1
+	shift
+	cp "$MF_T/v1" "$b/f"
+	mf_mount "$b" "$M" "$@"
+	s mkdir "$M/.snapshots/t1"
+	s touch "$M/f@@/snap/s1"
+	expect_err "No space left on device" dd if="$MF_T/v2" of="$M/f" bs=64k conv=notrunc status=none
+	mf_alive "$M"
+	s cmp "$M/.snapshots/t1/f" "$MF_T/v1" || fail "the tree snapshot changed when the state directory filled"
+	s cmp "$M/f@@/snap/s1" "$MF_T/v1" || fail "the file snapshot changed when the state directory filled"
+	# Each 64 KiB write is whole or not at all: the new bytes up to the
+	# one that failed, the old ones after it; the backing file agrees.
+	sx 'python3 - "$@" <<"PY"
+import sys
+f, b, v1, v2 = (open(p, "rb").read() for p in sys.argv[1:5])
+B = 65536
+k = 0
+while k * B < len(f) and f[k * B:(k + 1) * B] == v2[k * B:(k + 1) * B]:
+    k += 1
+assert 0 < k < len(f) // B, f"{k} of {len(f) // B} writes landed"
+assert f[k * B:] == v1[k * B:], "bytes after the failed write are not the old ones"
+assert f == b, "the mount and the backing file differ"
+print(f"    {k} writes of 64 KiB landed before the state directory filled")
+PY' "$M/f" "$b/f" "$MF_T/v1" "$MF_T/v2" || fail "the file is not the new bytes up to the failed write and the old after it"
+	# Deleting the snapshots frees the room: the same writes succeed.
+	s rmdir "$M/.snapshots/t1"
+	s rm "$M/f@@/snap/s1"
+	s dd if="$MF_T/v2" of="$M/f" bs=64k conv=notrunc status=none || fail "writing after deleting the snapshots failed"
+	s cmp "$M/f" "$MF_T/v2" || fail "the file written after deleting the snapshots reads back wrong"
+	mf_umount "$M"
+}
+head -c 8388608 /dev/urandom >"$MF_T/v1"
+head -c 8388608 /dev/urandom >"$MF_T/v2"
+
+check "a full state directory on its own filesystem: the write that needed a copy gets ENOSPC, the file and its snapshots stay whole"
+mf_tmpfs "$MF_T/sbacking" 64m
+mf_tmpfs "$MF_T/sstate" 2m       # room for about 2 MiB of kept pages
+full_state "$MF_T/sbacking" -o "statedir=$MF_T/sstate/state"
+
+check "the same with the state directory in BACKING: pages copied inside the kernel"
+mf_tmpfs "$MF_T/sboth" 11m       # the file's 8 MiB and about 3 MiB kept
+full_state "$MF_T/sboth"
 
 echo "PASS"
