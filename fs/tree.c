@@ -619,7 +619,9 @@ void fs_tree_getxattr(fuse_req_t req, FsInode *in, const char *name,
 
 	if (fs_tree_is_diff_xattr(name))
 		return fs_tree_diff_reply(req, in, name, size);
-	if (in->kind != FS_TREE)        /* .snapshots, views */
+	if (fs_treeviews_is(in))        /* user.mapfs.*, as live */
+		return fs_views_getxattr(req, in, name, size);
+	if (in->kind != FS_TREE)        /* .snapshots */
 		return fs_reply_err(req, ENODATA, "getxattr", name);
 	if (size)
 		value = g_malloc(size);
@@ -638,6 +640,8 @@ void fs_tree_listxattr(fuse_req_t req, FsInode *in, size_t size)
 	ssize_t n;
 
 	/* user.mapfs.diff is not listed: cp -a and rsync -X would copy it. */
+	if (fs_treeviews_is(in))
+		return fs_views_listxattr(req, in, size);
 	if (in->kind != FS_TREE)
 		return fs_reply_xattr(req, "", 0, size);
 	if (size)

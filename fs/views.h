@@ -99,5 +99,6 @@ int fs_views_set_times(FsContext *ctx, FsInode *file, const struct stat *attr,
 FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
 				   const char *entry, uint64_t *id);
 /* The state (snapshots, private views) of in's file, checked against
- * changes made outside the mount. */
+ * changes made outside the mount: for a view in a tree snapshot, its
+ * file's there (treeviews.h), never made. */
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);

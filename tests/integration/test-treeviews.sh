@@ -10,6 +10,11 @@
 #   * ls F@@ lists ro, cow and snap; rw names read the same bytes;
 #   * F@@/snap lists the file snapshots taken before the tree snapshot
 #     (by their names now: mv of one shows), which read as the copy;
+#   * user.mapfs.* of views: ro/rw views and windows are mode ro,
+#     coherence frozen, base the file's path in the snapshot (by its name
+#     now), offset and length as live; F@@/snap/X answers as the live
+#     F@@/snap/X; committed and changed are not there; getfattr -d and -n
+#     agree; setfattr and setfattr -x are EROFS, logged;
 #   * mmap(MAP_SHARED, PROT_READ) of a window reads the snapshot's bytes;
 #   * closing views lets the daemon's descriptors for their files go;
 #   * inode numbers: the views' own, none a live object's or a snapshot
@@ -57,6 +62,7 @@ same_window() { # NAME OFF [LEN]
 # ------------------------------------------------------------------ setup
 mkdir -p "$B/d"
 head -c 3000000 /dev/urandom >"$B/f.bin"
+printf 'inner bytes\n' >"$B/d/inner.bin"
 ln "$B/f.bin" "$B/d/hard"
 ln -s f.bin "$B/sym"
 head -c 10000 /dev/urandom >"$B/gone.bin"
@@ -127,6 +133,53 @@ s mv "$M/f.bin@@/snap/early" "$M/f.bin@@/snap/first" || fail "renaming a file sn
 expect_eq "$(s ls "$S/one/f.bin@@/snap")" "first" "ls of one's f.bin@@/snap after a rename"
 s cmp "$S/one/f.bin@@/snap/first" "$C/one.bin" || fail "one's f.bin@@/snap/first differs from the copy"
 expect_ops ENOENT open "$S/one/f.bin@@/snap/early" rdonly
+
+check "user.mapfs.* of views in a snapshot: ro and frozen, based on the snapshot's file"
+xa() { s getfattr --absolute-names --only-values -n "user.mapfs.$2" "$1"; }
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@/ro:4K+8K")" "# file: $S/one/f.bin@@/ro:4K+8K
+user.mapfs.base=\"$S/one/f.bin\"
+user.mapfs.coherence=\"frozen\"
+user.mapfs.length=\"8192\"
+user.mapfs.mode=\"ro\"
+user.mapfs.offset=\"4096\"" "getfattr -d -m - of one's f.bin@@/ro:4K+8K"
+expect_eq "$(xa "$S/one/f.bin@@/rw:1M" mode) $(xa "$S/one/f.bin@@/rw:1M" offset) $(xa "$S/one/f.bin@@/rw:1M" length)" \
+	"ro 1048576 1951424" "mode, offset and length of one's open-ended f.bin@@/rw:1M"
+expect_eq "$(xa "$S/two/f.bin@@/ro" length)" 3500000 "user.mapfs.length of two's f.bin@@/ro"
+expect_eq "$(xa "$S/one/d/inner.bin@@/ro" base)" "$S/one/d/inner.bin" "user.mapfs.base of a file in a subdirectory"
+expect_eq "$(xa "$S/one/gone.bin@@/ro:100+5000" base)" "$S/one/gone.bin" \
+	"user.mapfs.base of a file removed from the live tree"
+s mv "$S/two" "$S/deux" || fail "renaming tree snapshot two failed"
+expect_eq "$(xa "$S/deux/f.bin@@/ro" base)" "$S/deux/f.bin" "user.mapfs.base after its snapshot was renamed"
+s mv "$S/deux" "$S/two" || fail "renaming tree snapshot deux back failed"
+expect_err "No such attribute" getfattr -n user.mapfs.committed "$S/one/f.bin@@/ro"
+expect_err "No such attribute" getfattr -n user.mapfs.pages "$S/one/f.bin@@/ro"
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@")" "" "getfattr -d -m - of one's f.bin@@"
+
+check "user.mapfs.* of F@@/snap/X in a snapshot answer as the live F@@/snap/X"
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@/snap/first" | sed 1d | cut -d= -f1 | tr '\n' ' ')" \
+	"user.mapfs.base user.mapfs.coherence user.mapfs.length user.mapfs.mode user.mapfs.offset user.mapfs.pages user.mapfs.state user.mapfs.taken  " \
+	"the names getfattr -d -m - lists for one's f.bin@@/snap/first"
+for k in mode coherence offset length pages taken state; do
+	expect_eq "$(xa "$S/one/f.bin@@/snap/first" $k)" "$(xa "$M/f.bin@@/snap/first" $k)" \
+		"user.mapfs.$k of one's f.bin@@/snap/first and the live f.bin@@/snap/first"
+done
+expect_eq "$(xa "$S/one/f.bin@@/snap/first" mode) $(xa "$S/one/f.bin@@/snap/first" coherence)" "snap frozen" \
+	"mode and coherence of one's f.bin@@/snap/first"
+expect_eq "$(xa "$S/two/f.bin@@/snap/late" pages)" "$(xa "$M/f.bin@@/snap/late" pages)" \
+	"user.mapfs.pages of two's f.bin@@/snap/late and the live one"
+[ "$(xa "$S/two/f.bin@@/snap/late" pages)" -gt 0 ] || fail "two's f.bin@@/snap/late holds no pages"
+expect_eq "$(xa "$S/two/f.bin@@/snap/late:800K+4K" base) $(xa "$S/two/f.bin@@/snap/late:800K+4K" offset) $(xa "$S/two/f.bin@@/snap/late:800K+4K" length)" \
+	"$S/two/f.bin 819200 4096" "base, offset and length of two's f.bin@@/snap/late:800K+4K"
+expect_err "No such attribute" getfattr -n user.mapfs.changed "$S/one/f.bin@@/snap/first"
+
+check "setfattr and setfattr -x on views in a snapshot: EROFS, logged"
+for v in "$S/one/f.bin@@/ro:4K+8K" "$S/one/f.bin@@/snap/first"; do
+	expect_err "Read-only file system" setfattr -n user.mapfs.mode -v rw "$v"
+	expect_err "Read-only file system" setfattr -x user.mapfs.mode "$v"
+done
+expect_eq "$(xa "$S/one/f.bin@@/ro:4K+8K" mode)" ro "user.mapfs.mode after the refused setfattr"
+grep -q "setxattr in .snapshots: snapshots are read-only" "$LOG" || fail "no log line for setxattr"
+grep -q "removexattr in .snapshots: snapshots are read-only" "$LOG" || fail "no log line for removexattr"
 
 check "mmap(MAP_SHARED, PROT_READ) of a window"
 s python3 - "$S/one/f.bin@@/ro:800K+128K" "$C/one.bin" <<'EOF' || fail "mmap of a snapshot's window"
