@@ -568,16 +568,31 @@ void fs_tree_closed(FsInode *in)
 		mf_tree_node_close(in->tree_node);
 }
 
+void fs_tree_release(FsContext *ctx, FsInode *in)
+{
+	if (fs_treeviews_is(in))
+		fs_views_release(ctx, in);
+	fs_tree_closed(in);
+}
+
 void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
+	int r;
+
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return fs_tree_refuse(req, in, "open for writing");
 	/* What a snapshot holds never changes: the kernel may keep it. */
 	fi->keep_cache = 1;
 	fi->fh = 0;
 	fs_tree_opened(in);
+	/* A file snapshot's view holds its entry, as live (viewio.c). */
+	r = fs_treeviews_is(in) ? fs_views_pin(ctx_of(req), in) : 0;
+	if (r < 0) {
+		fs_tree_closed(in);
+		return fs_reply_err(req, -r, "open", "view in .snapshots");
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_tree_closed(in);     /* interrupted */
+		fs_tree_release(ctx_of(req), in);       /* interrupted */
 }
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
