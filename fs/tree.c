@@ -568,15 +568,18 @@ void fs_tree_closed(FsInode *in)
 		mf_tree_node_close(in->tree_node);
 }
 
-void fs_tree_release(FsContext *ctx, FsInode *in)
+void fs_tree_release(FsInode *in, struct fuse_file_info *fi)
 {
-	if (fs_treeviews_is(in))
-		fs_views_release(ctx, in);
+	MfState *st = (MfState *)(uintptr_t)fi->fh;
+
+	if (st)
+		mf_state_entry_close(st, in->entry_id);
 	fs_tree_closed(in);
 }
 
 void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
+	MfState *st;
 	int r;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
@@ -585,14 +588,19 @@ void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	fi->fh = 0;
 	fs_tree_opened(in);
-	/* A file snapshot's view holds its entry, as live (viewio.c). */
-	r = fs_treeviews_is(in) ? fs_views_pin(ctx_of(req), in) : 0;
-	if (r < 0) {
-		fs_tree_closed(in);
-		return fs_reply_err(req, -r, "open", "view in .snapshots");
+	/* A file snapshot's view holds its entry, as live (viewio.c). The
+	 * state that holds it is kept for the release: the tree snapshot,
+	 * through which its file's state is found, may be gone by then. */
+	if (fs_treeviews_is(in)) {
+		r = fs_views_pin(ctx_of(req), in, &st);
+		if (r < 0) {
+			fs_tree_closed(in);
+			return fs_reply_err(req, -r, "open", "view in .snapshots");
+		}
+		fi->fh = (uintptr_t)st;
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_tree_release(ctx_of(req), in);       /* interrupted */
+		fs_tree_release(in, fi);        /* interrupted */
 }
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)

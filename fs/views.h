@@ -83,8 +83,9 @@ void fs_views_write_file(fuse_req_t req, FsInode *file, const char *buf,
  * meanwhile, it stays readable through the descriptor, out of sight,
  * until fs_views_release(). -ENOENT if it is gone already; 0 for other
  * views. A tree snapshot's F@@/snap/X holds the file's entry X the same
- * way (fs_views_state()). */
-int fs_views_pin(FsContext *ctx, FsInode *in);
+ * way (fs_views_state()); pinned, if not NULL, is set to the state that
+ * holds it (NULL if none), valid until mf_state_entry_close() on it. */
+int fs_views_pin(FsContext *ctx, FsInode *in, MfState **pinned);
 /* The end of an open of in (a view, or a view directory: nothing to do). */
 void fs_views_release(FsContext *ctx, FsInode *in);
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);

@@ -17,7 +17,8 @@
 #     agree; setfattr and setfattr -x are EROFS, logged;
 #   * an open F@@/snap/X in a snapshot keeps reading X after rm of the
 #     live F@@/snap/X (python holds the descriptor); its pages go at the
-#     close (du of the state directory);
+#     close (du of the state directory), the tree snapshot deleted first
+#     or not;
 #   * mmap(MAP_SHARED, PROT_READ) of a window reads the snapshot's bytes;
 #   * closing views lets the daemon's descriptors for their files go;
 #   * inode numbers: the views' own, none a live object's or a snapshot
@@ -261,16 +262,14 @@ after=$(fds)
 expect_eq "$(s cat "$S/three/many/f42@@/ro:5")" "42" "f42@@/ro:5 in a snapshot"
 
 check "an open F@@/snap/X in a snapshot keeps reading X after rm, until closed"
-head -c 2097152 /dev/urandom >"$B/held.bin"
-cp "$B/held.bin" "$C/held-x.bin"
-s touch "$M/held.bin@@/snap/x" || fail "a file snapshot of held.bin failed"
-sx 'dd if=/dev/zero of="$1/held.bin" bs=65536 count=16 conv=notrunc status=none' "$M" ||
-	fail "overwriting held.bin failed"
-s mkdir "$S/four" || fail "mkdir $S/four failed"
-expect_eq "$(xa "$M/held.bin@@/snap/x" pages)" 256 "pages x holds"
-s python3 - "$S/four/held.bin@@/snap/x" "$M/held.bin@@/snap/x" "$C/held-x.bin" "$B/.mapfs" <<'EOF' ||
+# hold.py VIEW LIVE COPY STATEDIR [RMDIR]: open VIEW (a tree snapshot's
+# F@@/snap/X), rm LIVE (the live F@@/snap/X) and, with RMDIR, rmdir that
+# tree snapshot; without, every byte of VIEW must still read as COPY.
+# After the close, X's 256 pages must leave the state directory.
+cat >"$MF_T/hold.py" <<'EOF'
 import os, subprocess, sys, time
 view, live, copy, statedir = sys.argv[1:5]
+rmdir = sys.argv[5] if len(sys.argv) > 5 else None
 want = open(copy, 'rb').read()
 
 def used():     # bytes the state directory takes on disk
@@ -283,30 +282,51 @@ if os.pread(fd, 4096, 0) != want[:4096]:
     sys.exit('the first page of the view differs before rm')
 subprocess.run(['rm', live], check=True)
 if os.path.exists(live):
-    sys.exit('rm left the live snapshot x')
-if 'x' in os.listdir(os.path.dirname(view)):
-    sys.exit("the snapshot's F@@/snap still lists x after rm")
-# Every byte, through the descriptor opened before the rm (the kernel
-# cached at most what the first read brought in).
-got = b''.join(os.pread(fd, 1 << 20, off) for off in range(0, len(want), 1 << 20))
-if got != want:
-    sys.exit('reads after rm differ from x (%d bytes read)' % len(got))
-if os.fstat(fd).st_size != len(want):
-    sys.exit('fstat after rm: size %d' % os.fstat(fd).st_size)
+    sys.exit('rm left the live snapshot')
+if os.path.basename(view) in os.listdir(os.path.dirname(view)):
+    sys.exit("the tree snapshot's F@@/snap still lists it after rm")
+if rmdir:
+    subprocess.run(['rmdir', rmdir], check=True)
+else:
+    # Every byte, through the descriptor opened before the rm (the kernel
+    # cached at most what the first read brought in).
+    got = b''.join(os.pread(fd, 1 << 20, off)
+                   for off in range(0, len(want), 1 << 20))
+    if got != want:
+        sys.exit('reads after rm differ from the copy (%d bytes read)' % len(got))
+    if os.fstat(fd).st_size != len(want):
+        sys.exit('fstat after rm: size %d' % os.fstat(fd).st_size)
 held = used()
 os.close(fd)
-# The release reaches the daemon after close returns: x's 256 pages go.
+# The release reaches the daemon after close returns: the pages go.
 for _ in range(100):
     if used() <= held - 256 * 4096:
         break
     time.sleep(0.1)
 else:
-    sys.exit('the state directory still takes %d bytes, %d with x held open'
+    sys.exit('the state directory still takes %d bytes, %d with it held open'
              % (used(), held))
 EOF
+head -c 2097152 /dev/urandom >"$B/held.bin"
+cp "$B/held.bin" "$C/held-x.bin"
+s touch "$M/held.bin@@/snap/x" || fail "a file snapshot of held.bin failed"
+sx 'dd if=/dev/zero of="$1/held.bin" bs=65536 count=16 conv=notrunc status=none' "$M" ||
+	fail "overwriting held.bin failed"
+cp "$B/held.bin" "$C/held-y.bin"
+s touch "$M/held.bin@@/snap/y" || fail "a second file snapshot of held.bin failed"
+sx 'dd if=/dev/urandom of="$1/held.bin" bs=65536 count=16 conv=notrunc status=none' "$M" ||
+	fail "overwriting held.bin again failed"
+s mkdir "$S/four" || fail "mkdir $S/four failed"
+s mkdir "$S/five" || fail "mkdir $S/five failed"
+expect_eq "$(xa "$M/held.bin@@/snap/x" pages) $(xa "$M/held.bin@@/snap/y" pages)" "256 256" "pages x and y hold"
+s python3 "$MF_T/hold.py" "$S/four/held.bin@@/snap/x" "$M/held.bin@@/snap/x" "$C/held-x.bin" "$B/.mapfs" ||
 	fail "reading four's held.bin@@/snap/x across an rm of x"
 expect_ops ENOENT open "$S/four/held.bin@@/snap/x" rdonly
-expect_eq "$(s ls -A "$M/held.bin@@/snap")" "" "ls of the live held.bin@@/snap after the close"
+expect_eq "$(s ls -A "$M/held.bin@@/snap")" "y" "ls of the live held.bin@@/snap after the close"
+# The tree snapshot deleted too before the close: y goes all the same.
+s python3 "$MF_T/hold.py" "$S/five/held.bin@@/snap/y" "$M/held.bin@@/snap/y" "$C/held-y.bin" "$B/.mapfs" "$S/five" ||
+	fail "holding five's held.bin@@/snap/y across an rm of y and an rmdir of five"
+expect_eq "$(s ls -A "$M/held.bin@@/snap")" "" "ls of the live held.bin@@/snap after the second close"
 
 check "after a remount"
 mf_umount "$M"
