@@ -44,6 +44,11 @@ static int file_state(MfTree *t, MfTreeNode *n, bool verify, MfState **st,
 	return r;
 }
 
+int mf_tree_file_state(MfTree *t, MfTreeNode *n, MfState **ret)
+{
+	return file_state(t, n, true, ret, NULL);
+}
+
 char **mf_tree_file_snap_list(MfTree *t, MfTreeNode *n)
 {
 	g_autoptr(GStrvBuilder) out = g_strv_builder_new();

@@ -136,6 +136,9 @@ struct MfTreeNode {
 	uint64_t seq;           /* the snapshot's, or MF_TREE_LIVE */
 	char *key;
 	char *id;
+	char *path;             /* the names it was looked up by from its
+				 * snapshot's root ("" for the root; NULL
+				 * if not so reached): constant */
 	GMutex lock;            /* what follows */
 	uint64_t vseq;          /* the version read; 0: the live object */
 	GKeyFile *ver;          /* it, loaded */

@@ -128,7 +128,11 @@ static int node_new(MfTree *t, uint64_t seq, const char *key,
 
 int mf_tree_root_seq(MfTree *t, uint64_t seq, MfTreeNode **ret)
 {
-	return node_new(t, seq, t->root_key, NULL, ret);
+	int r = node_new(t, seq, t->root_key, NULL, ret);
+
+	if (r == 0)
+		(*ret)->path = g_strdup("");
+	return r;
 }
 
 int mf_tree_root(MfTree *t, const char *snap, MfTreeNode **ret)
@@ -168,6 +172,7 @@ void mf_tree_node_unref(MfTreeNode *n)
 	g_mutex_clear(&n->lock);
 	g_free(n->key);
 	g_free(n->id);
+	g_free(n->path);
 	g_free(n);
 }
 
@@ -194,6 +199,23 @@ void mf_tree_node_close(MfTreeNode *n)
 const char *mf_tree_node_id(const MfTreeNode *n)
 {
 	return n->id;
+}
+
+char *mf_tree_node_path(MfTree *t, const MfTreeNode *n)
+{
+	TreeSnap *s;
+	char *path = NULL;
+
+	if (!t || !n->path)
+		return NULL;
+	/* The snapshot's name now: a rename of it shows. */
+	g_mutex_lock(&t->lock);
+	s = mf_tree_snap_by_seq(t, n->seq);
+	if (s)
+		path = *n->path ? g_strconcat(s->name, "/", n->path, NULL)
+				: g_strdup(s->name);
+	g_mutex_unlock(&t->lock);
+	return path;
 }
 
 /* ------------------------------------------------------------------ */
@@ -467,8 +489,13 @@ int mf_tree_lookup(MfTree *t, MfTreeNode *dir, const char *name,
 	g_mutex_unlock(&dir->lock);
 	if (r == 0 && !key)
 		r = -EIO;
-	return r < 0 ? r : node_new(t, dir->seq, key, have_st ? &st : NULL,
-				   ret);
+	if (r == 0)
+		r = node_new(t, dir->seq, key, have_st ? &st : NULL, ret);
+	if (r == 0 && dir->path)
+		(*ret)->path = *dir->path ? g_strconcat(dir->path, "/", name,
+							NULL)
+					  : g_strdup(name);
+	return r;
 }
 
 /* ------------------------------------------------------------------ */

@@ -170,6 +170,11 @@ void mf_tree_node_close(MfTreeNode *n);
 /* Its identity within the mount: the same object in the same snapshot
  * (hard links, two lookups) gives the same string; "SEQ:KEY". */
 const char *mf_tree_node_id(const MfTreeNode *n);
+/* Where n is: "SNAP/dir/name", its snapshot's name now and the names it
+ * was looked up by from the snapshot's root (for a hard link, the one it
+ * was first reached by), or NULL if the snapshot is gone or n was not
+ * reached so. g_free() it. */
+char *mf_tree_node_path(MfTree *t, const MfTreeNode *n);
 /* Attributes as the snapshot has them; st_ino is the object's. */
 int mf_tree_stat(MfTree *t, MfTreeNode *n, struct stat *st);
 /* Entries in a stable order, without "." and "..": fn(name, d_type, ino,
@@ -200,6 +205,13 @@ int mf_tree_file_snap_info(MfTree *t, MfTreeNode *n, const char *name,
 			   uint64_t id, MfEntryInfo *out);
 ssize_t mf_tree_file_snap_read(MfTree *t, MfTreeNode *n, uint64_t id,
 			       uint64_t off, void *buf, size_t len);
+/* The state (page chain and file snapshots) of regular file n, with a
+ * reference, checked against changes made outside the mount first, as
+ * every look at live snapshots is: -ENOENT if it has none or n's
+ * snapshot is gone, -EINVAL if n is no regular file. Its entries are the
+ * live file's: mf_state_entry_open() of one n's snapshot saw keeps it
+ * readable here after it is deleted, as live. */
+int mf_tree_file_state(MfTree *t, MfTreeNode *n, MfState **ret);
 /* xattrs as the snapshot has them, with getxattr/listxattr's contract
  * (size 0 asks for the length; -ERANGE, -ENODATA). */
 ssize_t mf_tree_getxattr(MfTree *t, MfTreeNode *n, const char *name,

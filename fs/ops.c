@@ -799,7 +799,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 	FsInode *in = inode_of(req, ino);
 
 	if (fs_tree_is(in)) {
-		fs_tree_closed(in);
+		fs_tree_release(in, fi);
 		return (void)fuse_reply_err(req, 0);
 	}
 	if (is_virtual(in)) {

@@ -568,16 +568,39 @@ void fs_tree_closed(FsInode *in)
 		mf_tree_node_close(in->tree_node);
 }
 
+void fs_tree_release(FsInode *in, struct fuse_file_info *fi)
+{
+	MfState *st = (MfState *)(uintptr_t)fi->fh;
+
+	if (st)
+		mf_state_entry_close(st, in->entry_id);
+	fs_tree_closed(in);
+}
+
 void fs_tree_open_file(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 {
+	MfState *st;
+	int r;
+
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return fs_tree_refuse(req, in, "open for writing");
 	/* What a snapshot holds never changes: the kernel may keep it. */
 	fi->keep_cache = 1;
 	fi->fh = 0;
 	fs_tree_opened(in);
+	/* A file snapshot's view holds its entry, as live (viewio.c). The
+	 * state that holds it is kept for the release: the tree snapshot,
+	 * through which its file's state is found, may be gone by then. */
+	if (fs_treeviews_is(in)) {
+		r = fs_views_pin(ctx_of(req), in, &st);
+		if (r < 0) {
+			fs_tree_closed(in);
+			return fs_reply_err(req, -r, "open", "view in .snapshots");
+		}
+		fi->fh = (uintptr_t)st;
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_tree_closed(in);     /* interrupted */
+		fs_tree_release(in, fi);        /* interrupted */
 }
 
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
@@ -619,7 +642,9 @@ void fs_tree_getxattr(fuse_req_t req, FsInode *in, const char *name,
 
 	if (fs_tree_is_diff_xattr(name))
 		return fs_tree_diff_reply(req, in, name, size);
-	if (in->kind != FS_TREE)        /* .snapshots, views */
+	if (fs_treeviews_is(in))        /* user.mapfs.*, as live */
+		return fs_views_getxattr(req, in, name, size);
+	if (in->kind != FS_TREE)        /* .snapshots */
 		return fs_reply_err(req, ENODATA, "getxattr", name);
 	if (size)
 		value = g_malloc(size);
@@ -638,6 +663,8 @@ void fs_tree_listxattr(fuse_req_t req, FsInode *in, size_t size)
 	ssize_t n;
 
 	/* user.mapfs.diff is not listed: cp -a and rsync -X would copy it. */
+	if (fs_treeviews_is(in))
+		return fs_views_listxattr(req, in, size);
 	if (in->kind != FS_TREE)
 		return fs_reply_xattr(req, "", 0, size);
 	if (size)

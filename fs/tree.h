@@ -84,6 +84,11 @@ void fs_tree_opened(FsInode *in);
  * the listing set in fi. */
 void fs_tree_opendir(FsInode *in, struct fuse_file_info *fi);
 void fs_tree_closed(FsInode *in);
+/* release of a tree inode: fs_tree_closed(), and a file snapshot's view
+ * (F@@/snap/X) lets go of the entry its open held (fs_views_pin(), the
+ * state in fi->fh): X, deleted meanwhile, goes at its last close, as
+ * live, even if the tree snapshot went first. */
+void fs_tree_release(FsInode *in, struct fuse_file_info *fi);
 void fs_tree_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
 void fs_tree_lseek(fuse_req_t req, FsInode *in, off_t off, int whence);
 void fs_tree_getxattr(fuse_req_t req, FsInode *in, const char *name,

@@ -10,6 +10,7 @@
 #include "mf-view.h"
 #include "ops.h"
 #include "reply.h"
+#include "tree.h"
 #include "views.h"
 
 static bool is_snap(const FsInode *in)
@@ -167,4 +168,21 @@ void fs_treeviews_read(fuse_req_t req, FsInode *in, size_t size, off_t off)
 	else
 		fuse_reply_buf(req, buf, (size_t)r);
 	g_free(buf);
+}
+
+int fs_treeviews_state(FsContext *ctx, FsInode *in, MfState **ret)
+{
+	return mf_tree_file_state(ctx->tree, in->base->tree_node, ret);
+}
+
+char *fs_treeviews_base_path(FsContext *ctx, FsInode *in)
+{
+	g_autofree char *path = mf_tree_node_path(ctx->tree,
+						  in->base->tree_node);
+
+	/* As live, "?" for a path that cannot be told. */
+	if (!path)
+		return g_strdup("?");
+	return g_strconcat(ctx->mountpoint, "/" FS_TREE_DIR_NAME "/", path,
+			   NULL);
 }

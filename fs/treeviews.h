@@ -49,3 +49,10 @@ int fs_treeviews_stat(FsContext *ctx, FsInode *in, struct stat *st);
 char **fs_treeviews_names(FsContext *ctx, const FsInode *dir);
 /* Reply to a read of the view in: the snapshot's bytes of its window. */
 void fs_treeviews_read(fuse_req_t req, FsInode *in, size_t size, off_t off);
+/* For views.c, which serves their user.mapfs.* attributes as live
+ * views' (mode ro or snap, coherence frozen; no committed, and no
+ * changed, which compares with the live file): the state of in's file
+ * (fs_views_state()), and user.mapfs.base, the file's path in the
+ * snapshot, MOUNT/.snapshots/SNAP/dir/name (g_free). */
+int fs_treeviews_state(FsContext *ctx, FsInode *in, MfState **ret);
+char *fs_treeviews_base_path(FsContext *ctx, FsInode *in);

@@ -95,19 +95,20 @@ static bool is_entry(const FsInode *in)
 				       in->spec.mode == MF_VIEW_COW);
 }
 
-/* An open of a snapshot or private view holds its entry: deleted
- * meanwhile, it stays readable through the descriptor, out of sight,
- * until fs_views_release(). -ENOENT if it is gone already. */
-static int pin_entry(FsContext *ctx, FsInode *in)
+int fs_views_pin(FsContext *ctx, FsInode *in, MfState **pinned)
 {
 	MfState *st;
 	int r;
 
+	if (pinned)
+		*pinned = NULL;
 	if (!is_entry(in))
 		return 0;
 	r = fs_views_state(ctx, in, false, &st);
 	if (r == 0) {
 		r = mf_state_entry_open(st, in->entry_id);
+		if (r == 0 && pinned)
+			*pinned = st;   /* alive until mf_state_entry_close() */
 		mf_state_unref(st);
 	}
 	return r;
@@ -151,7 +152,7 @@ void fs_views_open(fuse_req_t req, FsInode *in, struct fuse_file_info *fi)
 		r = view_truncate(ctx_of(req), in, b, 0);
 	mf_backing_unref(b);
 	if (r == 0)
-		r = pin_entry(ctx_of(req), in);
+		r = fs_views_pin(ctx_of(req), in, NULL);
 	if (r < 0)
 		return fs_reply_err(req, -r, "open", in->entry);
 	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;

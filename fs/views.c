@@ -42,7 +42,12 @@ void fs_views_note_shadowed(const char *name)
 
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret)
 {
-	int r = fs_inode_state(ctx, in->base, create, ret);
+	int r;
+
+	if (fs_treeviews_is(in))        /* a tree snapshot's file: checked
+					 * by the engine */
+		return fs_treeviews_state(ctx, in, ret);
+	r = fs_inode_state(ctx, in->base, create, ret);
 
 	/* Every look at snapshots first checks the file was not changed
 	 * outside the mount. */
@@ -99,6 +104,8 @@ static int entry_info(FsContext *ctx, FsInode *in, MfEntryInfo *info,
  * when they were taken. */
 int fs_views_stat(FsContext *ctx, FsInode *in, struct stat *st)
 {
+	if (fs_treeviews_is(in))
+		return fs_treeviews_stat(ctx, in, st);
 	if (fstatat(fs_fd(in->base), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
 	    0)
 		return -errno;
@@ -515,6 +522,8 @@ static char *base_path(FsContext *ctx, FsInode *in)
 
 	if (in->base->shm)
 		return fs_shm_path(ctx, in->base->shm);
+	if (fs_treeviews_is(in))
+		return fs_treeviews_base_path(ctx, in);
 	fs_inode_proc_path(in->base, proc);
 	target = g_file_read_link(proc, NULL);
 	if (!target)
@@ -539,7 +548,8 @@ static char *xattr_value(FsContext *ctx, FsInode *in, const char *name)
 	if (strcmp(name, "user.mapfs.mode") == 0)
 		return g_strdup(mf_view_mode_name(in->spec.mode));
 	if (strcmp(name, "user.mapfs.coherence") == 0)
-		return g_strdup(coherence[in->spec.mode]);
+		return g_strdup(fs_treeviews_is(in) ? "frozen"
+						    : coherence[in->spec.mode]);
 	if (strcmp(name, "user.mapfs.base") == 0)
 		return base_path(ctx, in);
 	if (strcmp(name, "user.mapfs.offset") == 0)
@@ -575,7 +585,8 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 					 : NULL;
 	int err = ENODATA;
 
-	if (is_snap(in) && fs_rollback_is_changed_xattr(name))
+	if (is_snap(in) && !fs_treeviews_is(in) &&
+	    fs_rollback_is_changed_xattr(name))
 		value = fs_rollback_changed_xattr(ctx_of(req), in, name, &err);
 	if (!value && err != ENODATA)
 		return fs_reply_err(req, err, "getxattr", name);
@@ -586,9 +597,11 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 
 void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 {
-	/* ro/rw views have the first five; cow adds pages; snap all. */
+	/* ro/rw views have the first five; cow adds pages; snap all, but
+	 * changed (from the live file) in a tree snapshot. */
 	size_t n = in->kind != FS_VIEW ? 0
-		   : is_snap(in)       ? G_N_ELEMENTS(xattr_names)
+		   : is_snap(in)       ? G_N_ELEMENTS(xattr_names) -
+					   fs_treeviews_is(in)
 		   : is_cow(in)        ? 6
 				       : 5;
 	GString *list = g_string_new(NULL);
@@ -597,7 +610,7 @@ void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 		g_string_append_len(list, xattr_names[i],
 				    (gssize)strlen(xattr_names[i]) + 1);
 	fs_image_xattr_names(in, list);
-	if (in->kind == FS_VIEW)       /* served by committed.c */
+	if (in->kind == FS_VIEW && !fs_treeviews_is(in)) /* committed.c */
 		g_string_append_len(list, "user.mapfs.committed",
 				    sizeof("user.mapfs.committed"));
 	fs_reply_xattr(req, list->str, list->len, size);

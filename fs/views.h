@@ -79,6 +79,13 @@ void fs_views_write(fuse_req_t req, FsInode *in, const char *buf,
  * no such open, marked stale. Not for O_APPEND. */
 void fs_views_write_file(fuse_req_t req, FsInode *file, const char *buf,
 			 size_t size, off_t off);
+/* An open of a snapshot or private view holds its entry: deleted
+ * meanwhile, it stays readable through the descriptor, out of sight,
+ * until fs_views_release(). -ENOENT if it is gone already; 0 for other
+ * views. A tree snapshot's F@@/snap/X holds the file's entry X the same
+ * way (fs_views_state()); pinned, if not NULL, is set to the state that
+ * holds it (NULL if none), valid until mf_state_entry_close() on it. */
+int fs_views_pin(FsContext *ctx, FsInode *in, MfState **pinned);
 /* The end of an open of in (a view, or a view directory: nothing to do). */
 void fs_views_release(FsContext *ctx, FsInode *in);
 void fs_views_fsync(fuse_req_t req, FsInode *in, int datasync);
@@ -99,5 +106,6 @@ int fs_views_set_times(FsContext *ctx, FsInode *file, const struct stat *attr,
 FsInode *fs_views_replaced_holding(FsContext *ctx, FsInode *dir,
 				   const char *entry, uint64_t *id);
 /* The state (snapshots, private views) of in's file, checked against
- * changes made outside the mount. */
+ * changes made outside the mount: for a view in a tree snapshot, its
+ * file's there (treeviews.h), never made. */
 int fs_views_state(FsContext *ctx, FsInode *in, bool create, MfState **ret);

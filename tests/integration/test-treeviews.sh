@@ -10,6 +10,15 @@
 #   * ls F@@ lists ro, cow and snap; rw names read the same bytes;
 #   * F@@/snap lists the file snapshots taken before the tree snapshot
 #     (by their names now: mv of one shows), which read as the copy;
+#   * user.mapfs.* of views: ro/rw views and windows are mode ro,
+#     coherence frozen, base the file's path in the snapshot (by its name
+#     now), offset and length as live; F@@/snap/X answers as the live
+#     F@@/snap/X; committed and changed are not there; getfattr -d and -n
+#     agree; setfattr and setfattr -x are EROFS, logged;
+#   * an open F@@/snap/X in a snapshot keeps reading X after rm of the
+#     live F@@/snap/X (python holds the descriptor); its pages go at the
+#     close (du of the state directory), the tree snapshot deleted first
+#     or not;
 #   * mmap(MAP_SHARED, PROT_READ) of a window reads the snapshot's bytes;
 #   * closing views lets the daemon's descriptors for their files go;
 #   * inode numbers: the views' own, none a live object's or a snapshot
@@ -57,6 +66,7 @@ same_window() { # NAME OFF [LEN]
 # ------------------------------------------------------------------ setup
 mkdir -p "$B/d"
 head -c 3000000 /dev/urandom >"$B/f.bin"
+printf 'inner bytes\n' >"$B/d/inner.bin"
 ln "$B/f.bin" "$B/d/hard"
 ln -s f.bin "$B/sym"
 head -c 10000 /dev/urandom >"$B/gone.bin"
@@ -127,6 +137,53 @@ s mv "$M/f.bin@@/snap/early" "$M/f.bin@@/snap/first" || fail "renaming a file sn
 expect_eq "$(s ls "$S/one/f.bin@@/snap")" "first" "ls of one's f.bin@@/snap after a rename"
 s cmp "$S/one/f.bin@@/snap/first" "$C/one.bin" || fail "one's f.bin@@/snap/first differs from the copy"
 expect_ops ENOENT open "$S/one/f.bin@@/snap/early" rdonly
+
+check "user.mapfs.* of views in a snapshot: ro and frozen, based on the snapshot's file"
+xa() { s getfattr --absolute-names --only-values -n "user.mapfs.$2" "$1"; }
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@/ro:4K+8K")" "# file: $S/one/f.bin@@/ro:4K+8K
+user.mapfs.base=\"$S/one/f.bin\"
+user.mapfs.coherence=\"frozen\"
+user.mapfs.length=\"8192\"
+user.mapfs.mode=\"ro\"
+user.mapfs.offset=\"4096\"" "getfattr -d -m - of one's f.bin@@/ro:4K+8K"
+expect_eq "$(xa "$S/one/f.bin@@/rw:1M" mode) $(xa "$S/one/f.bin@@/rw:1M" offset) $(xa "$S/one/f.bin@@/rw:1M" length)" \
+	"ro 1048576 1951424" "mode, offset and length of one's open-ended f.bin@@/rw:1M"
+expect_eq "$(xa "$S/two/f.bin@@/ro" length)" 3500000 "user.mapfs.length of two's f.bin@@/ro"
+expect_eq "$(xa "$S/one/d/inner.bin@@/ro" base)" "$S/one/d/inner.bin" "user.mapfs.base of a file in a subdirectory"
+expect_eq "$(xa "$S/one/gone.bin@@/ro:100+5000" base)" "$S/one/gone.bin" \
+	"user.mapfs.base of a file removed from the live tree"
+s mv "$S/two" "$S/deux" || fail "renaming tree snapshot two failed"
+expect_eq "$(xa "$S/deux/f.bin@@/ro" base)" "$S/deux/f.bin" "user.mapfs.base after its snapshot was renamed"
+s mv "$S/deux" "$S/two" || fail "renaming tree snapshot deux back failed"
+expect_err "No such attribute" getfattr -n user.mapfs.committed "$S/one/f.bin@@/ro"
+expect_err "No such attribute" getfattr -n user.mapfs.pages "$S/one/f.bin@@/ro"
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@")" "" "getfattr -d -m - of one's f.bin@@"
+
+check "user.mapfs.* of F@@/snap/X in a snapshot answer as the live F@@/snap/X"
+expect_eq "$(s getfattr --absolute-names -d -m - "$S/one/f.bin@@/snap/first" | sed 1d | cut -d= -f1 | tr '\n' ' ')" \
+	"user.mapfs.base user.mapfs.coherence user.mapfs.length user.mapfs.mode user.mapfs.offset user.mapfs.pages user.mapfs.state user.mapfs.taken  " \
+	"the names getfattr -d -m - lists for one's f.bin@@/snap/first"
+for k in mode coherence offset length pages taken state; do
+	expect_eq "$(xa "$S/one/f.bin@@/snap/first" $k)" "$(xa "$M/f.bin@@/snap/first" $k)" \
+		"user.mapfs.$k of one's f.bin@@/snap/first and the live f.bin@@/snap/first"
+done
+expect_eq "$(xa "$S/one/f.bin@@/snap/first" mode) $(xa "$S/one/f.bin@@/snap/first" coherence)" "snap frozen" \
+	"mode and coherence of one's f.bin@@/snap/first"
+expect_eq "$(xa "$S/two/f.bin@@/snap/late" pages)" "$(xa "$M/f.bin@@/snap/late" pages)" \
+	"user.mapfs.pages of two's f.bin@@/snap/late and the live one"
+[ "$(xa "$S/two/f.bin@@/snap/late" pages)" -gt 0 ] || fail "two's f.bin@@/snap/late holds no pages"
+expect_eq "$(xa "$S/two/f.bin@@/snap/late:800K+4K" base) $(xa "$S/two/f.bin@@/snap/late:800K+4K" offset) $(xa "$S/two/f.bin@@/snap/late:800K+4K" length)" \
+	"$S/two/f.bin 819200 4096" "base, offset and length of two's f.bin@@/snap/late:800K+4K"
+expect_err "No such attribute" getfattr -n user.mapfs.changed "$S/one/f.bin@@/snap/first"
+
+check "setfattr and setfattr -x on views in a snapshot: EROFS, logged"
+for v in "$S/one/f.bin@@/ro:4K+8K" "$S/one/f.bin@@/snap/first"; do
+	expect_err "Read-only file system" setfattr -n user.mapfs.mode -v rw "$v"
+	expect_err "Read-only file system" setfattr -x user.mapfs.mode "$v"
+done
+expect_eq "$(xa "$S/one/f.bin@@/ro:4K+8K" mode)" ro "user.mapfs.mode after the refused setfattr"
+grep -q "setxattr in .snapshots: snapshots are read-only" "$LOG" || fail "no log line for setxattr"
+grep -q "removexattr in .snapshots: snapshots are read-only" "$LOG" || fail "no log line for removexattr"
 
 check "mmap(MAP_SHARED, PROT_READ) of a window"
 s python3 - "$S/one/f.bin@@/ro:800K+128K" "$C/one.bin" <<'EOF' || fail "mmap of a snapshot's window"
@@ -203,6 +260,73 @@ after=$(fds)
 [ "$after" -lt $((before + 20)) ] ||
 	fail "the daemon holds $((after - before)) more descriptors after reading 60 views and closing them"
 expect_eq "$(s cat "$S/three/many/f42@@/ro:5")" "42" "f42@@/ro:5 in a snapshot"
+
+check "an open F@@/snap/X in a snapshot keeps reading X after rm, until closed"
+# hold.py VIEW LIVE COPY STATEDIR [RMDIR]: open VIEW (a tree snapshot's
+# F@@/snap/X), rm LIVE (the live F@@/snap/X) and, with RMDIR, rmdir that
+# tree snapshot; without, every byte of VIEW must still read as COPY.
+# After the close, X's 256 pages must leave the state directory.
+cat >"$MF_T/hold.py" <<'EOF'
+import os, subprocess, sys, time
+view, live, copy, statedir = sys.argv[1:5]
+rmdir = sys.argv[5] if len(sys.argv) > 5 else None
+want = open(copy, 'rb').read()
+
+def used():     # bytes the state directory takes on disk
+    out = subprocess.run(['du', '-s', '--block-size=1', statedir],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.split()[0])
+
+fd = os.open(view, os.O_RDONLY)
+if os.pread(fd, 4096, 0) != want[:4096]:
+    sys.exit('the first page of the view differs before rm')
+subprocess.run(['rm', live], check=True)
+if os.path.exists(live):
+    sys.exit('rm left the live snapshot')
+if os.path.basename(view) in os.listdir(os.path.dirname(view)):
+    sys.exit("the tree snapshot's F@@/snap still lists it after rm")
+if rmdir:
+    subprocess.run(['rmdir', rmdir], check=True)
+else:
+    # Every byte, through the descriptor opened before the rm (the kernel
+    # cached at most what the first read brought in).
+    got = b''.join(os.pread(fd, 1 << 20, off)
+                   for off in range(0, len(want), 1 << 20))
+    if got != want:
+        sys.exit('reads after rm differ from the copy (%d bytes read)' % len(got))
+    if os.fstat(fd).st_size != len(want):
+        sys.exit('fstat after rm: size %d' % os.fstat(fd).st_size)
+held = used()
+os.close(fd)
+# The release reaches the daemon after close returns: the pages go.
+for _ in range(100):
+    if used() <= held - 256 * 4096:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit('the state directory still takes %d bytes, %d with it held open'
+             % (used(), held))
+EOF
+head -c 2097152 /dev/urandom >"$B/held.bin"
+cp "$B/held.bin" "$C/held-x.bin"
+s touch "$M/held.bin@@/snap/x" || fail "a file snapshot of held.bin failed"
+sx 'dd if=/dev/zero of="$1/held.bin" bs=65536 count=16 conv=notrunc status=none' "$M" ||
+	fail "overwriting held.bin failed"
+cp "$B/held.bin" "$C/held-y.bin"
+s touch "$M/held.bin@@/snap/y" || fail "a second file snapshot of held.bin failed"
+sx 'dd if=/dev/urandom of="$1/held.bin" bs=65536 count=16 conv=notrunc status=none' "$M" ||
+	fail "overwriting held.bin again failed"
+s mkdir "$S/four" || fail "mkdir $S/four failed"
+s mkdir "$S/five" || fail "mkdir $S/five failed"
+expect_eq "$(xa "$M/held.bin@@/snap/x" pages) $(xa "$M/held.bin@@/snap/y" pages)" "256 256" "pages x and y hold"
+s python3 "$MF_T/hold.py" "$S/four/held.bin@@/snap/x" "$M/held.bin@@/snap/x" "$C/held-x.bin" "$B/.mapfs" ||
+	fail "reading four's held.bin@@/snap/x across an rm of x"
+expect_ops ENOENT open "$S/four/held.bin@@/snap/x" rdonly
+expect_eq "$(s ls -A "$M/held.bin@@/snap")" "y" "ls of the live held.bin@@/snap after the close"
+# The tree snapshot deleted too before the close: y goes all the same.
+s python3 "$MF_T/hold.py" "$S/five/held.bin@@/snap/y" "$M/held.bin@@/snap/y" "$C/held-y.bin" "$B/.mapfs" "$S/five" ||
+	fail "holding five's held.bin@@/snap/y across an rm of y and an rmdir of five"
+expect_eq "$(s ls -A "$M/held.bin@@/snap")" "" "ls of the live held.bin@@/snap after the second close"
 
 check "after a remount"
 mf_umount "$M"

@@ -1146,6 +1146,35 @@ static void test_names(void **state)
 	mf_tree_node_unref(n);
 }
 
+/* A node's path: its snapshot's name now, and the names it was looked
+ * up by. */
+static void test_node_path(void **state)
+{
+	Fix *f = *state;
+	MfTreeNode *n, *root;
+	char *path;
+
+	op_mkdir(f, "d");
+	op_create(f, "d/f", 100);
+	assert_int_equal(mf_tree_snap_create(f->t, "p"), 0);
+	n = node(f, "p", "d/f");
+	root = node(f, "p", "");
+	path = mf_tree_node_path(f->t, n);
+	assert_string_equal(path, "p/d/f");
+	g_free(path);
+	path = mf_tree_node_path(f->t, root);
+	assert_string_equal(path, "p");
+	g_free(path);
+	assert_int_equal(mf_tree_snap_rename(f->t, "p", "q"), 0);
+	path = mf_tree_node_path(f->t, n);
+	assert_string_equal(path, "q/d/f");
+	g_free(path);
+	assert_int_equal(mf_tree_snap_delete(f->t, "q"), 0);
+	assert_null(mf_tree_node_path(f->t, n));
+	mf_tree_node_unref(n);
+	mf_tree_node_unref(root);
+}
+
 /* Taking a snapshot costs the same at any tree size: 100,000 files. */
 static void test_take_is_constant(void **state)
 {
@@ -1955,6 +1984,7 @@ int main(void)
 		T(test_newest_deleted),
 		T(test_unlinked_open),
 		T(test_names),
+		T(test_node_path),
 		T(test_take_is_constant),
 		T(test_diff),
 		T(test_diff_cost),
