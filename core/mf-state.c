@@ -932,9 +932,10 @@ int mf_state_preserve(void *arg, MfBacking *b, uint64_t off, uint64_t len)
 	g_mutex_lock(&st->lock);
 	if (!st->snaps->len || len == 0)
 		goto out;
-	/* One look serves the check and every page's copy: the file cannot
-	 * change through the mount meanwhile (b is locked), and a change
-	 * behind it shows as a short read (-EIO). */
+	/* One look serves the check and every page's copy: no write through
+	 * the mount reaches a page before its own call here has kept it,
+	 * and calls wait for each other on st->lock; a change behind the
+	 * mount shows as a short copy (-EIO). */
 	if (fstat(mf_backing_fd(b), &sb) < 0) {
 		r = -errno;
 		goto out;
