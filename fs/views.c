@@ -511,7 +511,7 @@ static const char *const xattr_names[] = {
 	"user.mapfs.mode",   "user.mapfs.coherence", "user.mapfs.base",
 	"user.mapfs.offset", "user.mapfs.length",    "user.mapfs.pages",
 	"user.mapfs.taken",  "user.mapfs.state",     "user.mapfs.changed",
-};
+};      /* changed last: a tree snapshot's snap views list all but it */
 
 /* The file's path in the mount, from where its fd points now. */
 static char *base_path(FsContext *ctx, FsInode *in)
@@ -598,7 +598,8 @@ void fs_views_getxattr(fuse_req_t req, FsInode *in, const char *name,
 void fs_views_listxattr(fuse_req_t req, FsInode *in, size_t size)
 {
 	/* ro/rw views have the first five; cow adds pages; snap all, but
-	 * changed (from the live file) in a tree snapshot. */
+	 * changed (from the live file, and last in xattr_names for this)
+	 * in a tree snapshot. */
 	size_t n = in->kind != FS_VIEW ? 0
 		   : is_snap(in)       ? G_N_ELEMENTS(xattr_names) -
 					   fs_treeviews_is(in)
